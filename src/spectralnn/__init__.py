@@ -1,0 +1,59 @@
+"""spectralnn: Spectral Neural Networks (SNN) and non-linear matrix sensing in PyTorch.
+
+See the README for a tour, ``DESIGN.md`` for the architecture and ``MATH.md`` for the formulas.
+"""
+
+__version__ = "0.1.0"
+
+from . import functional
+from .functional import (
+    ACTIVATIONS,
+    Activation,
+    effective_rank,
+    nuclear_norm,
+    register_activation,
+    spectral_apply,
+)
+from .models import DeepFactorization, Factorization, FreeMatrix, SNNFactorization
+from .nn import SNN, SNNBlock, SNNLayer, SpectralActivation
+from .sensing import (
+    AbstractOperator,
+    AlignedOperator,
+    CompletionOperator,
+    DenseOperator,
+    Problem,
+    ProblemFormatError,
+    RankOneOperator,
+    load_problem,
+    low_rank_target,
+    make_problem,
+)
+
+__all__ = [
+    "__version__",
+    "functional",
+    "ACTIVATIONS",
+    "Activation",
+    "effective_rank",
+    "nuclear_norm",
+    "register_activation",
+    "spectral_apply",
+    "SpectralActivation",
+    "SNNBlock",
+    "SNNLayer",
+    "SNN",
+    "SNNFactorization",
+    "FreeMatrix",
+    "DeepFactorization",
+    "Factorization",
+    "AbstractOperator",
+    "DenseOperator",
+    "AlignedOperator",
+    "CompletionOperator",
+    "RankOneOperator",
+    "Problem",
+    "ProblemFormatError",
+    "make_problem",
+    "load_problem",
+    "low_rank_target",
+]

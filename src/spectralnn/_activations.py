@@ -1,0 +1,141 @@
+"""Scalar activations for spectral maps: the registry of (f, f') pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from ._validation import did_you_mean
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    r"""A scalar function ``f`` with its derivative ``df``, applied to singular values.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, shown in ``repr`` and in saved results.
+    f : callable
+        Elementwise map, ``(...,) -> (...,)``; must accept negative arguments.
+    df : callable
+        Its derivative, elementwise.
+    zero_at_zero : bool, default=True
+        Whether ``f(0) == 0``. When false, :math:`\Gamma_f` is discontinuous at every
+        rank-deficient matrix (see Note [f(0) != 0] in ``functional.py``) and a warning is
+        raised on use.
+    """
+
+    name: str
+    f: TensorFn
+    df: TensorFn
+    zero_at_zero: bool = True
+
+    def __repr__(self) -> str:
+        return f"Activation({self.name!r})"
+
+
+def _soft_threshold(lam: float) -> Activation:
+    def f(s: torch.Tensor) -> torch.Tensor:
+        return torch.sign(s) * torch.clamp(s.abs() - lam, min=0.0)
+
+    def df(s: torch.Tensor) -> torch.Tensor:
+        return (s.abs() > lam).to(s.dtype)
+
+    return Activation(f"soft_threshold({lam:g})", f, df)
+
+
+def _clamp(c: float) -> Activation:
+    def f(s: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(s, -c, c)
+
+    def df(s: torch.Tensor) -> torch.Tensor:
+        return (s.abs() < c).to(s.dtype)
+
+    return Activation(f"clamp({c:g})", f, df)
+
+
+def _sigmoid_df(s: torch.Tensor) -> torch.Tensor:
+    sg = torch.sigmoid(s)
+    return sg * (1 - sg)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "tanh": Activation("tanh", torch.tanh, lambda s: 1 - torch.tanh(s) ** 2),
+    "sin": Activation("sin", torch.sin, torch.cos),
+    "softsign": Activation(
+        "softsign", lambda s: s / (1 + s.abs()), lambda s: 1 / (1 + s.abs()) ** 2
+    ),
+    "sigmoid_centered": Activation(
+        "sigmoid_centered", lambda s: torch.sigmoid(s) - 0.5, _sigmoid_df
+    ),
+    "soft_threshold": _soft_threshold(0.1),
+    "clamp": _clamp(1.0),
+    "identity": Activation("identity", lambda s: s, torch.ones_like),
+    "sigmoid": Activation("sigmoid", torch.sigmoid, _sigmoid_df, zero_at_zero=False),
+}
+"""Name -> :class:`Activation`. Extend with :func:`register_activation`."""
+
+
+def register_activation(
+    name: str, f: TensorFn, df: TensorFn, *, zero_at_zero: bool = True, overwrite: bool = False
+) -> Activation:
+    """Add ``(f, df)`` to :data:`ACTIVATIONS` under ``name`` and return the entry.
+
+    Examples
+    --------
+    >>> import torch, spectralnn as snn
+    >>> act = snn.register_activation("cube_root_ish", lambda s: s / (1 + s * s),
+    ...                               lambda s: (1 - s * s) / (1 + s * s) ** 2, overwrite=True)
+    >>> act.name
+    'cube_root_ish'
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"The 'name' parameter must be a non-empty str. Got {name!r} instead.")
+    if not callable(f) or not callable(df):
+        raise TypeError(
+            f"The 'f' and 'df' parameters must be callables. Got {type(f).__name__} and "
+            f"{type(df).__name__} instead."
+        )
+    if name in ACTIVATIONS and not overwrite:
+        raise ValueError(
+            f"An activation named {name!r} is already registered; pass overwrite=True to replace it."
+        )
+    act = Activation(name, f, df, zero_at_zero)
+    ACTIVATIONS[name] = act
+    return act
+
+
+def get_activation(fn: str | Activation | tuple[TensorFn, TensorFn], *, warn: bool = True
+                   ) -> Activation:
+    """Turn a registry name, an :class:`Activation` or an ``(f, df)`` pair into an Activation."""
+    if isinstance(fn, Activation):
+        act = fn
+    elif isinstance(fn, str):
+        if fn not in ACTIVATIONS:
+            raise ValueError(
+                f"The 'fn' parameter must be one of {sorted(ACTIVATIONS)}. Got {fn!r} instead."
+                + did_you_mean(fn, ACTIVATIONS)
+            )
+        act = ACTIVATIONS[fn]
+    elif isinstance(fn, tuple) and len(fn) == 2 and all(callable(g) for g in fn):
+        act = Activation(getattr(fn[0], "__name__", "custom"), fn[0], fn[1])
+    else:
+        raise TypeError(
+            "The 'fn' parameter must be an activation name, an Activation or an (f, df) pair of "
+            f"callables. Got {type(fn).__name__} ({fn!r}) instead."
+        )
+    if warn and not act.zero_at_zero:
+        warnings.warn(
+            f"Activation {act.name!r} has f(0) != 0: the spectral map is discontinuous at every "
+            "rank-deficient matrix (it depends on the choice of null-space singular vectors). "
+            "Prefer an odd activation such as 'tanh' or 'sigmoid_centered'.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return act
