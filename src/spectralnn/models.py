@@ -8,6 +8,7 @@ r"""Matrix parameterisations for sensing: each module's ``forward()`` returns ``
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -16,7 +17,8 @@ from torch import nn
 from ._validation import check_choice, check_int, check_positive, check_shape
 from .nn import SNN
 
-__all__ = ["SNNFactorization", "FreeMatrix", "DeepFactorization", "Factorization", "INITS"]
+__all__ = ["SNNFactorization", "FreeMatrix", "DeepFactorization", "Factorization", "INITS",
+           "MODELS", "make_model"]
 
 INITS = ("identity", "gaussian", "orthogonal", "spectral")
 
@@ -199,3 +201,26 @@ class Factorization(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, rank={self.rank}, init_scale={self.init_scale:g}"
+
+
+MODELS = {"snn": SNNFactorization, "free": FreeMatrix, "deep": DeepFactorization,
+          "factor": Factorization}
+"""Short names used by the command line, configs and sweeps."""
+
+
+def make_model(name: str, shape, **kwargs) -> nn.Module:
+    """Build ``MODELS[name](shape, **kwargs)``.
+
+    Keyword values that are ``None``, or that the chosen model does not take (``widths`` for
+    ``"free"``, say), are left out, so one set of command-line options serves every model.
+
+    Examples
+    --------
+    >>> import spectralnn as snn
+    >>> snn.make_model("deep", (4, 4), depth=3).depth
+    3
+    """
+    check_choice(name, "model", "make_model", MODELS)
+    cls = MODELS[name]
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(shape, **{k: v for k, v in kwargs.items() if v is not None and k in accepted})

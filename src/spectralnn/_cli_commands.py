@@ -1,0 +1,240 @@
+"""Implementations of the ``spectralnn`` subcommands (parsing lives in :mod:`spectralnn.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+
+from . import _io
+from .models import INITS, MODELS, make_model
+from .sensing import PROBLEM_KINDS, load_problem, make_problem
+from .train import OPTIMIZERS, fit, lr_search
+
+
+class UsageError(ValueError):
+    """Bad command-line input; reported in one line with exit code 2."""
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise UsageError(f"--shape must look like 20x20 (two positive ints); got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise UsageError(f"--widths must be comma-separated positive ints like 2,2,2,2; got {text!r}")
+    return widths
+
+
+def parse_lr(text: str) -> float | str:
+    if text == "search":
+        return text
+    try:
+        lr = float(text)
+    except ValueError:
+        lr = float("nan")
+    if not lr > 0 or lr == float("inf"):
+        raise UsageError(f"--lr must be a positive number or 'search'; got {text!r}")
+    return lr
+
+
+def _check_out(path: str, flag: str = "--out") -> str:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} exists and is not a folder")
+    return path
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- make-problem
+
+
+def cmd_make_problem(args) -> None:
+    shape = parse_shape(args.shape)
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"--out must name an .npz file; got {args.out!r}")
+    target = None
+    if args.target is not None:
+        target = (np.load(args.target) if args.target.endswith(".npy")
+                  else _image(args.target, shape))
+    problem = make_problem(args.kind, shape, args.rank, args.measurements, args.noise, args.seed,
+                           target=target, psd=not args.general, scale=args.scale,
+                           test_measurements=args.test_measurements)
+    problem.save(args.out)
+    _say(f"wrote {args.out}: {problem.operator!r}, target rank {problem.meta['rank']}")
+
+
+def _image(name: str, shape) -> np.ndarray:
+    from .images import load_image
+
+    return load_image(name, shape)
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def _model_kwargs(args, seed: int) -> dict:
+    return {"widths": parse_widths(args.widths), "fn": args.fn, "init": args.init,
+            "init_scale": args.init_scale, "depth": args.depth, "rank": args.model_rank,
+            "seed": seed}
+
+
+def cmd_fit(args) -> None:
+    lr = parse_lr(args.lr)
+    _check_out(args.out)
+    problem = load_problem(args.problem)
+    kwargs = _model_kwargs(args, args.seed)
+    if args.model == "snn" and args.init == "spectral":
+        kwargs["problem"] = problem
+    model = make_model(args.model, problem.shape, **kwargs)  # validates before writing
+    os.makedirs(args.out, exist_ok=True)
+    fit_kw = {"optimizer": args.optimizer, "tol": args.tol, "record_every": args.record_every,
+              "progress": None}
+    diverged = []
+    if lr == "search":
+        results, diverged = lr_search(lambda: make_model(args.model, problem.shape, **kwargs),
+                                      problem, args.steps, **fit_kw)
+        if not results:
+            raise UsageError("every learning rate of the search diverged")
+        result = results[0]
+    else:
+        ckpt = os.path.join(args.out, "checkpoint.pt")
+        if not args.resume and os.path.exists(ckpt):
+            os.unlink(ckpt)
+        result = fit(model, problem, lr, args.steps, checkpoint=ckpt, **fit_kw)
+    _write_fit_outputs(args, problem, result, diverged)
+
+
+def _write_fit_outputs(args, problem, result, diverged) -> None:
+    from .plotting import plot_histories, save_figure
+
+    out = args.out
+    _io.write_npz(os.path.join(out, "X.npz"), X=result.X.cpu().numpy())
+    _io.write_json(os.path.join(out, "history.json"), result.history)
+    _io.write_history_csv(os.path.join(out, "history.csv"), result.history)
+    summary = {"status": str(result.status), "lr": result.lr, "diverged_at": result.diverged_at,
+               "diverged_lrs": diverged, "steps": result.steps, "wall_time": result.wall_time,
+               "final": result.final, "problem": args.problem, "problem_meta": problem.meta,
+               "settings": {k: v for k, v in vars(args).items() if k != "func"},
+               "versions": _io.provenance()}
+    _io.write_json(os.path.join(out, "summary.json"), summary)
+    if result.history:
+        fig = plot_histories({f"{args.model} lr={result.lr:g}": result.history},
+                             title=f"spectralnn fit {os.path.basename(args.problem)}")
+        save_figure(fig, os.path.join(out, "history.png"))
+    fin = result.final
+    err = fin.get("rel_error")
+    _say(f"{result.status}: {result.steps} steps, lr={result.lr:g}, train loss "
+         f"{fin.get('train_loss', float('nan')):.3e}, rel error "
+         f"{'n/a' if err is None else f'{err:.4f}'}, nuclear norm "
+         f"{fin.get('nuclear_norm', float('nan')):.4f}; results in {out}")
+
+
+# ----------------------------------------------------------------------------- recover
+
+
+def cmd_recover(args) -> None:
+    from .metrics import psnr, relative_error
+    from .plotting import plot_images, save_figure
+
+    if not 0 < args.fraction <= 1:
+        raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
+    _check_out(args.out)
+    img = _image(args.image, (args.size, args.size))
+    m = max(1, round(args.fraction * args.size**2))
+    problem = make_problem("gaussian", img.shape, 1, m, args.noise, args.seed, target=img)
+    scale = img.sum() / problem.X_true.sum().item()  # back to the image's own scale
+    os.makedirs(args.out, exist_ok=True)
+    cells, metrics = [(img, "ground truth")], {}
+    for name, lr in (("free", args.lr_free), ("snn", args.lr_snn)):
+        kw = {"widths": parse_widths(args.widths), "init_scale": args.init_scale, "seed": args.seed}
+        model = make_model(name, img.shape, **kw) if name == "snn" else make_model(name, img.shape)
+        res = fit(model, problem, lr, args.steps)
+        X = res.X * scale
+        p = psnr(X, problem.X_true * scale)
+        e = relative_error(res.X, problem.X_true).item()
+        metrics[name] = {"psnr": p, "rel_error": e, "lr": lr, "status": str(res.status)}
+        _io.write_npz(os.path.join(args.out, f"X_{name}.npz"), X=X.numpy())
+        label = "linear regression" if name == "free" else "SNN"
+        cells.append((X.numpy(), f"{label}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
+        _say(f"{label}: PSNR {p:.2f} dB, relative error {e:.4f} ({res.status})")
+    fig = plot_images([(args.image, cells)], title=f"{args.image}: {m} Gaussian measurements "
+                      f"({args.fraction:.0%} of {args.size}x{args.size})")
+    save_figure(fig, os.path.join(args.out, "recover.png"))
+    _io.write_json(os.path.join(args.out, "metrics.json"),
+                   {"image": args.image, "measurements": m, "models": metrics,
+                    "versions": _io.provenance()})
+
+
+# ----------------------------------------------------------------------------- parsers
+
+
+def add_subcommands(sub) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("make-problem", help="generate a sensing problem (.npz)",
+                       formatter_class=fmt, epilog="example:\n  spectralnn make-problem gaussian "
+                       "--shape 20x20 --rank 2 --measurements 160 --out p.npz")
+    p.add_argument("kind", help=f"one of {', '.join(PROBLEM_KINDS)}")
+    p.add_argument("--shape", default="10x10", help="d1xd2 (default 10x10)")
+    p.add_argument("--rank", type=int, default=2, help="target rank (default 2)")
+    p.add_argument("--measurements", type=int, default=50, help="m (default 50)")
+    p.add_argument("--test-measurements", type=int, default=None, help="held-out m (default m)")
+    p.add_argument("--noise", type=float, default=0.0, help="noise std (default 0)")
+    p.add_argument("--scale", type=float, default=1.0, help="measurement scale (paper: 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--general", action="store_true", help="Gaussian-factor target, not W W^T")
+    p.add_argument("--target", help="a .npy matrix or an image (name or file) as the target")
+    p.add_argument("--out", required=True, help="output .npz path")
+
+    p = sub.add_parser("fit", help="train a model on a problem file", formatter_class=fmt,
+                       epilog="example:\n  spectralnn fit p.npz --model snn --widths 1 --init "
+                       "identity --init-scale 1e-3 --lr 0.1 --steps 8000 --out run/")
+    p.add_argument("problem", help="problem .npz (see spectralnn.sensing for the format)")
+    p.add_argument("--model", choices=sorted(MODELS), default="snn")
+    p.add_argument("--widths", default="2,2,2,2", help="SNN widths (default 2,2,2,2)")
+    p.add_argument("--fn", default="tanh", help="spectral activation (default tanh)")
+    p.add_argument("--init", choices=INITS, default="identity")
+    p.add_argument("--init-scale", type=float, default=None,
+                   help="initial scale c (default: the model's, 1e-4; free starts at 0)")
+    p.add_argument("--depth", type=int, default=3, help="depth of --model deep")
+    p.add_argument("--model-rank", type=int, default=None, help="inner dimension of factors")
+    p.add_argument("--lr", default="1e-2", help="learning rate, or 'search' (paper protocol)")
+    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="gd")
+    p.add_argument("--tol", type=float, default=None, help="stop when train loss <= tol")
+    p.add_argument("--record-every", type=int, default=None)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("recover", help="recover an image from random measurements",
+                       formatter_class=fmt, epilog="example:\n  spectralnn recover camera "
+                       "--fraction 0.6 --out rec/")
+    p.add_argument("image", help="image file, skimage name (camera, moon, ...), lfw:K, "
+                   "mnist:PATH[:K]")
+    p.add_argument("--fraction", type=float, default=0.6, help="m / (size^2) (default 0.6)")
+    p.add_argument("--size", type=int, default=28)
+    p.add_argument("--widths", default="4,8,16")
+    p.add_argument("--init-scale", type=float, default=1e-4)
+    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--lr-snn", type=float, default=0.1)
+    p.add_argument("--lr-free", type=float, default=0.1)
+    p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True)
+
+
+COMMANDS = {"make-problem": cmd_make_problem, "fit": cmd_fit, "recover": cmd_recover}
