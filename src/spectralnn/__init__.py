@@ -14,8 +14,17 @@ from .functional import (
     register_activation,
     spectral_apply,
 )
-from .models import DeepFactorization, Factorization, FreeMatrix, SNNFactorization
+from . import metrics
+from .models import (
+    MODELS,
+    DeepFactorization,
+    Factorization,
+    FreeMatrix,
+    SNNFactorization,
+    make_model,
+)
 from .nn import SNN, SNNBlock, SNNLayer, SpectralActivation
+from .train import FitResult, Status, fit
 from .sensing import (
     AbstractOperator,
     AlignedOperator,
@@ -32,6 +41,9 @@ from .sensing import (
 __all__ = [
     "__version__",
     "functional",
+    "metrics",
+    "MODELS",
+    "make_model",
     "ACTIVATIONS",
     "Activation",
     "effective_rank",
@@ -56,4 +68,7 @@ __all__ = [
     "make_problem",
     "load_problem",
     "low_rank_target",
+    "fit",
+    "FitResult",
+    "Status",
 ]

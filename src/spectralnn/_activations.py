@@ -71,8 +71,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "softsign": Activation(
         "softsign", lambda s: s / (1 + s.abs()), lambda s: 1 / (1 + s.abs()) ** 2
     ),
+    # sigmoid(s) - 1/2 written as tanh(s/2)/2: no cancellation near 0, where f(s)/s matters.
     "sigmoid_centered": Activation(
-        "sigmoid_centered", lambda s: torch.sigmoid(s) - 0.5, _sigmoid_df
+        "sigmoid_centered", lambda s: 0.5 * torch.tanh(0.5 * s), _sigmoid_df
     ),
     "soft_threshold": _soft_threshold(0.1),
     "clamp": _clamp(1.0),

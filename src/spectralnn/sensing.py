@@ -293,9 +293,10 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
         n = shape[0] * shape[1]
         check_int(measurements, "measurements", where, 1, n)
         perm = torch.randperm(n, generator=gen)
-        rest = perm[measurements:]
-        test_idx = rest[:m_test] if rest.numel() >= m_test else perm[
-            torch.randint(n, (m_test,), generator=gen)]
+        # Held-out entries come from the unobserved ones (fewer if fewer remain; all entries
+        # when every entry is observed).
+        test_idx = perm[measurements:measurements + m_test] if measurements < n else perm
+        m_test = test_idx.numel()
     ops = [_sample_operator(kind, shape, m, X, scale, gen, dtype, t)
            for m, t in ((measurements, perm), (m_test, None if perm is None else test_idx))]
     ys = [op(X) + noise * torch.randn(op.m, generator=gen, dtype=dtype) for op in ops]

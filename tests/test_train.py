@@ -1,0 +1,81 @@
+import math
+
+import pytest
+import torch
+
+import spectralnn as snn
+from spectralnn.train import LR_GRID, lr_search
+
+
+@pytest.fixture(scope="module")
+def rank2_problem():
+    return snn.make_problem("gaussian", (12, 12), 2, 80, seed=0)
+
+
+def test_snn_recovers_low_rank_target_where_free_matrix_cannot(rank2_problem):
+    snn_fit = snn.fit(snn.SNNFactorization((12, 12), (1,), init_scale=1e-3), rank2_problem,
+                      0.1, 3000)
+    free_fit = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 3000)
+    assert snn_fit.final["rel_error"] < 0.1
+    assert free_fit.final["rel_error"] > 0.4
+    assert free_fit.final["train_loss"] < 1e-10  # it fits the data, just not X*
+
+
+def test_history_records_every_metric(rank2_problem):
+    res = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 50, record_every=10)
+    assert [r["step"] for r in res.history] == [0, 10, 20, 30, 40, 50]
+    keys = {"step", "train_loss", "test_loss", "rel_error", "nuclear_norm", "singular_values",
+            "erank", "grad_norm", "time"}
+    assert keys <= set(res.history[0])
+    rec = res.history[1]
+    X_loss = rank2_problem.loss(res.X).item()
+    assert res.history[-1]["train_loss"] == pytest.approx(X_loss)
+    assert rec["nuclear_norm"] == pytest.approx(sum(rec["singular_values"]))
+    assert res.status == "max_steps"
+
+
+def test_huge_lr_diverges_cleanly_and_keeps_history(rank2_problem):
+    res = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 1e3, 500, record_every=1)
+    assert res.status == "diverged" and res.diverged_at is not None
+    assert len(res.history) == res.diverged_at
+    assert all(math.isfinite(r["train_loss"]) for r in res.history)
+
+
+def test_tolerance_stops_with_converged(rank2_problem):
+    res = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 5000, tol=1e-8)
+    assert res.status == "converged" and res.steps < 5000
+    assert res.final["train_loss"] <= 1e-8
+
+
+def test_resume_continues_the_same_trajectory(rank2_problem, tmp_path):
+    def model():
+        return snn.SNNFactorization((12, 12), (2, 2), init_scale=1e-2, seed=4)
+
+    straight = snn.fit(model(), rank2_problem, 0.05, 300, record_every=50)
+    ckpt = tmp_path / "ckpt.pt"
+    first = snn.fit(model(), rank2_problem, 0.05, 150, record_every=50, checkpoint=ckpt)
+    assert first.steps == 150
+    resumed = snn.fit(model(), rank2_problem, 0.05, 300, record_every=50, checkpoint=ckpt)
+    assert torch.equal(resumed.X, straight.X)
+    assert [r["step"] for r in resumed.history] == [r["step"] for r in straight.history]
+    assert resumed.column("train_loss") == straight.column("train_loss")
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_other_optimizers_reduce_the_loss(rank2_problem, optimizer):
+    res = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.01, 200, optimizer=optimizer)
+    assert res.final["train_loss"] < 1e-2 * res.history[0]["train_loss"]
+
+
+def test_lr_search_discards_diverged_runs(rank2_problem):
+    kept, diverged = lr_search(lambda: snn.FreeMatrix((12, 12)), rank2_problem, 100, keep=2)
+    assert diverged[:3] == [50.0, 10.0, 5.0]
+    assert len(kept) == 2 and all(r.status != "diverged" for r in kept)
+    assert kept[0].lr > kept[1].lr and kept[0].lr in LR_GRID
+
+
+def test_fit_bad_input(rank2_problem):
+    with pytest.raises(ValueError, match="'lr' parameter of fit must be a finite number > 0"):
+        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, -1.0, 10)
+    with pytest.raises(ValueError, match="'optimizer' parameter of fit.*'adam'"):
+        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, optimizer="adma")
