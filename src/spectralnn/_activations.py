@@ -91,10 +91,10 @@ def register_activation(
     Examples
     --------
     >>> import torch, spectralnn as snn
-    >>> act = snn.register_activation("cube_root_ish", lambda s: s / (1 + s * s),
+    >>> act = snn.register_activation("rational", lambda s: s / (1 + s * s),
     ...                               lambda s: (1 - s * s) / (1 + s * s) ** 2, overwrite=True)
     >>> act.name
-    'cube_root_ish'
+    'rational'
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"The 'name' parameter must be a non-empty str. Got {name!r} instead.")
