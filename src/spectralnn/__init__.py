@@ -14,7 +14,7 @@ from .functional import (
     register_activation,
     spectral_apply,
 )
-from . import metrics
+from . import metrics, theory
 from .models import (
     MODELS,
     DeepFactorization,
@@ -42,6 +42,7 @@ __all__ = [
     "__version__",
     "functional",
     "metrics",
+    "theory",
     "MODELS",
     "make_model",
     "ACTIVATIONS",

@@ -98,6 +98,7 @@ class SNNFactorization(nn.Module):
         gen = _generator(seed)
         self.snn = SNN(widths, fn, generator=gen, dtype=dtype)
         L0 = self.snn.widths[0]
+        self.spectral_basis = None  # (Phi, Psi, G) for init="spectral"; see _reduced.py
         if init == "spectral":
             U, V = self._spectral_factors(problem, L0, gen, dtype)
         else:
@@ -120,6 +121,7 @@ class SNNFactorization(nn.Module):
         c = self.init_scale
         ubar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=True).values
         vbar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=True).values
+        self.spectral_basis = (Phi, Psi, G)
         return (Phi * ubar.unsqueeze(-2)) @ G, (Psi * vbar.unsqueeze(-2)) @ G
 
     def inputs(self) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ._validation import check_choice, check_int, check_positive
+from ._reduced import ReducedObjective, ReducedSNN, reduced_unsupported
 from .metrics import snapshot
 
 __all__ = ["fit", "lr_search", "FitResult", "Status", "LR_GRID", "OPTIMIZERS"]
@@ -21,6 +22,7 @@ LR_GRID = tuple(c * 10.0**e for e in range(1, -12, -1) for c in (5, 1))
 """The paper's protocol: {5, 1} x 10^e for e = 1, 0, ..., -11, largest first."""
 
 OPTIMIZERS = ("gd", "momentum", "adam")
+METHODS = ("auto", "full", "reduced")
 
 
 class Status(str, enum.Enum):
@@ -57,13 +59,14 @@ class FitResult:
     diverged_at: int | None
     steps: int
     wall_time: float
+    method: str = "full"
 
     @property
     def final(self) -> dict:
         return self.history[-1] if self.history else {}
 
     def column(self, key: str) -> list:
-        return [rec[key] for rec in self.history]
+        return [rec.get(key) for rec in self.history]
 
 
 def _make_optimizer(name, params, lr):
@@ -97,8 +100,52 @@ def _progress(total: int, initial: int, enabled: bool | None):
     return tqdm(total=total, initial=initial, desc="fit", unit="step", leave=False)
 
 
+class _FullObjective:
+    """Train the model itself: ``forward() -> X (d1, d2)``."""
+
+    method = "full"
+
+    def __init__(self, model, problem):
+        self.module, self.problem = model, problem
+
+    def loss(self, X):
+        return self.problem.loss(X)
+
+    def snapshot(self, X, grad_norm):
+        return snapshot(X, self.problem, grad_norm)
+
+    def finish(self, model):
+        with torch.no_grad():
+            return model().detach()
+
+
+class _ReducedObjective(ReducedObjective):
+    """Train the coordinatewise system of MATH.md section 4 (see ``_reduced.py``)."""
+
+    method = "reduced"
+
+    def __init__(self, model, problem):
+        super().__init__(problem)
+        self.module = ReducedSNN(model)
+
+    def finish(self, model):
+        self.module.write_back(model)
+        with torch.no_grad():
+            return self.matrix(self.module())
+
+
+def _objective(method, model, problem, optimizer):
+    check_choice(method, "method", "fit", METHODS)
+    why = reduced_unsupported(model, problem, optimizer) if method != "full" else None
+    if method == "reduced" and why is not None:
+        raise ValueError(f"method='reduced' does not apply: {why}.")
+    if method == "full" or why is not None:
+        return _FullObjective(model, problem)
+    return _ReducedObjective(model, problem)
+
+
 def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "gd",
-        record_every: int | None = None, tol: float | None = None,
+        method: str = "auto", record_every: int | None = None, tol: float | None = None,
         divergence_factor: float = 1e12, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None, resume: bool = True,
         progress: bool | None = None) -> FitResult:
@@ -115,6 +162,10 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     steps : int
         Total number of optimizer steps (a resumed run continues up to this number).
     optimizer : {"gd", "momentum", "adam"}, default="gd"
+    method : {"auto", "full", "reduced"}, default="auto"
+        ``reduced`` trains the exact coordinatewise system of MATH.md section 4 (aligned problem,
+        spectral init, odd activation, gd or momentum): the same trajectory at O(m r) per step;
+        the trained state is written back into ``model``. ``auto`` picks it when it applies.
     record_every : int, optional
         Cadence of the history; default about 100 records per run.
     tol : float, optional
@@ -140,15 +191,18 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     record_every = max(1, steps // 100) if record_every is None else check_int(
         record_every, "record_every", where, 1)
     checkpoint_every = record_every if checkpoint_every is None else checkpoint_every
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    first = next(iter(model.parameters()), None)
+    if first is None:
         raise ValueError("The 'model' parameter of fit has no trainable parameters.")
-    problem = problem.to(dtype=params[0].dtype, device=params[0].device)
+    problem = problem.to(dtype=first.dtype, device=first.device)
+    obj = _objective(method, model, problem, optimizer)
+    module = obj.module
+    params = [p for p in module.parameters() if p.requires_grad]
     opt = _make_optimizer(optimizer, params, lr)
     start, history = 0, []
     if checkpoint is not None and resume and os.path.exists(checkpoint):
         state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
+        module.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
     t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
@@ -156,15 +210,15 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     status, diverged_at, step, done = Status.MAX_STEPS, None, start, start
     bar = _progress(steps, start, progress)
 
-    def record(X, gnorm):
-        rec = {"step": step, **snapshot(X, problem, gnorm), "time": time.perf_counter() - t0}
+    def record(out, gnorm):
+        rec = {"step": step, **obj.snapshot(out, gnorm), "time": time.perf_counter() - t0}
         history.append(rec)
 
     try:
         for step in range(start, steps + 1):
             opt.zero_grad(set_to_none=True)
-            X = model()
-            loss = problem.loss(X)
+            out = module()
+            loss = obj.loss(out)
             lval = float(loss.detach())
             if loss0 is None:
                 loss0 = lval
@@ -173,32 +227,32 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
                 break
             converged = tol is not None and lval <= tol
             if step == steps or converged:
-                record(X, None)
+                record(out, None)
                 status = Status.CONVERGED if converged else status
                 break
             loss.backward()
             if step % record_every == 0:
-                record(X, _grad_norm(params))
+                record(out, _grad_norm(params))
             opt.step()
             done = step + 1
-            if checkpoint is not None and (step + 1) % checkpoint_every == 0:
-                _save_checkpoint(checkpoint, model, opt, step + 1, history, lr)
+            if checkpoint is not None and done % checkpoint_every == 0:
+                _save_checkpoint(checkpoint, module, opt, done, history, lr)
             if bar is not None:
                 bar.update(1)
                 if step % record_every == 0:
                     bar.set_postfix(loss=f"{lval:.3e}")
     except KeyboardInterrupt:
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, opt, done, history, lr)
+            _save_checkpoint(checkpoint, module, opt, done, history, lr)
         raise
     finally:
         if bar is not None:
             bar.close()
     if checkpoint is not None and status != Status.DIVERGED:
-        _save_checkpoint(checkpoint, model, opt, done, history, lr)
-    with torch.no_grad():
-        X = model().detach()
-    return FitResult(X, history, lr, status, diverged_at, step, time.perf_counter() - t0)
+        _save_checkpoint(checkpoint, module, opt, done, history, lr)
+    X = obj.finish(model)
+    return FitResult(X, history, lr, status, diverged_at, step, time.perf_counter() - t0,
+                     obj.method)
 
 
 def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,

@@ -1,0 +1,125 @@
+r"""Exact reduced dynamics of an SNN under Assumptions 1-2 (MATH.md section 4).
+
+With aligned measurements :math:`A_i = \Phi \operatorname{diag}(s_i) \Psi^\top`, the spectral
+initialisation :math:`U_k = \Phi \operatorname{diag}(\bar u_k) G`,
+:math:`V_k = \Psi \operatorname{diag}(\bar v_k) G` and an odd activation, every matrix of the
+network stays :math:`\Phi \operatorname{diag}(\cdot) \Psi^\top`: the network acts coordinatewise
+on the diagonal with the same alphas, and gradient descent on ``(U, V, alpha)`` equals gradient
+descent on ``(ubar, vbar, alpha)`` step for step (``grad_U = Phi diag(grad_ubar) G``). The cost
+per step drops from O(m d1 d2 + L d^3) to O(m r + L r).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._operators import AlignedOperator
+
+
+def _is_odd(act, dtype=torch.float64) -> bool:
+    s = torch.linspace(0.0, 3.0, 31, dtype=dtype)
+    return act.zero_at_zero and bool(torch.allclose(act.f(-s), -act.f(s), atol=1e-12))
+
+
+def reduced_unsupported(model, problem, optimizer: str = "gd") -> str | None:
+    """Why the reduced dynamics do not apply (None when they do)."""
+    from .models import SNNFactorization
+
+    if not isinstance(model, SNNFactorization):
+        return f"the model is a {type(model).__name__}, not an SNNFactorization"
+    if model.init != "spectral" or model.spectral_basis is None:
+        return "the model was not built with init='spectral'"
+    if not isinstance(problem.operator, AlignedOperator):
+        return f"the operator is a {type(problem.operator).__name__}, not an AlignedOperator"
+    Phi, Psi, _ = model.spectral_basis
+    op = problem.operator
+    if Phi.shape != op.Phi.shape or not torch.allclose(Phi, op.Phi.to(Phi)) or not torch.allclose(
+            Psi, op.Psi.to(Psi)):
+        return "the model's spectral basis is not the problem's (Phi, Psi)"
+    if not _is_odd(model.snn.act):
+        return f"the activation {model.snn.act.name!r} is not odd"
+    if optimizer not in ("gd", "momentum"):
+        return f"optimizer {optimizer!r} is not linear in the gradient (use 'gd' or 'momentum')"
+    return None
+
+
+class ReducedSNN(nn.Module):
+    """Coordinatewise SNN: ``x0 = ubar * vbar`` (L0, r), then layers ``x' = alpha^T f(x)``.
+
+    ``forward() -> x: (r,)``, the diagonal of ``Phi^T X Psi``.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        Phi, Psi, G = model.spectral_basis
+        # ubar_k = diag(Phi^T U_k G^T): exact for U_k = Phi diag(ubar_k) G.
+        self.ubar = nn.Parameter(((model.U.detach() @ G.mT) * Phi).sum(-2))  # (L0, r)
+        self.vbar = nn.Parameter(((model.V.detach() @ G.mT) * Psi).sum(-2))  # (L0, r)
+        self.alphas = nn.ParameterList(
+            nn.Parameter(layer.alpha.detach().clone()) for layer in model.snn.layers
+        )
+        self.f = model.snn.act.f
+
+    def forward(self) -> torch.Tensor:
+        x = self.ubar * self.vbar  # (L0, r)
+        for alpha in self.alphas:
+            x = alpha.mT @ self.f(x)  # (K_out, r)
+        return x.squeeze(0)
+
+    @torch.no_grad()
+    def write_back(self, model) -> None:
+        """Set the full model's parameters to the state these reduced ones represent."""
+        Phi, Psi, G = model.spectral_basis
+        model.U.copy_((Phi * self.ubar.unsqueeze(-2)) @ G)
+        model.V.copy_((Psi * self.vbar.unsqueeze(-2)) @ G)
+        for layer, alpha in zip(model.snn.layers, self.alphas):
+            layer.alpha.copy_(alpha)
+
+
+class ReducedObjective:
+    """Loss and metrics of a reduced run in O(m r): never forms ``X`` until asked."""
+
+    def __init__(self, problem):
+        op = problem.operator
+        self.op, self.y = op, problem.y
+        self.test = problem.test_operator if isinstance(problem.test_operator,
+                                                        AlignedOperator) else None
+        self.y_test = problem.y_test
+        if self.test is not None and not (torch.equal(self.test.Phi, op.Phi)
+                                          and torch.equal(self.test.Psi, op.Psi)):
+            self.test = None
+        self.xt = self.off2 = None
+        if problem.X_true is not None:
+            self.xt = op.coordinates(problem.X_true)
+            total = torch.linalg.matrix_norm(problem.X_true) ** 2
+            self.off2 = (total - (self.xt**2).sum()).clamp_min(0)
+            self.norm_true = total.sqrt()
+        self.k = min(op.shape)
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((x @ self.op.S.mT - self.y) ** 2).mean(-1)
+
+    def snapshot(self, x: torch.Tensor, grad_norm=None) -> dict:
+        x = x.detach()
+        s = x.abs().sort(descending=True).values
+        pad = max(self.k - s.numel(), 0)
+        total = s.sum()
+        p = s / total if total > 0 else s
+        ent = -(p[p > 0] * p[p > 0].log()).sum()
+        rec = {
+            "train_loss": self.loss(x).item(),
+            "test_loss": (0.5 * ((x @ self.test.S.mT - self.y_test) ** 2).mean()).item()
+            if self.test is not None else None,
+            "rel_error": (((x - self.xt) ** 2).sum() + self.off2).sqrt().item()
+            / self.norm_true.item() if self.xt is not None else None,
+            "nuclear_norm": total.item(),
+            "singular_values": s.tolist() + [0.0] * pad,
+            "erank": ent.exp().item() if total > 0 else 0.0,
+        }
+        if grad_norm is not None:
+            rec["grad_norm"] = grad_norm
+        return rec
+
+    def matrix(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op.embed(x.detach())

@@ -1,0 +1,261 @@
+r"""What gradient descent converged to: the nuclear-norm minimiser, KKT certificates, the
+gradient-flow ODE of the reduced system, and exponential-rate fits (MATH.md sections 5-6).
+
+The target of Theorem 3 is
+
+.. math::  \min \|X\|_*  \quad\text{s.t.}\quad \mathcal{A}(X) = \hat y,
+
+where :math:`\hat y` is ``y`` projected onto the range of :math:`\mathcal{A}` (equal to ``y``
+when the measurements are consistent, e.g. ``m`` below the number of unknowns; with noisy,
+over-determined measurements the constraint set is the set of least-squares solutions, which is
+where gradient descent ends).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from ._operators import AlignedOperator, CompletionOperator
+from ._kkt import Certificate, certificate
+from ._validation import check_choice
+
+__all__ = ["min_nuclear_norm", "kkt_certificate", "Certificate", "NuclearNormSolution",
+           "fit_rate", "gradient_flow", "projected_y", "min_frobenius_interpolant"]
+
+SOLVERS = ("auto", "lp", "cvxpy", "admm")
+
+
+@dataclasses.dataclass(frozen=True)
+class NuclearNormSolution:
+    """How :func:`min_nuclear_norm` got its answer."""
+
+    X: torch.Tensor
+    method: str
+    nuclear_norm: float
+    feasibility: float  # ||A(X) - y_hat|| / ||y_hat||
+    iterations: int | None = None
+
+
+def projected_y(problem) -> torch.Tensor:
+    """``y`` projected onto the range of the operator (``A A^+ y``)."""
+    op, y = problem.operator, problem.y
+    if isinstance(op, AlignedOperator):
+        S = op.S
+        return S @ torch.linalg.lstsq(S, y.unsqueeze(-1)).solution.squeeze(-1)
+    if isinstance(op, CompletionOperator) and len(set(op._flat_idx.tolist())) == op.m:
+        return y
+    M = op.dense().reshape(op.m, -1)
+    return M @ torch.linalg.lstsq(M, y.unsqueeze(-1)).solution.squeeze(-1)
+
+
+def min_frobenius_interpolant(problem) -> torch.Tensor:
+    """The minimum-Frobenius-norm least-squares solution ``A^+ y`` (a non-answer to compare)."""
+    op = problem.operator
+    if isinstance(op, AlignedOperator):
+        return op.embed(torch.linalg.pinv(op.S) @ problem.y)
+    M = op.dense().reshape(op.m, -1)
+    return (torch.linalg.pinv(M) @ problem.y).reshape(op.shape)
+
+
+def _lp_aligned(problem, y_hat):
+    from scipy.optimize import linprog
+
+    S = problem.operator.S.cpu().numpy()
+    r = S.shape[1]
+    # x = p - q with p, q >= 0: min 1^T (p + q) s.t. S (p - q) = y_hat.
+    res = linprog(np.ones(2 * r), A_eq=np.hstack([S, -S]), b_eq=y_hat.cpu().numpy(),
+                  bounds=(0, None), method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"HiGHS could not solve the aligned LP: {res.message}")
+    x = torch.from_numpy(res.x[:r] - res.x[r:]).to(problem.operator.S)
+    return problem.operator.embed(x), None
+
+
+def _cvxpy(problem, y_hat, tol):
+    import cvxpy as cp
+
+    op = problem.operator
+    M = op.dense().reshape(op.m, -1).cpu().numpy()
+    X = cp.Variable(op.shape)
+    cons = [M @ cp.vec(X, order="C") == y_hat.cpu().numpy()]
+    prob = cp.Problem(cp.Minimize(cp.normNuc(X)), cons)
+    prob.solve(solver=cp.SCS, eps=tol, max_iters=200_000)
+    if X.value is None:
+        raise RuntimeError(f"cvxpy/SCS failed: status {prob.status}")
+    return torch.from_numpy(np.asarray(X.value)).to(y_hat), None
+
+
+def _svt(Z, tau):
+    U, s, Vh = torch.linalg.svd(Z, full_matrices=False)
+    return (U * (s - tau).clamp_min(0)) @ Vh
+
+
+def _admm(problem, y_hat, tol, max_iter, rho=None):
+    """ADMM on min ||Z||_* s.t. X = Z, A(X) = y_hat: an affine projection and an SVT per step."""
+    op = problem.operator
+    eye = torch.eye(op.m, dtype=y_hat.dtype)
+    gram = op(op.adjoint(eye))  # (m, m) = A A^*
+    chol = torch.linalg.cholesky(gram + 1e-12 * gram.diagonal().mean() * eye)
+
+    def project(V):  # onto {X : A(X) = y_hat}
+        corr = torch.cholesky_solve((op(V) - y_hat).unsqueeze(-1), chol).squeeze(-1)
+        return V - op.adjoint(corr)
+
+    X = project(torch.zeros(op.shape, dtype=y_hat.dtype))
+    rho = rho or 1.0 / max(torch.linalg.matrix_norm(X, 2).item(), 1e-12)
+    Z, W = X.clone(), torch.zeros_like(X)
+    for it in range(1, max_iter + 1):
+        X = project(Z - W)
+        Z_old = Z
+        Z = _svt(X + W, 1.0 / rho)
+        W = W + X - Z
+        scale = max(torch.linalg.matrix_norm(X).item(), 1e-12)
+        primal = torch.linalg.matrix_norm(X - Z).item() / scale
+        dual = rho * torch.linalg.matrix_norm(Z - Z_old).item() / scale
+        if primal < tol and dual < tol:
+            break
+    return X, it
+
+
+def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
+                     max_iter: int = 20_000, return_info: bool = False):
+    r"""The nuclear-norm minimiser over the matrices that fit the measurements.
+
+    Parameters
+    ----------
+    problem : Problem
+    method : {"auto", "lp", "cvxpy", "admm"}, default="auto"
+        ``lp``: aligned operators only, the exact linear program
+        :math:`\min \|x\|_1` s.t. :math:`Sx = \hat y` (scipy HiGHS), any size;
+        ``cvxpy``: the semidefinite-representable problem with SCS (small problems);
+        ``admm``: ADMM with singular value thresholding, stopping at relative primal and dual
+        residuals below ``tol``. ``auto``: ``lp`` when aligned, ``cvxpy`` up to 900 unknowns,
+        ``admm`` above.
+    tol : float, default=1e-8
+    return_info : bool, default=False
+        Also return a :class:`NuclearNormSolution` (method used, feasibility, iterations).
+
+    Returns
+    -------
+    torch.Tensor, shape (d1, d2)  (and the info when ``return_info``)
+    """
+    check_choice(method, "method", "min_nuclear_norm", SOLVERS)
+    op = problem.operator
+    if method == "auto":
+        d1, d2 = op.shape
+        method = ("lp" if isinstance(op, AlignedOperator) else
+                  "cvxpy" if d1 * d2 <= 900 else "admm")
+    if method == "lp" and not isinstance(op, AlignedOperator):
+        raise ValueError(f"method='lp' needs an aligned problem. Got {type(op).__name__}.")
+    y_hat = projected_y(problem)
+    if method == "lp":
+        X, iters = _lp_aligned(problem, y_hat)
+    elif method == "cvxpy":
+        X, iters = _cvxpy(problem, y_hat, tol)
+    else:
+        X, iters = _admm(problem, y_hat, tol, max_iter)
+    feas = (torch.linalg.vector_norm(op(X) - y_hat) / torch.linalg.vector_norm(y_hat)).item()
+    if not return_info:
+        return X
+    nuc = torch.linalg.svdvals(X).sum().item()
+    return X, NuclearNormSolution(X, method, nuc, feas, iters)
+
+
+def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol: float = 1e-3,
+                    tol: float = 1e-3) -> Certificate:
+    r"""Certify that ``X`` solves :math:`\min \|X\|_*` s.t. :math:`\mathcal{A}(X) = \hat y`.
+
+    Parameters
+    ----------
+    X : torch.Tensor, shape (d1, d2)
+    problem : Problem
+    method : {"auto", "lstsq", "exact", "aligned"}, default="auto"
+        ``lstsq``: the fast sufficient check, ``nu`` the least-squares solution of the tangent
+        equation; ``exact``: ``nu`` minimising the normal-space spectral norm subject to the
+        tangent equation (cvxpy; small problems); ``aligned``/``auto`` on an aligned problem with
+        an aligned ``X``: the exact LP over ``S^T nu`` (MATH.md section 5). ``auto`` otherwise
+        means ``lstsq``.
+    rank_tol : float, default=1e-3
+        Singular values (aligned: coordinates) below ``rank_tol`` times the largest count as 0.
+    tol : float, default=1e-3
+        Allowed feasibility and tangent residuals, and slack on ``normal_norm <= 1``.
+
+    Returns
+    -------
+    Certificate
+    """
+    check_choice(method, "method", "kkt_certificate", ("auto", "lstsq", "exact", "aligned"))
+    if method == "aligned" and not isinstance(problem.operator, AlignedOperator):
+        raise ValueError("method='aligned' needs an aligned problem.")
+    return certificate(X, problem, projected_y(problem), method=method, rank_tol=rank_tol,
+                       tol=tol)
+
+
+def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
+    r"""Fit :math:`L(t) \approx L_0 e^{-c t}` by least squares on :math:`\log L`.
+
+    The window is the descent phase: points below 10% of the initial loss and above 10 times the
+    plateau (``floor``, default the final loss). Returns ``rate`` (per step), ``r2`` and the
+    ``window`` of steps used (``rate`` is NaN when fewer than 3 points qualify).
+    """
+    t = np.asarray(steps, dtype=float)
+    L = np.asarray(losses, dtype=float)
+    floor = L[-1] if floor is None else floor
+    sel = (L < 0.1 * L[0]) & (L > 10 * floor) & np.isfinite(L) & (L > 0)
+    if sel.sum() < 3:
+        return {"rate": math.nan, "r2": math.nan, "window": None}
+    tt, ll = t[sel], np.log(L[sel])
+    slope, icpt = np.polyfit(tt, ll, 1)
+    pred = slope * tt + icpt
+    ss = ((ll - ll.mean()) ** 2).sum()
+    r2 = 1 - ((ll - pred) ** 2).sum() / ss if ss > 0 else 1.0
+    return {"rate": -slope, "r2": r2, "window": [float(tt[0]), float(tt[-1])]}
+
+
+def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: str = "LSODA",
+                  rtol: float = 1e-9, atol: float = 1e-12) -> dict:
+    r"""Integrate the gradient flow :math:`\dot\theta = -\nabla L(\theta)` of the reduced system.
+
+    Needs what ``fit(method="reduced")`` needs (aligned problem, spectral init, odd activation).
+    Uses ``scipy.integrate.solve_ivp`` with a stiff-capable ``method``. Returns ``t``, ``loss``
+    (at ``n_eval`` times in ``[0, t_max]``), the final coordinates ``x`` and the solver's status.
+    """
+    from scipy.integrate import solve_ivp
+
+    from ._reduced import ReducedObjective, ReducedSNN, reduced_unsupported
+
+    why = reduced_unsupported(model, problem)
+    if why is not None:
+        raise ValueError(f"gradient_flow needs the reduced system: {why}.")
+    problem = problem.to(dtype=torch.float64)
+    red = ReducedSNN(model).double()
+    obj = ReducedObjective(problem)
+    params = list(red.parameters())
+    theta0 = torch.cat([p.detach().reshape(-1) for p in params]).numpy()
+
+    def load(theta):
+        i = 0
+        for p in params:
+            p.data.copy_(torch.from_numpy(theta[i:i + p.numel()]).reshape(p.shape))
+            i += p.numel()
+
+    def rhs(_t, theta):
+        load(theta)
+        grads = torch.autograd.grad(obj.loss(red()), params)
+        return -torch.cat([g.reshape(-1) for g in grads]).numpy()
+
+    t_eval = np.linspace(0.0, t_max, n_eval)
+    sol = solve_ivp(rhs, (0.0, t_max), theta0, method=method, t_eval=t_eval, rtol=rtol,
+                    atol=atol)
+    losses = []
+    for k in range(sol.y.shape[1]):
+        load(sol.y[:, k])
+        losses.append(obj.loss(red()).item())
+    with torch.no_grad():
+        x = red().clone()
+    return {"t": sol.t, "loss": np.array(losses), "x": x, "status": sol.status,
+            "message": sol.message}
