@@ -82,3 +82,14 @@ def test_recover_writes_side_by_side_and_psnr(tmp_path):
 def test_help_has_examples():
     res = run("fit", "--help")
     assert res.returncode == 0 and "example:" in res.stdout
+
+
+def test_theory_check_end_to_end(tmp_path):
+    out = tmp_path / "tc"
+    assert main(["theory-check", "--seeds", "1", "--steps", "300", "--out", str(out)]) == 0
+    data = json.loads((out / "theory_check.json").read_text())
+    assert len(data["runs"]) == 9 and len(data["summary"]) == 9
+    aligned = [r for r in data["runs"] if r["alignment"] is not None]
+    assert all(r["alignment"] < 1e-10 for r in aligned)  # Theorem 1's spectral picture
+    assert all(r["method"] == "reduced" for r in aligned)
+    assert (out / "theory_check.png").exists() and (out / "theory_check.csv").exists()

@@ -1,0 +1,1 @@
+"""The paper's experiments and the theory check, as declarative configs plus runners."""
