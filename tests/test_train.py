@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -79,3 +81,47 @@ def test_fit_bad_input(rank2_problem):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, -1.0, 10)
     with pytest.raises(ValueError, match="'optimizer' parameter of fit.*'adam'"):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, optimizer="adma")
+
+
+@pytest.mark.parametrize("make", [
+    lambda runs: snn.SNNFactorization((12, 12), (2, 2), init_scale=1e-2, seed=4, runs=runs),
+    lambda runs: snn.DeepFactorization((12, 12), depth=3, init_scale=0.3, runs=runs),
+    lambda runs: snn.FreeMatrix((12, 12), runs=runs),
+])
+def test_batched_runs_equal_looped_runs(rank2_problem, make):
+    lrs = [0.05, 0.02, 0.01]
+    batched = snn.fit_runs(make(3), rank2_problem, lrs, 200, record_every=50)
+    for lr, res in zip(lrs, batched):
+        single = snn.fit(make(None), rank2_problem, lr, 200, record_every=50)
+        torch.testing.assert_close(res.X, single.X, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(res.column("train_loss"), single.column("train_loss"),
+                                   rtol=1e-9)
+        assert res.lr == lr and res.status == single.status
+
+
+def test_batched_divergent_run_is_masked_out(rank2_problem):
+    res = snn.fit_runs(snn.FreeMatrix((12, 12), runs=3), rank2_problem, [0.1, 1e3, 0.05], 300)
+    assert [r.status for r in res] == ["max_steps", "diverged", "max_steps"]
+    single = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.05, 300)
+    torch.testing.assert_close(res[2].X, single.X, rtol=1e-9, atol=1e-12)
+    assert res[1].diverged_at is not None and res[1].history
+
+
+def test_batched_reduced_equals_batched_full():
+    p = snn.make_problem("aligned", (8, 8), 3, 30, noise=0.01, seed=0, scale=3.0)
+
+    def model():
+        return snn.SNNFactorization((8, 8), (2, 2), init="spectral", init_scale=0.5, problem=p,
+                                    seed=0, runs=2)
+
+    full = snn.fit_runs(model(), p, [0.01, 0.002], 200, method="full")
+    red = snn.fit_runs(model(), p, [0.01, 0.002], 200, method="reduced")
+    for a, b in zip(full, red):
+        torch.testing.assert_close(a.X, b.X, rtol=0, atol=1e-10)
+
+
+def test_fit_runs_needs_matching_rates(rank2_problem):
+    with pytest.raises(ValueError, match="one rate per run \\(3\\). Got 2"):
+        snn.fit_runs(snn.FreeMatrix((12, 12), runs=3), rank2_problem, [0.1, 0.2], 10)
+    with pytest.raises(ValueError, match="use fit_runs"):
+        snn.fit(snn.FreeMatrix((12, 12), runs=3), rank2_problem, 0.1, 10)

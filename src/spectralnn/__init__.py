@@ -24,7 +24,7 @@ from .models import (
     make_model,
 )
 from .nn import SNN, SNNBlock, SNNLayer, SpectralActivation
-from .train import FitResult, Status, fit
+from .train import FitResult, Status, fit, fit_runs
 from .sensing import (
     AbstractOperator,
     AlignedOperator,
@@ -70,6 +70,7 @@ __all__ = [
     "load_problem",
     "low_rank_target",
     "fit",
+    "fit_runs",
     "FitResult",
     "Status",
 ]

@@ -47,25 +47,47 @@ def reduced_unsupported(model, problem, optimizer: str = "gd") -> str | None:
 class ReducedSNN(nn.Module):
     """Coordinatewise SNN: ``x0 = ubar * vbar`` (L0, r), then layers ``x' = alpha^T f(x)``.
 
-    ``forward() -> x: (r,)``, the diagonal of ``Phi^T X Psi``.
+    Parameters may carry a leading runs dimension. ``forward() -> x: ([runs,] r)``, the diagonal
+    of ``Phi^T X Psi``. :meth:`loss_and_grads` differentiates by hand (no autograd graph): the
+    system is a few small tensors, so per-op overhead is what costs.
     """
 
     def __init__(self, model):
         super().__init__()
         Phi, Psi, G = model.spectral_basis
         # ubar_k = diag(Phi^T U_k G^T): exact for U_k = Phi diag(ubar_k) G.
-        self.ubar = nn.Parameter(((model.U.detach() @ G.mT) * Phi).sum(-2))  # (L0, r)
-        self.vbar = nn.Parameter(((model.V.detach() @ G.mT) * Psi).sum(-2))  # (L0, r)
+        self.ubar = nn.Parameter(((model.U.detach() @ G.mT) * Phi).sum(-2))  # ([R,] L0, r)
+        self.vbar = nn.Parameter(((model.V.detach() @ G.mT) * Psi).sum(-2))  # ([R,] L0, r)
         self.alphas = nn.ParameterList(
             nn.Parameter(layer.alpha.detach().clone()) for layer in model.snn.layers
         )
-        self.f = model.snn.act.f
+        self.act = model.snn.act
 
     def forward(self) -> torch.Tensor:
-        x = self.ubar * self.vbar  # (L0, r)
+        x = self.ubar * self.vbar  # (..., L0, r)
         for alpha in self.alphas:
-            x = alpha.mT @ self.f(x)  # (K_out, r)
-        return x.squeeze(0)
+            x = alpha.mT @ self.act.f(x)  # (..., K_out, r)
+        return x.squeeze(-2)
+
+    @torch.no_grad()
+    def loss_and_grads(self, S, y, need_grad: bool = True):
+        """Loss ``1/(2m) ||S x - y||^2`` per run, and the gradients of every parameter."""
+        f, df = self.act.f, self.act.df
+        xs, fxs = [self.ubar * self.vbar], []
+        for alpha in self.alphas:
+            fxs.append(f(xs[-1]))
+            xs.append(alpha.mT @ fxs[-1])
+        x = xs[-1].squeeze(-2)  # (..., r)
+        res = x @ S.mT - y  # (..., m)
+        loss = 0.5 * (res * res).mean(-1)
+        if not need_grad:
+            return x, loss, None
+        g = ((res @ S) / S.shape[0]).unsqueeze(-2)  # dL/dx (..., 1, r)
+        g_alphas = [None] * len(self.alphas)
+        for i in range(len(self.alphas) - 1, -1, -1):
+            g_alphas[i] = fxs[i] @ g.mT  # (..., K, J)
+            g = (self.alphas[i] @ g) * df(xs[i])  # (..., K, r)
+        return x, loss, [g * self.vbar, g * self.ubar, *g_alphas]
 
     @torch.no_grad()
     def write_back(self, model) -> None:

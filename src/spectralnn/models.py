@@ -40,6 +40,15 @@ def _factor(rows: int, cols: int, init: str, scale: float, gen, dtype) -> torch.
     return scale * (Q if rows >= cols else Q.mT)
 
 
+def _replicate(t: torch.Tensor, runs: int | None) -> torch.Tensor:
+    """``runs`` identical copies along a new leading dimension (None: unchanged)."""
+    return t if runs is None else t.expand(runs, *t.shape).clone()
+
+
+def _check_runs(runs, where):
+    return None if runs is None else check_int(runs, "runs", where)
+
+
 def _aligned_factors(problem, where: str):
     op = getattr(problem, "operator", problem)
     Phi, Psi = getattr(op, "Phi", None), getattr(op, "Psi", None)
@@ -76,6 +85,10 @@ class SNNFactorization(nn.Module):
         Inner dimension ``p`` of ``U_k (d1, p)``, ``V_k (d2, p)``; default ``min(d1, d2)``
         (``r`` for spectral init).
     dtype : torch.dtype, default=torch.float64
+    runs : int, optional
+        Train ``runs`` independent copies at once (:func:`spectralnn.fit_runs`): every parameter
+        gets a leading ``runs`` dimension (all copies start equal) and ``forward()`` returns
+        ``(runs, d1, d2)``.
 
     Examples
     --------
@@ -88,15 +101,16 @@ class SNNFactorization(nn.Module):
     def __init__(self, shape: Sequence[int], widths: Sequence[int] = (2, 2, 2, 2),
                  fn="tanh", init: str = "identity", init_scale: float = 1e-4, problem=None,
                  seed: int | None = None, rank: int | None = None,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
         where = type(self).__name__
         self.shape = d1, d2 = check_shape(tuple(shape), where)
         self.init = check_choice(init, "init", where, INITS)
         self.init_scale = check_positive(init_scale, "init_scale", where)
         self.seed = seed
+        self.runs = _check_runs(runs, where)
         gen = _generator(seed)
-        self.snn = SNN(widths, fn, generator=gen, dtype=dtype)
+        self.snn = SNN(widths, fn, generator=gen, dtype=dtype, runs=self.runs)
         L0 = self.snn.widths[0]
         self.spectral_basis = None  # (Phi, Psi, G) for init="spectral"; see _reduced.py
         if init == "spectral":
@@ -105,8 +119,8 @@ class SNNFactorization(nn.Module):
             p = min(d1, d2) if rank is None else check_int(rank, "rank", where)
             U = torch.stack([_factor(d1, p, init, self.init_scale, gen, dtype) for _ in range(L0)])
             V = torch.stack([_factor(d2, p, init, self.init_scale, gen, dtype) for _ in range(L0)])
-        self.U = nn.Parameter(U)  # (L0, d1, p)
-        self.V = nn.Parameter(V)  # (L0, d2, p)
+        self.U = nn.Parameter(_replicate(U, self.runs))  # ([runs,] L0, d1, p)
+        self.V = nn.Parameter(_replicate(V, self.runs))  # ([runs,] L0, d2, p)
 
     def _spectral_factors(self, problem, L0, gen, dtype):
         Phi, Psi = _aligned_factors(problem, type(self).__name__)
@@ -125,7 +139,7 @@ class SNNFactorization(nn.Module):
         return (Phi * ubar.unsqueeze(-2)) @ G, (Psi * vbar.unsqueeze(-2)) @ G
 
     def inputs(self) -> torch.Tensor:
-        """First-layer inputs ``U_k V_k^T``, shape ``(L0, d1, d2)``."""
+        """First-layer inputs ``U_k V_k^T``, shape ``([runs,] L0, d1, d2)``."""
         return self.U @ self.V.mT
 
     def forward(self) -> torch.Tensor:
@@ -137,15 +151,18 @@ class SNNFactorization(nn.Module):
 
 class FreeMatrix(nn.Module):
     """``X`` itself as the parameter (the paper's "linear regression"), initialised at
-    ``init_scale * N(0, 1)`` entries, or at 0 (the default, as in the paper)."""
+    ``init_scale * N(0, 1)`` entries, or at 0 (the default, as in the paper).
+
+    ``runs``, as in :class:`SNNFactorization`, gives ``X`` a leading dimension of copies."""
 
     def __init__(self, shape: Sequence[int], init_scale: float = 0.0, seed: int | None = None,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
         self.shape = check_shape(tuple(shape), type(self).__name__)
         self.init_scale = check_positive(init_scale, "init_scale", "FreeMatrix", allow_zero=True)
+        self.runs = _check_runs(runs, "FreeMatrix")
         X = self.init_scale * torch.randn(self.shape, generator=_generator(seed), dtype=dtype)
-        self.X = nn.Parameter(X)
+        self.X = nn.Parameter(_replicate(X, self.runs))
 
     def forward(self) -> torch.Tensor:
         return self.X
@@ -156,13 +173,16 @@ class FreeMatrix(nn.Module):
 
 class DeepFactorization(nn.Module):
     r"""Deep linear factorisation :math:`X = W_1 W_2 \cdots W_N` with ``W_i = c I`` (rectangular
-    at the ends: ``W_1 (d1, h)``, ``W_i (h, h)``, ``W_N (h, d2)``, ``h = max(d1, d2)``)."""
+    at the ends: ``W_1 (d1, h)``, ``W_i (h, h)``, ``W_N (h, d2)``, ``h = max(d1, d2)``).
+
+    ``runs``, as in :class:`SNNFactorization`, gives every factor a leading dimension."""
 
     def __init__(self, shape: Sequence[int], depth: int = 3, init_scale: float = 1e-4,
                  init: str = "identity", seed: int | None = None,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
         where = type(self).__name__
+        self.runs = _check_runs(runs, where)
         self.shape = d1, d2 = check_shape(tuple(shape), where)
         self.depth = check_int(depth, "depth", where, low=1)
         self.init_scale = check_positive(init_scale, "init_scale", where)
@@ -171,32 +191,40 @@ class DeepFactorization(nn.Module):
         h = max(d1, d2)
         dims = [d1] + [h] * (depth - 1) + [d2]
         self.factors = nn.ParameterList(
-            nn.Parameter(_factor(a, b, init, self.init_scale, gen, dtype))
+            nn.Parameter(_replicate(_factor(a, b, init, self.init_scale, gen, dtype), self.runs))
             for a, b in zip(dims[:-1], dims[1:])
         )
 
     def forward(self) -> torch.Tensor:
-        return torch.linalg.multi_dot(list(self.factors)) if self.depth > 1 else self.factors[0]
+        X = self.factors[0]
+        for W in self.factors[1:]:
+            X = X @ W
+        return X
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, depth={self.depth}, init_scale={self.init_scale:g}"
 
 
 class Factorization(nn.Module):
-    r""":math:`X = U V^\top` with ``U (d1, r)``, ``V (d2, r)``, ``r = rank or min(d1, d2)``."""
+    r""":math:`X = U V^\top` with ``U (d1, r)``, ``V (d2, r)``, ``r = rank or min(d1, d2)``.
+
+    ``runs``, as in :class:`SNNFactorization`, gives ``U`` and ``V`` a leading dimension."""
 
     def __init__(self, shape: Sequence[int], rank: int | None = None, init_scale: float = 1e-4,
                  init: str = "identity", seed: int | None = None,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
         where = type(self).__name__
+        self.runs = _check_runs(runs, where)
         self.shape = d1, d2 = check_shape(tuple(shape), where)
         self.rank = min(d1, d2) if rank is None else check_int(rank, "rank", where)
         self.init_scale = check_positive(init_scale, "init_scale", where)
         check_choice(init, "init", where, INITS[:3])
         gen = _generator(seed)
-        self.U = nn.Parameter(_factor(d1, self.rank, init, self.init_scale, gen, dtype))
-        self.V = nn.Parameter(_factor(d2, self.rank, init, self.init_scale, gen, dtype))
+        self.U = nn.Parameter(_replicate(_factor(d1, self.rank, init, self.init_scale, gen, dtype),
+                                         self.runs))
+        self.V = nn.Parameter(_replicate(_factor(d2, self.rank, init, self.init_scale, gen, dtype),
+                                         self.runs))
 
     def forward(self) -> torch.Tensor:
         return self.U @ self.V.mT

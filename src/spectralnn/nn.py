@@ -61,25 +61,30 @@ class SNNLayer(nn.Module):
         ``alpha ~ U(0, 1)`` as in the paper, or all ones.
     generator : torch.Generator, optional
     dtype : torch.dtype, default=torch.float32
+    runs : int, optional
+        Independent copies trained at once (see :func:`spectralnn.train.fit_runs`): ``alpha``
+        gets a leading ``runs`` dimension (all copies start equal) and the input must be
+        ``(runs, K_in, d1, d2)``.
 
-    Shapes: ``(..., K_in, d1, d2) -> (..., K_out, d1, d2)``; ``alpha``: ``(K_in, K_out)``.
+    Shapes: ``(..., K_in, d1, d2) -> (..., K_out, d1, d2)``; ``alpha``: ``([runs,] K_in, K_out)``.
     """
 
     def __init__(self, in_matrices: int, out_matrices: int, fn="tanh", *,
                  alpha_init: str = "uniform", generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, runs: int | None = None):
         super().__init__()
         self.in_matrices = check_int(in_matrices, "in_matrices", type(self).__name__)
         self.out_matrices = check_int(out_matrices, "out_matrices", type(self).__name__)
         self.act = get_activation(fn)
-        self.alpha = nn.Parameter(
-            _init_alpha((in_matrices, out_matrices), alpha_init, generator, dtype)
-        )
+        alpha = _init_alpha((in_matrices, out_matrices), alpha_init, generator, dtype)
+        if runs is not None:
+            alpha = alpha.expand(check_int(runs, "runs", type(self).__name__), -1, -1).clone()
+        self.alpha = nn.Parameter(alpha)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         _check_stack(X, self.in_matrices, type(self).__name__)
         G = _spectral_apply(X, self.act)  # (..., K_in, d1, d2)
-        return torch.einsum("kj,...kab->...jab", self.alpha, G)  # (..., K_out, d1, d2)
+        return torch.einsum("...kj,...kab->...jab", self.alpha, G)  # (..., K_out, d1, d2)
 
     def extra_repr(self) -> str:
         return f"{self.in_matrices} -> {self.out_matrices}, fn={self.act.name!r}"
@@ -118,7 +123,8 @@ class SNN(nn.Module):
     """
 
     def __init__(self, widths: Sequence[int], fn="tanh", *, alpha_init: str = "uniform",
-                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32):
+                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+                 runs: int | None = None):
         super().__init__()
         widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
         if not isinstance(widths, tuple) or not widths:
@@ -131,7 +137,7 @@ class SNN(nn.Module):
         self.widths = widths
         sizes = (*widths, 1)
         self.layers = nn.ModuleList(
-            SNNLayer(a, b, fn, alpha_init=alpha_init, generator=generator, dtype=dtype)
+            SNNLayer(a, b, fn, alpha_init=alpha_init, generator=generator, dtype=dtype, runs=runs)
             for a, b in zip(sizes[:-1], sizes[1:])
         )
 

@@ -12,11 +12,12 @@ import time
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive
+from ._optim import Optimizer
 from ._reduced import ReducedObjective, ReducedSNN, reduced_unsupported
+from ._validation import check_choice, check_int, check_positive
 from .metrics import snapshot
 
-__all__ = ["fit", "lr_search", "FitResult", "Status", "LR_GRID", "OPTIMIZERS"]
+__all__ = ["fit", "fit_runs", "lr_search", "FitResult", "Status", "LR_GRID", "OPTIMIZERS"]
 
 LR_GRID = tuple(c * 10.0**e for e in range(1, -12, -1) for c in (5, 1))
 """The paper's protocol: {5, 1} x 10^e for e = 1, 0, ..., -11, largest first."""
@@ -69,24 +70,12 @@ class FitResult:
         return [rec.get(key) for rec in self.history]
 
 
-def _make_optimizer(name, params, lr):
-    if name == "gd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    return torch.optim.Adam(params, lr=lr)
-
-
-def _grad_norm(params) -> float:
-    return math.sqrt(sum(float((p.grad.detach() ** 2).sum()) for p in params if p.grad is not None))
-
-
-def _save_checkpoint(path, model, opt, step, history, lr):
+def _save_checkpoint(path, module, opt, step, runs, lrs):
     """Atomically save the state after ``step`` completed updates (records of later steps
     are dropped so that a resumed run records them again)."""
     tmp = f"{path}.tmp"
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "history": [rec for rec in history if rec["step"] < step], "lr": lr}
+    state = {"model": module.state_dict(), "optimizer": opt.state_dict(), "step": step,
+             "runs": [r.state(step) for r in runs], "lr": lrs}
     torch.save(state, tmp)
     os.replace(tmp, path)
 
@@ -101,18 +90,29 @@ def _progress(total: int, initial: int, enabled: bool | None):
 
 
 class _FullObjective:
-    """Train the model itself: ``forward() -> X (d1, d2)``."""
+    """Train the model itself with autograd: ``forward() -> X ([R,] d1, d2)``."""
 
     method = "full"
 
     def __init__(self, model, problem):
         self.module, self.problem = model, problem
+        self.params = [p for p in model.parameters() if p.requires_grad]
 
-    def loss(self, X):
-        return self.problem.loss(X)
+    def evaluate(self, need_grad):
+        for p in self.params:
+            p.grad = None
+        with torch.set_grad_enabled(need_grad):
+            out = self.module()
+            losses = self.problem.loss(out)
+        return out, losses.reshape(-1), losses
 
-    def snapshot(self, X, grad_norm):
-        return snapshot(X, self.problem, grad_norm)
+    def grads(self, graph_losses, active):
+        total = graph_losses.reshape(-1)[active].sum()
+        total.backward()
+        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+
+    def snapshot(self, out, grad_norm):
+        return snapshot(out, self.problem, grad_norm)
 
     def finish(self, model):
         with torch.no_grad():
@@ -127,6 +127,15 @@ class _ReducedObjective(ReducedObjective):
     def __init__(self, model, problem):
         super().__init__(problem)
         self.module = ReducedSNN(model)
+        self.params = list(self.module.parameters())
+        self._grads = None
+
+    def evaluate(self, need_grad):
+        x, losses, self._grads = self.module.loss_and_grads(self.op.S, self.y, need_grad)
+        return x, losses.reshape(-1), None
+
+    def grads(self, graph_losses, active):
+        return self._grads
 
     def finish(self, model):
         self.module.write_back(model)
@@ -144,6 +153,143 @@ def _objective(method, model, problem, optimizer):
     return _ReducedObjective(model, problem)
 
 
+class _Run:
+    """Bookkeeping of one run: history, status, where it stopped."""
+
+    def __init__(self):
+        self.history, self.status, self.diverged_at, self.stopped = [], Status.MAX_STEPS, None, None
+
+    @property
+    def active(self) -> bool:
+        return self.stopped is None
+
+    def state(self, step):
+        return {"history": [r for r in self.history if r["step"] < step], "status": self.status,
+                "diverged_at": self.diverged_at, "stopped": self.stopped}
+
+    def load(self, st):
+        self.history, self.status = st["history"], st["status"]
+        self.diverged_at, self.stopped = st["diverged_at"], st["stopped"]
+
+
+def _grad_norms(grads, batched) -> list[float]:
+    if not batched:
+        return [math.sqrt(sum(float((g * g).sum()) for g in grads))]
+    sq = sum((g * g).reshape(g.shape[0], -1).sum(1) for g in grads)
+    return sq.sqrt().tolist()
+
+
+def _check_lrs(lrs, runs):
+    if isinstance(lrs, (int, float)):
+        lrs = [lrs] * (runs or 1)
+    lrs = [check_positive(lr, "lr", "fit") for lr in lrs]
+    if len(lrs) != (runs or 1):
+        raise ValueError(f"The 'lr' parameter of fit_runs must have one rate per run "
+                         f"({runs}). Got {len(lrs)} rates instead.")
+    return lrs
+
+
+def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_every=None,
+           tol=None, divergence_factor=1e12, checkpoint=None, checkpoint_every=None,
+           resume=True, progress=None) -> list[FitResult]:
+    """The training loop behind :func:`fit` and :func:`fit_runs`."""
+    where = "fit"
+    batched = getattr(model, "runs", None) is not None
+    lrs = _check_lrs(lrs, getattr(model, "runs", None))
+    steps = check_int(steps, "steps", where, 0)
+    check_choice(optimizer, "optimizer", where, OPTIMIZERS)
+    record_every = max(1, steps // 100) if record_every is None else check_int(
+        record_every, "record_every", where, 1)
+    checkpoint_every = record_every if checkpoint_every is None else checkpoint_every
+    first = next(iter(model.parameters()), None)
+    if first is None:
+        raise ValueError("The 'model' parameter of fit has no trainable parameters.")
+    problem = problem.to(dtype=first.dtype, device=first.device)
+    obj = _objective(method, model, problem, optimizer)
+    opt = Optimizer(optimizer, obj.params, torch.tensor(lrs, dtype=first.dtype,
+                                                        device=first.device), batched)
+    initial = [p.detach().clone() for p in obj.params]
+    runs = [_Run() for _ in lrs]
+    start = 0
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        state = torch.load(checkpoint, weights_only=False)
+        obj.module.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = state["step"]
+        for i, (run, st) in enumerate(zip(runs, state["runs"])):
+            run.load(st)
+            if run.status == Status.MAX_STEPS:  # ran out of steps: continue up to `steps`
+                run.stopped = None
+                opt.lr[i] = lrs[i]
+    elapsed = max((r.history[-1]["time"] for r in runs if r.history), default=0.0)
+    t0 = time.perf_counter() - elapsed
+    loss0 = [r.history[0]["train_loss"] if r.history else None for r in runs]
+    bar = _progress(steps, start, progress)
+
+    def record(run, i, out, gnorm):
+        rec = obj.snapshot(out[i] if batched else out, gnorm)
+        run.history.append({"step": step, **rec, "time": time.perf_counter() - t0})
+
+    def stop(i, status):
+        runs[i].status, runs[i].stopped = status, step
+        opt.freeze(i)
+        if status == Status.DIVERGED and batched:  # keep the batch finite for the others
+            with torch.no_grad():
+                for p, p0 in zip(obj.params, initial):
+                    p[i] = p0[i]
+
+    step = done = start
+    try:
+        for step in range(start, steps + 1):
+            active = [r.active for r in runs]
+            if not any(active):
+                break
+            out, losses, graph = obj.evaluate(need_grad=step < steps)
+            lv = losses.tolist()
+            for i, run in enumerate(runs):
+                if not run.active:
+                    continue
+                loss0[i] = lv[i] if loss0[i] is None else loss0[i]
+                if not math.isfinite(lv[i]) or lv[i] > divergence_factor * max(loss0[i], 1e-300):
+                    run.diverged_at = step
+                    stop(i, Status.DIVERGED)
+                elif step == steps or (tol is not None and lv[i] <= tol):
+                    record(run, i, out, None)
+                    stop(i, Status.CONVERGED if tol is not None and lv[i] <= tol
+                         else Status.MAX_STEPS)
+            active = [r.active for r in runs]
+            if not any(active):
+                break
+            grads = obj.grads(graph, torch.tensor(active, device=losses.device))
+            if step % record_every == 0:
+                norms = _grad_norms(grads, batched)
+                for i, run in enumerate(runs):
+                    if run.active:
+                        record(run, i, out, norms[i])
+            opt.step(grads)
+            done = step + 1
+            if checkpoint is not None and done % checkpoint_every == 0:
+                _save_checkpoint(checkpoint, obj.module, opt, done, runs, lrs)
+            if bar is not None:
+                bar.update(1)
+                if step % record_every == 0:
+                    bar.set_postfix(loss=f"{min(v for v, a in zip(lv, active) if a):.3e}")
+    except KeyboardInterrupt:
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, obj.module, opt, done, runs, lrs)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpoint is not None:
+        _save_checkpoint(checkpoint, obj.module, opt, done, runs, lrs)
+    X = obj.finish(model)
+    wall = time.perf_counter() - t0
+    return [FitResult(X[i] if batched else X, run.history, lrs[i], run.status, run.diverged_at,
+                      run.stopped if run.stopped is not None else done, wall, obj.method)
+            for i, run in enumerate(runs)]
+
+
 def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "gd",
         method: str = "auto", record_every: int | None = None, tol: float | None = None,
         divergence_factor: float = 1e12, checkpoint: str | os.PathLike | None = None,
@@ -154,7 +300,8 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     Parameters
     ----------
     model : nn.Module
-        A matrix model such as :class:`~spectralnn.SNNFactorization`.
+        A matrix model such as :class:`~spectralnn.SNNFactorization` (without ``runs``; see
+        :func:`fit_runs` for many runs at once).
     problem : Problem
         Moved to the model's dtype and device.
     lr : float
@@ -184,75 +331,34 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     -------
     FitResult
     """
-    where = "fit"
-    lr = check_positive(lr, "lr", where)
-    steps = check_int(steps, "steps", where, 0)
-    check_choice(optimizer, "optimizer", where, OPTIMIZERS)
-    record_every = max(1, steps // 100) if record_every is None else check_int(
-        record_every, "record_every", where, 1)
-    checkpoint_every = record_every if checkpoint_every is None else checkpoint_every
-    first = next(iter(model.parameters()), None)
-    if first is None:
-        raise ValueError("The 'model' parameter of fit has no trainable parameters.")
-    problem = problem.to(dtype=first.dtype, device=first.device)
-    obj = _objective(method, model, problem, optimizer)
-    module = obj.module
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = _make_optimizer(optimizer, params, lr)
-    start, history = 0, []
-    if checkpoint is not None and resume and os.path.exists(checkpoint):
-        state = torch.load(checkpoint, weights_only=False)
-        module.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, history = state["step"], state["history"]
-    t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
-    loss0 = history[0]["train_loss"] if history else None
-    status, diverged_at, step, done = Status.MAX_STEPS, None, start, start
-    bar = _progress(steps, start, progress)
+    if getattr(model, "runs", None) is not None:
+        raise ValueError(f"The 'model' parameter of fit has runs={model.runs}; use fit_runs "
+                         "for a model with a runs dimension.")
+    return _train(model, problem, [lr], steps, optimizer=optimizer, method=method,
+                  record_every=record_every, tol=tol, divergence_factor=divergence_factor,
+                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                  progress=progress)[0]
 
-    def record(out, gnorm):
-        rec = {"step": step, **obj.snapshot(out, gnorm), "time": time.perf_counter() - t0}
-        history.append(rec)
 
-    try:
-        for step in range(start, steps + 1):
-            opt.zero_grad(set_to_none=True)
-            out = module()
-            loss = obj.loss(out)
-            lval = float(loss.detach())
-            if loss0 is None:
-                loss0 = lval
-            if not math.isfinite(lval) or lval > divergence_factor * max(loss0, 1e-300):
-                status, diverged_at = Status.DIVERGED, step
-                break
-            converged = tol is not None and lval <= tol
-            if step == steps or converged:
-                record(out, None)
-                status = Status.CONVERGED if converged else status
-                break
-            loss.backward()
-            if step % record_every == 0:
-                record(out, _grad_norm(params))
-            opt.step()
-            done = step + 1
-            if checkpoint is not None and done % checkpoint_every == 0:
-                _save_checkpoint(checkpoint, module, opt, done, history, lr)
-            if bar is not None:
-                bar.update(1)
-                if step % record_every == 0:
-                    bar.set_postfix(loss=f"{lval:.3e}")
-    except KeyboardInterrupt:
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, module, opt, done, history, lr)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if checkpoint is not None and status != Status.DIVERGED:
-        _save_checkpoint(checkpoint, module, opt, done, history, lr)
-    X = obj.finish(model)
-    return FitResult(X, history, lr, status, diverged_at, step, time.perf_counter() - t0,
-                     obj.method)
+def fit_runs(model: nn.Module, problem, lrs, steps: int, **kwargs) -> list[FitResult]:
+    """Train the ``model.runs`` copies of a model at once, run ``i`` with rate ``lrs[i]``.
+
+    One batched computation per step; each run keeps its own history and status, and a run that
+    diverges is frozen (reset to its initial point) without stopping the others. Keyword
+    arguments as in :func:`fit`. Returns one :class:`FitResult` per run.
+
+    Examples
+    --------
+    >>> import spectralnn as snn
+    >>> p = snn.make_problem("gaussian", (6, 6), 1, 24, seed=0)
+    >>> model = snn.FreeMatrix((6, 6), runs=3)
+    >>> [r.status.value for r in snn.fit_runs(model, p, [0.1, 0.01, 100.0], 200)]
+    ['max_steps', 'max_steps', 'diverged']
+    """
+    if getattr(model, "runs", None) is None:
+        raise ValueError("The 'model' parameter of fit_runs needs a runs dimension; build it "
+                         "with runs=len(lrs).")
+    return _train(model, problem, lrs, steps, **kwargs)
 
 
 def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
