@@ -70,8 +70,10 @@ def test_other_optimizers_reduce_the_loss(rank2_problem, optimizer):
 
 
 def test_lr_search_discards_diverged_runs(rank2_problem):
-    kept, diverged = lr_search(lambda: snn.FreeMatrix((12, 12)), rank2_problem, 100, keep=2)
+    kept, diverged = lr_search(lambda runs: snn.FreeMatrix((12, 12), runs=runs), rank2_problem,
+                               100, keep=2)
     assert diverged[:3] == [50.0, 10.0, 5.0]
+    assert all(lr > kept[0].lr for lr in diverged)
     assert len(kept) == 2 and all(r.status != "diverged" for r in kept)
     assert kept[0].lr > kept[1].lr and kept[0].lr in LR_GRID
 
@@ -125,3 +127,10 @@ def test_fit_runs_needs_matching_rates(rank2_problem):
         snn.fit_runs(snn.FreeMatrix((12, 12), runs=3), rank2_problem, [0.1, 0.2], 10)
     with pytest.raises(ValueError, match="use fit_runs"):
         snn.fit(snn.FreeMatrix((12, 12), runs=3), rank2_problem, 0.1, 10)
+
+
+def test_snapshots_keep_X_at_requested_steps(rank2_problem):
+    res = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 30, snapshot_steps=(0, 10, 30))
+    assert sorted(res.snapshots) == [0, 10, 30]
+    assert torch.equal(res.snapshots[0], torch.zeros(12, 12, dtype=torch.float64))
+    torch.testing.assert_close(res.snapshots[30], res.X)

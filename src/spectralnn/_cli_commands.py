@@ -105,8 +105,9 @@ def cmd_fit(args) -> None:
               "progress": None}
     diverged = []
     if lr == "search":
-        results, diverged = lr_search(lambda: make_model(args.model, problem.shape, **kwargs),
-                                      problem, args.steps, **fit_kw)
+        results, diverged = lr_search(
+            lambda runs: make_model(args.model, problem.shape, runs=runs, **kwargs), problem,
+            args.steps, **fit_kw)
         if not results:
             raise UsageError("every learning rate of the search diverged")
         result = results[0]
@@ -209,6 +210,40 @@ def cmd_theory_check(args) -> None:
     save_figure(tc.plot(rows), os.path.join(args.out, "theory_check.png"))
 
 
+# ----------------------------------------------------------------------------- reproduce
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here (use cpu or auto)")
+    return name
+
+
+def cmd_reproduce(args) -> None:
+    from .experiments.configs import FIGURES
+    from .experiments.reproduce import reproduce
+
+    names = list(FIGURES) if args.figure == "all" else [args.figure]
+    _check_out(args.out)
+    device = _device(args.device)
+    images = list(args.images) if args.images else None
+    if args.mnist:
+        if not os.path.isfile(args.mnist):
+            raise UsageError(f"--mnist {args.mnist!r}: no such file")
+        images = [f"mnist:{args.mnist}:{k}" for k in range(5)]
+    if images:
+        from .images import load_image
+
+        for name in images:  # fail before any run starts
+            load_image(name, 28)
+    summary = reproduce(names, args.out, quick=args.quick, device=device, images=images,
+                        say=_say)
+    _say(f"all done in {summary['wall_time']:.1f} s; report: "
+         f"{os.path.join(args.out, 'report.md')}")
+
+
 # ----------------------------------------------------------------------------- parsers
 
 
@@ -276,5 +311,16 @@ def add_subcommands(sub) -> None:
     p.add_argument("--out", required=True)
 
 
+    p = sub.add_parser("reproduce", help="reproduce the paper's Figures 2-5",
+                       formatter_class=fmt, epilog="examples:\n  spectralnn reproduce all --quick "
+                       "--out r/\n  spectralnn reproduce fig2 --out r2/")
+    p.add_argument("figure", choices=["fig2", "fig3", "fig4", "fig5", "all"])
+    p.add_argument("--quick", action="store_true", help="same code, few iterations")
+    p.add_argument("--out", default="reproduction", help="output folder (default reproduction/)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--images", nargs="+", help="images for fig4/fig5 (names or files)")
+    p.add_argument("--mnist", help="a local MNIST IDX file: use its first 5 digits as images")
+
+
 COMMANDS = {"make-problem": cmd_make_problem, "fit": cmd_fit, "recover": cmd_recover,
-            "theory-check": cmd_theory_check}
+            "theory-check": cmd_theory_check, "reproduce": cmd_reproduce}

@@ -61,6 +61,7 @@ class FitResult:
     steps: int
     wall_time: float
     method: str = "full"
+    snapshots: dict = dataclasses.field(default_factory=dict)  # step -> X, see snapshot_steps
 
     @property
     def final(self) -> dict:
@@ -158,6 +159,7 @@ class _Run:
 
     def __init__(self):
         self.history, self.status, self.diverged_at, self.stopped = [], Status.MAX_STEPS, None, None
+        self.snapshots = {}
 
     @property
     def active(self) -> bool:
@@ -165,11 +167,13 @@ class _Run:
 
     def state(self, step):
         return {"history": [r for r in self.history if r["step"] < step], "status": self.status,
-                "diverged_at": self.diverged_at, "stopped": self.stopped}
+                "diverged_at": self.diverged_at, "stopped": self.stopped,
+                "snapshots": {k: v for k, v in self.snapshots.items() if k < step}}
 
     def load(self, st):
         self.history, self.status = st["history"], st["status"]
         self.diverged_at, self.stopped = st["diverged_at"], st["stopped"]
+        self.snapshots = st["snapshots"]
 
 
 def _grad_norms(grads, batched) -> list[float]:
@@ -191,7 +195,7 @@ def _check_lrs(lrs, runs):
 
 def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_every=None,
            tol=None, divergence_factor=1e12, checkpoint=None, checkpoint_every=None,
-           resume=True, progress=None) -> list[FitResult]:
+           resume=True, progress=None, snapshot_steps=()) -> list[FitResult]:
     """The training loop behind :func:`fit` and :func:`fit_runs`."""
     where = "fit"
     batched = getattr(model, "runs", None) is not None
@@ -226,9 +230,15 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
     loss0 = [r.history[0]["train_loss"] if r.history else None for r in runs]
     bar = _progress(steps, start, progress)
 
+    snapshot_steps = set(snapshot_steps)
+
     def record(run, i, out, gnorm):
         rec = obj.snapshot(out[i] if batched else out, gnorm)
         run.history.append({"step": step, **rec, "time": time.perf_counter() - t0})
+
+    def keep_matrix(run, i, out):
+        X = obj.matrix(out) if obj.method == "reduced" else out.detach()
+        run.snapshots[step] = (X[i] if batched else X).clone()
 
     def stop(i, status):
         runs[i].status, runs[i].stopped = status, step
@@ -249,6 +259,8 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
             for i, run in enumerate(runs):
                 if not run.active:
                     continue
+                if step in snapshot_steps:
+                    keep_matrix(run, i, out)
                 loss0[i] = lv[i] if loss0[i] is None else loss0[i]
                 if not math.isfinite(lv[i]) or lv[i] > divergence_factor * max(loss0[i], 1e-300):
                     run.diverged_at = step
@@ -286,7 +298,8 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
     X = obj.finish(model)
     wall = time.perf_counter() - t0
     return [FitResult(X[i] if batched else X, run.history, lrs[i], run.status, run.diverged_at,
-                      run.stopped if run.stopped is not None else done, wall, obj.method)
+                      run.stopped if run.stopped is not None else done, wall, obj.method,
+                      run.snapshots)
             for i, run in enumerate(runs)]
 
 
@@ -294,7 +307,7 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
         method: str = "auto", record_every: int | None = None, tol: float | None = None,
         divergence_factor: float = 1e12, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None, resume: bool = True,
-        progress: bool | None = None) -> FitResult:
+        progress: bool | None = None, snapshot_steps=()) -> FitResult:
     r"""Train ``model`` (``forward() -> X``) on ``L(X) = 1/(2m) ||A(X) - y||^2`` by full-batch GD.
 
     Parameters
@@ -326,6 +339,8 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
         and training continues from its step.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
+    snapshot_steps : iterable of int, optional
+        Steps at which to keep a copy of ``X`` in ``FitResult.snapshots``.
 
     Returns
     -------
@@ -337,7 +352,7 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     return _train(model, problem, [lr], steps, optimizer=optimizer, method=method,
                   record_every=record_every, tol=tol, divergence_factor=divergence_factor,
                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                  progress=progress)[0]
+                  progress=progress, snapshot_steps=snapshot_steps)[0]
 
 
 def fit_runs(model: nn.Module, problem, lrs, steps: int, **kwargs) -> list[FitResult]:
@@ -362,21 +377,31 @@ def fit_runs(model: nn.Module, problem, lrs, steps: int, **kwargs) -> list[FitRe
 
 
 def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
-              **fit_kwargs) -> tuple[list[FitResult], list[float]]:
+              probe_steps: int | None = None, **fit_kwargs) -> tuple[list[FitResult], list[float]]:
     """The paper's learning-rate protocol: try ``grid`` largest first, discard runs that diverge,
     keep the first ``keep`` that do not.
 
-    ``make_model()`` must return a fresh model (same seed) for each try. Returns the kept
-    results and the learning rates that diverged.
+    ``make_model(runs)`` returns a fresh model (same seed each time) with ``runs`` copies, or
+    without a runs dimension for ``runs=None``. Rates are first probed one at a time for
+    ``probe_steps`` (default ``min(steps, 500)``; a diverging run stops at once, so too-large
+    rates cost little); the ``keep`` survivors then train together for ``steps`` in one batched
+    run. A rate that diverges there too is discarded and the next rates of the grid are tried.
+    Returns the kept results (largest rate first) and every rate that diverged.
     """
     check_int(keep, "keep", "lr_search", 1)
-    kept, diverged = [], []
-    for lr in sorted(grid, reverse=True):
-        res = fit(make_model(), problem, lr, steps, **fit_kwargs)
-        if res.status == Status.DIVERGED:
-            diverged.append(lr)
-            continue
-        kept.append(res)
-        if len(kept) == keep:
+    probe_steps = min(steps, 500) if probe_steps is None else min(steps, probe_steps)
+    pending, kept, diverged = sorted(grid, reverse=True), [], []
+    while len(kept) < keep and pending:
+        candidates = []
+        while pending and len(candidates) < keep - len(kept):
+            lr = pending.pop(0)
+            probe = fit(make_model(None), problem, lr, probe_steps, record_every=probe_steps,
+                        **{k: v for k, v in fit_kwargs.items() if k in ("optimizer", "method")})
+            (diverged if probe.status == Status.DIVERGED else candidates).append(lr)
+        if not candidates:
             break
-    return kept, diverged
+        for res in fit_runs(make_model(len(candidates)), problem, candidates, steps,
+                            **fit_kwargs):
+            (diverged.append(res.lr) if res.status == Status.DIVERGED else kept.append(res))
+    kept.sort(key=lambda r: -r.lr)
+    return kept, sorted(diverged, reverse=True)
