@@ -15,6 +15,7 @@ class Optimizer:
     def __init__(self, name: str, params: list[torch.Tensor], lr: torch.Tensor, batched: bool):
         self.name, self.params, self.batched = name, params, batched
         self.lr = lr.clone()
+        self._neg_lr = None  # cached -lr views per parameter (gd)
         self.t = 0
         self.state: list[list[torch.Tensor]] = [[] for _ in params]
         if name in ("momentum", "adam"):
@@ -31,11 +32,14 @@ class Optimizer:
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor]) -> None:
         self.t += 1
+        if self.name == "gd":  # the hot path: one fused call, p <- p - lr * g
+            if self._neg_lr is None:
+                self._neg_lr = [self._view(-self.lr, p) for p in self.params]
+            torch._foreach_addcmul_(self.params, self._neg_lr, grads)
+            return
         for p, g, st in zip(self.params, grads, self.state):
             lr = self._view(self.lr, p)
-            if self.name == "gd":
-                p.sub_(lr * g)
-            elif self.name == "momentum":
+            if self.name == "momentum":
                 st[0].mul_(0.9).add_(g)
                 p.sub_(lr * st[0])
             else:
@@ -47,12 +51,18 @@ class Optimizer:
 
     def freeze(self, run: int) -> None:
         self.lr[run] = 0.0
+        self._neg_lr = None
 
     def state_dict(self) -> dict:
         return {"lr": self.lr, "t": self.t, "state": self.state}
 
+    def set_lr(self, run: int, lr: float) -> None:
+        self.lr[run] = lr
+        self._neg_lr = None
+
     def load_state_dict(self, state: dict) -> None:
         self.lr, self.t = state["lr"], state["t"]
+        self._neg_lr = None
         for mine, saved in zip(self.state, state["state"]):
             for a, b in zip(mine, saved):
                 a.copy_(b)

@@ -73,8 +73,9 @@ class ReducedSNN(nn.Module):
     def loss_and_grads(self, S, y, need_grad: bool = True):
         """Loss ``1/(2m) ||S x - y||^2`` per run, and the gradients of every parameter."""
         f, df = self.act.f, self.act.df
+        alphas = list(self.alphas)  # plain list: ParameterList indexing is slow in a hot loop
         xs, fxs = [self.ubar * self.vbar], []
-        for alpha in self.alphas:
+        for alpha in alphas:
             fxs.append(f(xs[-1]))
             xs.append(alpha.mT @ fxs[-1])
         x = xs[-1].squeeze(-2)  # (..., r)
@@ -83,10 +84,10 @@ class ReducedSNN(nn.Module):
         if not need_grad:
             return x, loss, None
         g = ((res @ S) / S.shape[0]).unsqueeze(-2)  # dL/dx (..., 1, r)
-        g_alphas = [None] * len(self.alphas)
-        for i in range(len(self.alphas) - 1, -1, -1):
+        g_alphas = [None] * len(alphas)
+        for i in range(len(alphas) - 1, -1, -1):
             g_alphas[i] = fxs[i] @ g.mT  # (..., K, J)
-            g = (self.alphas[i] @ g) * df(xs[i])  # (..., K, r)
+            g = (alphas[i] @ g) * df(xs[i])  # (..., K, r)
         return x, loss, [g * self.vbar, g * self.ubar, *g_alphas]
 
     @torch.no_grad()

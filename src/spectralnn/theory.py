@@ -196,19 +196,24 @@ def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol:
 
 
 def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
-    r"""Fit :math:`L(t) \approx L_0 e^{-c t}` by least squares on :math:`\log L`.
+    r"""Fit :math:`L(t) - L_\infty \approx C e^{-c t}` by least squares on the log excess loss.
 
-    The window is the descent phase: points below 10% of the initial loss and above 10 times the
-    plateau (``floor``, default the final loss). Returns ``rate`` (per step), ``r2`` and the
-    ``window`` of steps used (``rate`` is NaN when fewer than 3 points qualify).
+    ``floor`` is :math:`L_\infty` (default 0: fit :math:`\log L` itself, with the window
+    ending at 10 times the final loss). The window is the descent phase: excess below 10% of the
+    initial excess and above ``1e-9`` of it (rounding). Returns ``rate`` (per step), ``r2`` and
+    the ``window`` of steps used (``rate`` is NaN when fewer than 3 points qualify).
     """
     t = np.asarray(steps, dtype=float)
     L = np.asarray(losses, dtype=float)
-    floor = L[-1] if floor is None else floor
-    sel = (L < 0.1 * L[0]) & (L > 10 * floor) & np.isfinite(L) & (L > 0)
+    if floor is None:
+        floor, low = 0.0, 10 * L[-1]
+    else:
+        low = 1e-9 * (L[0] - floor)
+    E = L - floor
+    sel = (E < 0.1 * E[0]) & (E > low) & np.isfinite(E) & (E > 0)
     if sel.sum() < 3:
         return {"rate": math.nan, "r2": math.nan, "window": None}
-    tt, ll = t[sel], np.log(L[sel])
+    tt, ll = t[sel], np.log(E[sel])
     slope, icpt = np.polyfit(tt, ll, 1)
     pred = slope * tt + icpt
     ss = ((ll - ll.mean()) ** 2).sum()

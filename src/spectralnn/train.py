@@ -108,7 +108,8 @@ class _FullObjective:
         return out, losses.reshape(-1), losses
 
     def grads(self, graph_losses, active):
-        total = graph_losses.reshape(-1)[active].sum()
+        losses = graph_losses.reshape(-1)
+        total = losses.sum() if all(active) else losses[torch.tensor(active)].sum()
         total.backward()
         return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
 
@@ -224,7 +225,7 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
             run.load(st)
             if run.status == Status.MAX_STEPS:  # ran out of steps: continue up to `steps`
                 run.stopped = None
-                opt.lr[i] = lrs[i]
+                opt.set_lr(i, lrs[i])
     elapsed = max((r.history[-1]["time"] for r in runs if r.history), default=0.0)
     t0 = time.perf_counter() - elapsed
     loss0 = [r.history[0]["train_loss"] if r.history else None for r in runs]
@@ -272,7 +273,7 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
             active = [r.active for r in runs]
             if not any(active):
                 break
-            grads = obj.grads(graph, torch.tensor(active, device=losses.device))
+            grads = obj.grads(graph, active)
             if step % record_every == 0:
                 norms = _grad_norms(grads, batched)
                 for i, run in enumerate(runs):
