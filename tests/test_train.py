@@ -134,3 +134,15 @@ def test_snapshots_keep_X_at_requested_steps(rank2_problem):
     assert sorted(res.snapshots) == [0, 10, 30]
     assert torch.equal(res.snapshots[0], torch.zeros(12, 12, dtype=torch.float64))
     torch.testing.assert_close(res.snapshots[30], res.X)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+def test_divergence_inside_a_batch_of_deep_models(rank2_problem, optimizer):
+    # A run that diverges mid-batch is reset after the backward pass (no in-place error) and its
+    # optimizer state is cleared (no NaN leaking into the batched SVDs of later steps).
+    res = snn.fit_runs(snn.DeepFactorization((12, 12), 3, 0.3, runs=3), rank2_problem,
+                       [1e-3, 10.0, 1e-4], 300, optimizer=optimizer)
+    assert [r.status for r in res] == ["max_steps", "diverged", "max_steps"]
+    single = snn.fit(snn.DeepFactorization((12, 12), 3, 0.3), rank2_problem, 1e-3, 300,
+                     optimizer=optimizer)
+    torch.testing.assert_close(res[0].X, single.X, rtol=1e-9, atol=1e-12)

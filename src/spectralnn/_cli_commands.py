@@ -244,6 +244,29 @@ def cmd_reproduce(args) -> None:
          f"{os.path.join(args.out, 'report.md')}")
 
 
+# ----------------------------------------------------------------------------- sweep
+
+
+def cmd_sweep(args) -> None:
+    from ._sweep_run import format_summary, run_sweep
+    from .sweep import load_config
+
+    cfg = load_config(args.config)  # rejects a malformed config before any run
+    if args.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("--backend ray needs Ray: pip install 'spectralnn[ray]'") from None
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1; got {args.workers}")
+    out = _check_out(args.out or os.path.splitext(os.path.basename(args.config))[0])
+    summary = run_sweep(cfg, out, backend=args.backend, address=args.address,
+                        workers=args.workers, say=_say)
+    print(format_summary(summary))
+    _say(f"results: {os.path.join(out, 'table.csv')}, plots: "
+         f"{os.path.join(out, 'phase_transition.png')}")
+
+
 # ----------------------------------------------------------------------------- parsers
 
 
@@ -322,5 +345,17 @@ def add_subcommands(sub) -> None:
     p.add_argument("--mnist", help="a local MNIST IDX file: use its first 5 digits as images")
 
 
+    p = sub.add_parser("sweep", help="run a grid of runs (phase transitions)",
+                       formatter_class=fmt, epilog="examples:\n  spectralnn sweep "
+                       "examples/phase_transition.toml --out pt/\n  spectralnn sweep "
+                       "examples/phase_transition.toml --backend ray --address auto")
+    p.add_argument("config", help="TOML grid (grammar: python -c 'import spectralnn.sweep as s; "
+                   "help(s)')")
+    p.add_argument("--backend", choices=["local", "ray"], default="local")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
+    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    p.add_argument("--out", default=None, help="output folder (default: the config's name)")
+
+
 COMMANDS = {"make-problem": cmd_make_problem, "fit": cmd_fit, "recover": cmd_recover,
-            "theory-check": cmd_theory_check, "reproduce": cmd_reproduce}
+            "theory-check": cmd_theory_check, "reproduce": cmd_reproduce, "sweep": cmd_sweep}

@@ -56,6 +56,13 @@ class Optimizer:
     def state_dict(self) -> dict:
         return {"lr": self.lr, "t": self.t, "state": self.state}
 
+    @torch.no_grad()
+    def reset_run(self, run: int) -> None:
+        """Zero the optimizer state of one run (a diverged run put back at its start)."""
+        for st in self.state:
+            for buf in st:
+                buf[run] = 0.0
+
     def set_lr(self, run: int, lr: float) -> None:
         self.lr[run] = lr
         self._neg_lr = None

@@ -112,7 +112,7 @@ class SNNFactorization(nn.Module):
         gen = _generator(seed)
         self.snn = SNN(widths, fn, generator=gen, dtype=dtype, runs=self.runs)
         L0 = self.snn.widths[0]
-        self.spectral_basis = None  # (Phi, Psi, G) for init="spectral"; see _reduced.py
+        self._basis = None
         if init == "spectral":
             U, V = self._spectral_factors(problem, L0, gen, dtype)
         else:
@@ -135,8 +135,17 @@ class SNNFactorization(nn.Module):
         c = self.init_scale
         ubar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=True).values
         vbar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=True).values
-        self.spectral_basis = (Phi, Psi, G)
+        # Buffers, so that .to(device) moves the basis with the parameters.
+        self.register_buffer("_Phi", Phi, persistent=False)
+        self.register_buffer("_Psi", Psi, persistent=False)
+        self.register_buffer("_G", G, persistent=False)
+        self._basis = True
         return (Phi * ubar.unsqueeze(-2)) @ G, (Psi * vbar.unsqueeze(-2)) @ G
+
+    @property
+    def spectral_basis(self):
+        """``(Phi, Psi, G)`` of a spectral initialisation (None otherwise); see ``_reduced.py``."""
+        return (self._Phi, self._Psi, self._G) if self._basis else None
 
     def inputs(self) -> torch.Tensor:
         """First-layer inputs ``U_k V_k^T``, shape ``([runs,] L0, d1, d2)``."""

@@ -241,13 +241,21 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
         X = obj.matrix(out) if obj.method == "reduced" else out.detach()
         run.snapshots[step] = (X[i] if batched else X).clone()
 
+    resets = []  # diverged runs to put back at their start after this step's update
+
     def stop(i, status):
         runs[i].status, runs[i].stopped = status, step
         opt.freeze(i)
         if status == Status.DIVERGED and batched:  # keep the batch finite for the others
-            with torch.no_grad():
+            resets.append(i)
+
+    def apply_resets():
+        with torch.no_grad():
+            for i in resets:
                 for p, p0 in zip(obj.params, initial):
                     p[i] = p0[i]
+                opt.reset_run(i)
+        resets.clear()
 
     step = done = start
     try:
@@ -274,6 +282,8 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
             if not any(active):
                 break
             grads = obj.grads(graph, active)
+            if resets:  # after backward: the graph of this step saw the old values
+                apply_resets()
             if step % record_every == 0:
                 norms = _grad_norms(grads, batched)
                 for i, run in enumerate(runs):
