@@ -12,6 +12,10 @@ import numpy as np
 from .sweep import SweepConfig, cell_id, expand, group_cells, run_cell_group
 
 RESULTS = "results.csv"
+# One BLAS/OpenMP thread per worker process on every backend, so that a cell gives the same
+# numbers locally and on Ray (reductions in threaded BLAS depend on the thread count).
+SINGLE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+SINGLE_THREAD["MKL_CBWR"] = "COMPATIBLE"  # MKL's reproducible code path (not alignment-bound)
 
 
 def finished_cells(path: str) -> set[str]:
@@ -101,14 +105,22 @@ def format_summary(summary: dict) -> str:
 
 
 def _run_local(groups, cfg, workers, collect):
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(groups) <= 1:
-        for g in groups:
-            collect(run_cell_group(g, cfg.metrics, cfg.recovery_tol))
+    if not groups:
         return
+    workers = min(workers or os.cpu_count() or 1, len(groups))
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # no forked torch thread pools
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD}
+    os.environ.update(SINGLE_THREAD)  # inherited by the spawned workers
+    try:
+        _pool(ctx, workers, groups, cfg, collect)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def _pool(ctx, workers, groups, cfg, collect):
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         futures = [pool.submit(run_cell_group, g, cfg.metrics, cfg.recovery_tol) for g in groups]
         for fut in cf.as_completed(futures):
@@ -122,7 +134,8 @@ def _run_ray(groups, cfg, address, collect):
         raise ValueError("--backend ray needs Ray: pip install 'spectralnn[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": SINGLE_THREAD})
     try:
         task = ray.remote(num_cpus=1)(run_cell_group)
         pending = [task.remote(g, cfg.metrics, cfg.recovery_tol) for g in groups]

@@ -135,12 +135,12 @@ def _values(section, key, raw, typ) -> list:
 def parse_config(data: dict) -> SweepConfig:
     for section in data:
         if section not in SCHEMA:
-            raise ConfigError(f"unknown section [{section}]" + did_you_mean(section, SCHEMA))
+            raise ConfigError(f"unknown section [{section}]." + did_you_mean(section, SCHEMA))
         if not isinstance(data[section], dict):
             raise ConfigError(f"[{section}] must be a table")
         for key in data[section]:
             if key not in SCHEMA[section]:
-                raise ConfigError(f"unknown key {section}.{key}" +
+                raise ConfigError(f"unknown key {section}.{key}." +
                                   did_you_mean(key, SCHEMA[section]))
     sw = data.get("sweep", {})
     fixed, swept = {}, {}
@@ -265,7 +265,9 @@ def _run_group(group):
     problem = _problem(cell)
     name = cell["model.name"]
     if name == "convex":
-        X = theory.min_nuclear_norm(problem)
+        # ADMM (ours) rather than cvxpy/SCS: SCS is not bit-reproducible across processes,
+        # and a sweep must give the same table on every backend.
+        X = theory.min_nuclear_norm(problem, method="admm", tol=1e-9)
         row = {"rel_error": relative_error(X, problem.X_true).item(),
                "train_loss": problem.loss(X).item(), "test_loss": problem.loss(X, True).item(),
                "nuclear_norm": torch_nuc(X), "erank": effective_rank(X).item(), "steps": 0,

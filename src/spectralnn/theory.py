@@ -41,14 +41,14 @@ class NuclearNormSolution:
 
 
 def projected_y(problem) -> torch.Tensor:
-    """``y`` projected onto the range of the operator (``A A^+ y``)."""
+    """``y`` projected onto the range of the operator (``A A^+ y``); ``y`` itself when the
+    operator is onto (full row rank), which spares a least-squares solve and its rounding."""
     op, y = problem.operator, problem.y
-    if isinstance(op, AlignedOperator):
-        S = op.S
-        return S @ torch.linalg.lstsq(S, y.unsqueeze(-1)).solution.squeeze(-1)
     if isinstance(op, CompletionOperator) and len(set(op._flat_idx.tolist())) == op.m:
         return y
-    M = op.dense().reshape(op.m, -1)
+    M = op.S if isinstance(op, AlignedOperator) else op.dense().reshape(op.m, -1)
+    if M.shape[0] <= M.shape[1] and int(torch.linalg.matrix_rank(M)) == M.shape[0]:
+        return y
     return M @ torch.linalg.lstsq(M, y.unsqueeze(-1)).solution.squeeze(-1)
 
 
