@@ -238,8 +238,10 @@ def cmd_reproduce(args) -> None:
 
         for name in images:  # fail before any run starts
             load_image(name, 28)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1; got {args.workers}")
     summary = reproduce(names, args.out, quick=args.quick, device=device, images=images,
-                        say=_say)
+                        workers=args.workers, say=_say)
     _say(f"all done in {summary['wall_time']:.1f} s; report: "
          f"{os.path.join(args.out, 'report.md')}")
 
@@ -343,6 +345,8 @@ def add_subcommands(sub) -> None:
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--images", nargs="+", help="images for fig4/fig5 (names or files)")
     p.add_argument("--mnist", help="a local MNIST IDX file: use its first 5 digits as images")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (default: one per core; the GPU path uses one)")
 
 
     p = sub.add_parser("sweep", help="run a grid of runs (phase transitions)",

@@ -6,7 +6,6 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
 
 from .. import theory
 from ..images import load_image
@@ -68,61 +67,79 @@ def _run_record(spec, res, problem, image_scale=None, with_kkt=False) -> dict:
     return rec
 
 
-def run_curves(cfg: FigureConfig, quick: bool = False, device: str = "cpu", say=print) -> dict:
-    """Figures 2 and 3: one synthetic problem, every model under the lr protocol."""
-    t0 = time.perf_counter()
-    problem = make_problem(cfg.kind, cfg.shape, cfg.rank, cfg.measurements, cfg.noise, cfg.seed,
-                           scale=cfg.scale)
-    X_ref, info = theory.min_nuclear_norm(problem, return_info=True)
-    out = {"figure": cfg.name, "caption": cfg.caption, "quick": quick,
-           "settings": dataclasses.asdict(cfg), "problem": problem.meta,
-           "reference": {"min_nuclear_norm": info.nuclear_norm, "solver": info.method,
-                         "feasibility": info.feasibility,
-                         "rel_error_to_X_true": relative_error(X_ref, problem.X_true).item(),
-                         "loss_floor": loss_floor(problem)},
-           "runs": [], "diverged": []}
-    for spec in cfg.models:
-        steps = _steps(cfg, spec, quick)
-        say(f"{cfg.name}: {spec.label}, {steps} steps, keeping {spec.n_lrs} learning rates")
-        kept, diverged = _train_model(cfg, spec, problem, steps, device)
-        out["diverged"].append({"model": spec.label, "image": None, "lrs": diverged})
-        for res in kept:
-            out["runs"].append(_run_record(spec, res, problem, with_kkt=cfg.kind == "aligned"))
-    out["wall_time"] = time.perf_counter() - t0
-    return out
-
-
-def run_images(cfg: FigureConfig, quick: bool = False, device: str = "cpu", images=None,
-               say=print) -> tuple[dict, dict]:
-    """Figures 4 and 5: each image, both models under the lr protocol. Also returns the
-    reconstructions over time, ``{(image, label, lr): {step: X in image scale}}``."""
-    t0 = time.perf_counter()
+def _images(cfg: FigureConfig, quick: bool, images=None) -> list[str]:
     images = list(images or cfg.images)
-    if quick:
-        images = images[:cfg.quick_images]
+    return images[:cfg.quick_images] if quick else images
+
+
+def _problem_for(cfg: FigureConfig, image: str | None):
+    """The figure's problem (deterministic in the seed) and, for images, the display scale."""
+    if image is None:
+        return make_problem(cfg.kind, cfg.shape, cfg.rank, cfg.measurements, cfg.noise,
+                            cfg.seed, scale=cfg.scale), None
+    img = load_image(image, cfg.shape)
+    m = round(cfg.fraction * cfg.shape[0] * cfg.shape[1])
+    problem = make_problem(cfg.kind, cfg.shape, 1, m, cfg.noise, cfg.seed, target=img,
+                           scale=cfg.scale)
+    return problem, float(img.sum() / problem.X_true.sum().item())  # back to the image scale
+
+
+def units(cfg: FigureConfig, quick: bool, images=None) -> list[tuple]:
+    """The independent pieces of work of a figure: (figure, model index, image or None)."""
+    targets = _images(cfg, quick, images) if cfg.images else [None]
+    return [(cfg.name, k, img) for img in targets for k in range(len(cfg.models))]
+
+
+def run_unit(cfg: FigureConfig, spec_index: int, image, quick: bool, device: str = "cpu"
+             ) -> dict:
+    """One model (on one image) under the lr protocol; picklable in and out."""
+    t0 = time.perf_counter()
+    spec = cfg.models[spec_index]
+    problem, scale = _problem_for(cfg, image)
+    steps = _steps(cfg, spec, quick)
+    frames_at = _frames(steps, cfg.n_frames) if cfg.images else ()
+    kept, diverged = _train_model(cfg, spec, problem, steps, device, frames_at)
+    records, frames = [], {}
+    for res in kept:
+        rec = _run_record(spec, res, problem, image_scale=scale,
+                          with_kkt=cfg.kind == "aligned" and image is None)
+        if image is not None:
+            rec["image"] = image
+            frames[(image, spec.label, res.lr)] = {
+                k: v.cpu() * scale for k, v in sorted(res.snapshots.items())}
+        records.append(rec)
+    return {"figure": cfg.name, "image": image, "model": spec.label, "records": records,
+            "diverged": {"model": spec.label, "image": image, "lrs": diverged},
+            "frames": frames, "time": time.perf_counter() - t0}
+
+
+def assemble(cfg: FigureConfig, done: list[dict], quick: bool, images=None) -> tuple[dict, dict]:
+    """A figure's result (and reconstructions over time) from its finished units, in config
+    order."""
+    order = {u: i for i, u in enumerate(units(cfg, quick, images))}
+    done = sorted(done, key=lambda d: order[(cfg.name, [m.label for m in cfg.models].index(
+        d["model"]), d["image"])])
     out = {"figure": cfg.name, "caption": cfg.caption, "quick": quick,
-           "settings": dataclasses.asdict(cfg), "images": images, "problems": {}, "runs": [],
-           "diverged": []}
+           "settings": dataclasses.asdict(cfg),
+           "runs": [r for d in done for r in d["records"]],
+           "diverged": [d["diverged"] for d in done],
+           "compute_time": sum(d["time"] for d in done)}
     frames = {}
-    for name in images:
-        img = load_image(name, cfg.shape)
-        m = round(cfg.fraction * cfg.shape[0] * cfg.shape[1])
-        problem = make_problem(cfg.kind, cfg.shape, 1, m, cfg.noise, cfg.seed, target=img,
-                               scale=cfg.scale)
-        scale = float(img.sum() / problem.X_true.sum().item())  # back to the image's scale
-        out["problems"][name] = {**problem.meta, "image_scale": scale}
-        frames[(name, "ground truth", None)] = {0: torch.from_numpy(img)}
-        for spec in cfg.models:
-            steps = _steps(cfg, spec, quick)
-            say(f"{cfg.name}: {name}, {spec.label}, {steps} steps")
-            kept, diverged = _train_model(cfg, spec, problem, steps, device,
-                                          _frames(steps, cfg.n_frames))
-            out["diverged"].append({"model": spec.label, "image": name, "lrs": diverged})
-            for res in kept:
-                rec = _run_record(spec, res, problem, image_scale=scale)
-                rec["image"] = name
-                out["runs"].append(rec)
-                frames[(name, spec.label, res.lr)] = {
-                    k: v.cpu() * scale for k, v in sorted(res.snapshots.items())}
-    out["wall_time"] = time.perf_counter() - t0
+    if cfg.images:
+        out["images"] = _images(cfg, quick, images)
+        out["problems"] = {}
+        for name in out["images"]:
+            problem, scale = _problem_for(cfg, name)
+            out["problems"][name] = {**problem.meta, "image_scale": scale}
+            frames[(name, "ground truth", None)] = {0: problem.X_true * scale}
+        for d in done:
+            frames.update(d["frames"])
+    else:
+        problem, _ = _problem_for(cfg, None)
+        X_ref, info = theory.min_nuclear_norm(problem, return_info=True)
+        out["problem"] = problem.meta
+        out["reference"] = {"min_nuclear_norm": info.nuclear_norm, "solver": info.method,
+                            "feasibility": info.feasibility,
+                            "rel_error_to_X_true": relative_error(X_ref, problem.X_true).item(),
+                            "loss_floor": loss_floor(problem)}
     return out, frames
