@@ -67,8 +67,11 @@ class AbstractOperator(abc.ABC):
 
     def dense(self) -> torch.Tensor:
         """All ``A_i`` as one ``(m, d1, d2)`` tensor (for small problems and solvers)."""
-        eye = torch.eye(self.m, dtype=self.dtype)
+        eye = torch.eye(self.m, dtype=self.dtype, device=self._device())
         return self.adjoint(eye)
+
+    def _device(self) -> torch.device:
+        return next(v for v in vars(self).values() if isinstance(v, torch.Tensor)).device
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(m={self.m}, shape={self.shape})"
@@ -128,7 +131,7 @@ class AlignedOperator(AbstractOperator):
                 "AlignedOperator must share their last dimension r."
             )
         for a, n in ((Phi, "Phi"), (Psi, "Psi")):
-            err = (a.mT @ a - torch.eye(r, dtype=a.dtype)).abs().max().item()
+            err = (a.mT @ a - torch.eye(r, dtype=a.dtype, device=a.device)).abs().max().item()
             if err > 1e-4 if a.dtype == torch.float32 else err > 1e-8:
                 raise ValueError(
                     f"The {n!r} parameter of AlignedOperator must have orthonormal columns. "

@@ -70,12 +70,34 @@ def _backward_tall(G, U, s, Vh, act: Activation):
     return (U @ core + GV * q.unsqueeze(-2)) @ Vh
 
 
+# Note [SVD on CUDA]
+# Measured on an H100 (benchmarks/gpu_svd.py, table in the README): up to 32 x 32 cuSOLVER's
+# batched Jacobi SVD (gesvdj) is fast; from 33 to 128 a round trip to the CPU's LAPACK beat
+# every CUDA route at every batch size (e.g. 64 x 64 x 16: 8 ms vs 23 ms); above that the
+# default CUDA path is as fast as the CPU. Every route returns the same thin SVD, so the choice
+# is about speed only. On CPUs this is plain LAPACK.
+CUDA_SVD_VIA_CPU = (33, 128)  # smaller side in this range: SVD on the CPU
+
+
+def _svd(X: torch.Tensor):
+    if not X.is_cuda:
+        return torch.linalg.svd(X, full_matrices=False)
+    n = X.shape[-1]
+    if n <= 32:
+        return torch.linalg.svd(X, full_matrices=False, driver="gesvdj")
+    lo, hi = CUDA_SVD_VIA_CPU
+    if lo <= n <= hi:
+        U, s, Vh = torch.linalg.svd(X.cpu(), full_matrices=False)
+        return U.to(X.device), s.to(X.device), Vh.to(X.device)
+    return torch.linalg.svd(X, full_matrices=False)
+
+
 class _SpectralApply(torch.autograd.Function):
     """Gamma_f on tall matrices; saves the SVD for the exact backward."""
 
     @staticmethod
     def forward(ctx, X, act):
-        U, s, Vh = torch.linalg.svd(X, full_matrices=False)
+        U, s, Vh = _svd(X)
         ctx.save_for_backward(U, s, Vh)
         ctx.act = act
         return (U * act.f(s).unsqueeze(-2)) @ Vh
