@@ -37,37 +37,30 @@ __all__ = [
 ]
 
 
-def _divided_difference(x, y, fx, fy, df):
-    """(fx - fy) / (x - y), replaced by df((x + y) / 2) where x and y (nearly) coincide.
-
-    See Note [degenerate singular values].
-    """
-    tol = torch.finfo(x.dtype).eps ** (1.0 / 3.0)
-    gap = x - y
-    close = gap.abs() <= tol * (x.abs() + y.abs())
-    safe_gap = torch.where(close, torch.ones_like(gap), gap)
-    return torch.where(close, df((x + y) / 2), (fx - fy) / safe_gap)
-
-
 def _backward_tall(G, U, s, Vh, act: Activation):
     """Gradient of <G, U diag(f(s)) Vh> w.r.t. X = U diag(s) Vh, for tall X (d1 >= d2 = k).
 
-    Shapes: G (..., d1, k), U (..., d1, k), s (..., k), Vh (..., k, k).
+    Shapes: G (..., d1, k), U (..., d1, k), s (..., k), Vh (..., k, k). The divided differences
+    follow Note [degenerate singular values]; s >= 0, so |s_i| + |s_j| = s_i + s_j.
     """
-    V = Vh.mT
     fs = act.f(s)
     si, sj = s.unsqueeze(-1), s.unsqueeze(-2)  # (..., k, 1), (..., 1, k)
     fi, fj = fs.unsqueeze(-1), fs.unsqueeze(-2)
-    d1 = _divided_difference(si, sj, fi, fj, act.df)  # (f(s_i) - f(s_j)) / (s_i - s_j)
-    d2 = _divided_difference(si, -sj, fi, -fj, act.df)  # (f(s_i) + f(s_j)) / (s_i + s_j)
-    q = torch.diagonal(d2, dim1=-2, dim2=-1)  # f(s_j) / s_j
-    GV = G @ V  # (..., d1, k)
+    diff, ssum = si - sj, si + sj
+    close = diff.abs() <= torch.finfo(s.dtype).eps ** (1.0 / 3.0) * ssum
+    # D1 = (f(s_i) - f(s_j)) / (s_i - s_j), f' at the midpoint where s_i and s_j nearly tie.
+    d1 = torch.where(close, act.df(0.5 * ssum), (fi - fj) / torch.where(close, 1.0, diff))
+    # D2 = (f(s_i) + f(s_j)) / (s_i + s_j): the divided difference of the odd extension
+    # between s_i and -s_j; their gap s_i + s_j vanishes only when both are 0 (limit f'(0)).
+    pos = ssum > 0
+    d2 = torch.where(pos, (fi + fj) / torch.where(pos, ssum, 1.0), act.df(s.new_zeros(())))
+    q = torch.diagonal(d2, dim1=-2, dim2=-1).unsqueeze(-2)  # f(s_j) / s_j, (..., 1, k)
+    GV = G @ Vh.mT  # (..., d1, k)
     Gbar = U.mT @ GV  # (..., k, k)
-    sym = (Gbar + Gbar.mT) / 2
-    skew = (Gbar - Gbar.mT) / 2
-    core = d1 * sym + d2 * skew - Gbar * q.unsqueeze(-2)
+    # D1 * sym(Gbar) + D2 * skew(Gbar) - Gbar diag(q), regrouped to touch Gbar twice:
+    core = Gbar * (0.5 * (d1 + d2) - q) + Gbar.mT * (0.5 * (d1 - d2))
     # U core V^T + (I - U U^T) G V diag(q) V^T, the second term folded into the first.
-    return (U @ core + GV * q.unsqueeze(-2)) @ Vh
+    return (U @ core + GV * q) @ Vh
 
 
 # Note [SVD on CUDA]
