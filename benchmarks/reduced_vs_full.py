@@ -6,7 +6,6 @@
 import argparse
 import time
 
-import torch
 
 import spectralnn as snn
 

@@ -84,7 +84,7 @@ def _aligned_dual(op, x, rank_tol):
     S = op.S.cpu().numpy()
     xa = x.abs()
     supp = (xa > rank_tol * xa.max()).cpu().numpy() if xa.max() > 0 else np.zeros(len(x), bool)
-    m, r = S.shape
+    m = S.shape[0]
     sign = np.sign(x.cpu().numpy())
     # variables (nu, t): min t s.t. S_supp^T nu = sign, -t <= S_off^T nu <= t
     c = np.r_[np.zeros(m), 1.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import json
+import math
 import os
 
 import numpy as np
@@ -97,7 +98,7 @@ def format_summary(summary: dict) -> str:
                      f"columns {summary['x']}")
         lines.append(f"{'':>8s}" + "".join(f"{x:>8g}" for x in summary["xs"]))
         for yv, row in zip(summary["ys"], grid):
-            lines.append(f"{yv:>8g}" + "".join("       -" if v != v else f"{v:8.2f}"
+            lines.append(f"{yv:>8g}" + "".join("       -" if math.isnan(v) else f"{v:8.2f}"
                                                for v in row))
         lines.append("")
     lines.append(f"{summary['cells']} cells, {summary['failed']} failed")
