@@ -122,3 +122,13 @@ def test_ray_backend_gives_the_same_table_as_local(tmp_path):
     run_sweep(cfg, str(tmp_path / "local"), workers=2, say=lambda *_: None)
     run_sweep(cfg, str(tmp_path / "ray"), backend="ray", say=lambda *_: None)
     assert _rows(tmp_path / "local" / "table.csv") == _rows(tmp_path / "ray" / "table.csv")
+
+
+def test_per_model_settings_override_the_shared_ones(tmp_path):
+    text = TINY.replace('name = ["snn", "convex"]', 'name = ["snn", "deep"]\ninit_scale = 1e-3'
+                        '\n\n[model.deep]\ninit_scale = 0.5\ndepth = 2')
+    cfg = sweep.load_config(_write(tmp_path, text))
+    cell = next(c for c in sweep.expand(cfg) if c["model.name"] == "deep")
+    assert cell["model.deep.init_scale"] == 0.5 and cell["model.init_scale"] == 1e-3
+    with pytest.raises(sweep.ConfigError, match="unknown key model.deep.dpeth"):
+        sweep.load_config(_write(tmp_path, text.replace("depth = 2", "dpeth = 2"), "e.toml"))

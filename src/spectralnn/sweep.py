@@ -25,6 +25,9 @@ Config grammar (TOML; every key is optional unless marked)::
     init_scale = 1e-3
     depth = 3
 
+    [model.deep]                    # per-model settings (one value each) override [model]
+    init_scale = 0.1
+
     [train]
     lr = 0.1                        # a list batches the rates of one cell group in one run
     steps = 3000
@@ -139,13 +142,18 @@ def parse_config(data: dict) -> SweepConfig:
         if not isinstance(data[section], dict):
             raise ConfigError(f"[{section}] must be a table")
         for key in data[section]:
+            if section == "model" and key in MODEL_NAMES and isinstance(data[section][key], dict):
+                continue  # [model.<name>]: per-model settings, checked below
             if key not in SCHEMA[section]:
                 raise ConfigError(f"unknown key {section}.{key}." +
                                   did_you_mean(key, SCHEMA[section]))
     sw = data.get("sweep", {})
     fixed, swept = {}, {}
+    per_model = {k: v for k, v in data.get("model", {}).items()
+                 if k in MODEL_NAMES and isinstance(v, dict)}
     for section in ("problem", "model", "train"):
-        merged = {**DEFAULTS[section], **data.get(section, {})}
+        merged = {**DEFAULTS[section], **{k: v for k, v in data.get(section, {}).items()
+                                          if not (section == "model" and k in per_model)}}
         if "measurements" in merged and "measurements_per_dr" in merged:
             raise ConfigError("problem.measurements and problem.measurements_per_dr exclude "
                               "each other")
@@ -158,6 +166,15 @@ def parse_config(data: dict) -> SweepConfig:
                 swept[f"{section}.{key}"] = vals
             else:
                 fixed[section][key] = vals[0]
+    for name, table in per_model.items():  # one value each, stored as model.<name>.<key>
+        for key, raw in table.items():
+            if key not in SCHEMA["model"] or key == "name":
+                raise ConfigError(f"unknown key model.{name}.{key}." +
+                                  did_you_mean(key, SCHEMA["model"]))
+            vals = _values(f"model.{name}", key, raw, SCHEMA["model"][key])
+            if len(vals) > 1:
+                raise ConfigError(f"model.{name}.{key} cannot be swept; give one value")
+            fixed["model"][f"{name}.{key}"] = vals[0]
     if "measurements" not in fixed["problem"] and "problem.measurements" not in swept and (
             "measurements_per_dr" not in fixed["problem"]) and (
             "problem.measurements_per_dr" not in swept):
@@ -274,9 +291,11 @@ def _run_group(group):
                "status": "solved", "lr": None}
         return [dict(row) for _ in group]
     lrs = [c["train.lr"] for c in group]
-    model = make_model(name, problem.shape, runs=len(lrs), widths=tuple(cell["model.widths"]),
-                       init=cell["model.init"], init_scale=cell["model.init_scale"],
-                       depth=cell["model.depth"], fn=cell["model.fn"], seed=cell["seed"])
+    opts = {k: cell[f"model.{k}"] for k in ("widths", "init", "init_scale", "depth", "fn")}
+    opts.update({k[len(f"model.{name}."):]: v for k, v in cell.items()
+                 if k.startswith(f"model.{name}.")})  # [model.<name>] overrides
+    opts["widths"] = tuple(opts["widths"])
+    model = make_model(name, problem.shape, runs=len(lrs), seed=cell["seed"], **opts)
     results = fit_runs(model, problem, lrs, cell["train.steps"], tol=cell["train.tol"],
                        optimizer=cell["train.optimizer"], record_every=cell["train.steps"])
     rows = []
