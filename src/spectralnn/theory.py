@@ -47,8 +47,14 @@ def projected_y(problem) -> torch.Tensor:
     if isinstance(op, CompletionOperator) and len(set(op._flat_idx.tolist())) == op.m:
         return y
     M = op.S if isinstance(op, AlignedOperator) else op.dense().reshape(op.m, -1)
-    if M.shape[0] <= M.shape[1] and int(torch.linalg.matrix_rank(M)) == M.shape[0]:
+    m, n = M.shape
+    rank = int(torch.linalg.matrix_rank(M))
+    if m <= n and rank == m:
         return y
+    if rank == n:  # over-determined, full column rank: normal equations by Cholesky, which
+        # (unlike LAPACK's lstsq in MKL) give the same bits in every process
+        L = torch.linalg.cholesky(M.mT @ M)
+        return M @ torch.cholesky_solve((M.mT @ y).unsqueeze(-1), L).squeeze(-1)
     return M @ torch.linalg.lstsq(M, y.unsqueeze(-1)).solution.squeeze(-1)
 
 
