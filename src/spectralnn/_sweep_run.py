@@ -72,13 +72,17 @@ def run_sweep(cfg: SweepConfig, out: str, *, backend: str = "local", address: st
     app = _Appender(path, [c for c in _columns(cfg, cells) if c])
     n_done = 0
 
+    every = max(1, len(todo) // 20)  # about 20 progress lines, plus one per failure
+
     def collect(rows):
         nonlocal n_done
         app.add(rows)
-        n_done += len(rows)
-        bad = sum(r["status"] == "error" for r in rows)
-        say(f"[{n_done}/{len(todo)}] {len(rows)} cell(s) finished" +
-            (f", {bad} failed: {rows[0].get('error')}" if bad else ""))
+        before, n_done = n_done, n_done + len(rows)
+        bad = [r for r in rows if r["status"] == "error"]
+        if bad:
+            say(f"[{n_done}/{len(todo)}] {len(bad)} cell(s) failed: {bad[0].get('error')}")
+        elif n_done // every > before // every or n_done == len(todo):
+            say(f"[{n_done}/{len(todo)}] cells finished")
 
     try:
         if backend == "ray":
