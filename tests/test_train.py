@@ -146,3 +146,31 @@ def test_divergence_inside_a_batch_of_deep_models(rank2_problem, optimizer):
     single = snn.fit(snn.DeepFactorization((12, 12), 3, 0.3), rank2_problem, 1e-3, 300,
                      optimizer=optimizer)
     torch.testing.assert_close(res[0].X, single.X, rtol=1e-9, atol=1e-12)
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(rank2_problem, tmp_path, monkeypatch):
+    def model():
+        return snn.SNNFactorization((12, 12), (2,), init_scale=1e-2, seed=1)
+
+    straight = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10)
+    ckpt = tmp_path / "ckpt.pt"
+    calls = {"n": 0}
+    real_loss = type(rank2_problem).loss
+
+    def interrupting_loss(self, X, test=False):
+        if not test:
+            calls["n"] += 1
+            if calls["n"] == 70:  # Ctrl-C part-way (records call loss() too)
+                raise KeyboardInterrupt
+        return real_loss(self, X, test)
+
+    monkeypatch.setattr(type(rank2_problem), "loss", interrupting_loss)
+    with pytest.raises(KeyboardInterrupt):
+        snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt,
+                checkpoint_every=1000)
+    monkeypatch.setattr(type(rank2_problem), "loss", real_loss)
+    saved = torch.load(ckpt, weights_only=False)["step"]
+    assert 10 < saved < 120  # written at the interrupt, not by the (disabled) cadence
+    resumed = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt)
+    torch.testing.assert_close(resumed.X, straight.X, rtol=0, atol=0)
+    assert resumed.column("step") == straight.column("step")
