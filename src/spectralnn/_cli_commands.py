@@ -12,7 +12,7 @@ import torch
 
 from . import _io
 from .models import INITS, MODELS, make_model
-from .sensing import PROBLEM_KINDS, load_problem, make_problem
+from .sensing import PROBLEM_KINDS, load_problem, make_image_problem, make_problem
 from .train import OPTIMIZERS, fit, lr_search
 
 
@@ -154,10 +154,9 @@ def cmd_recover(args) -> None:
     if not 0 < args.fraction <= 1:
         raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
     _check_out(args.out)
-    img = _image(args.image, (args.size, args.size))
-    m = max(1, round(args.fraction * args.size**2))
-    problem = make_problem("gaussian", img.shape, 1, m, args.noise, args.seed, target=img)
-    scale = img.sum() / problem.X_true.sum().item()  # back to the image's own scale
+    problem, scale = make_image_problem(args.image, (args.size, args.size), args.fraction,
+                                        args.noise, args.seed)
+    img, m = (problem.X_true * scale).numpy(), problem.m
     os.makedirs(args.out, exist_ok=True)
     cells, metrics = [(img, "ground truth")], {}
     for name, lr in (("free", args.lr_free), ("snn", args.lr_snn)):

@@ -77,13 +77,12 @@ def _exact_dual(op, U, V):
     return torch.from_numpy(np.asarray(nu.value)).to(A)
 
 
-def _aligned_dual(op, x, rank_tol):
+def _aligned_dual(op, x, supp):
     """Aligned case: nu with (S^T nu)_j = sign(x_j) on the support, min max |.| off it (LP)."""
     from scipy.optimize import linprog
 
     S = op.S.cpu().numpy()
-    xa = x.abs()
-    supp = (xa > rank_tol * xa.max()).cpu().numpy() if xa.max() > 0 else np.zeros(len(x), bool)
+    supp = supp.cpu().numpy()
     m = S.shape[0]
     sign = np.sign(x.cpu().numpy())
     # variables (nu, t): min t s.t. S_supp^T nu = sign, -t <= S_off^T nu <= t
@@ -96,32 +95,32 @@ def _aligned_dual(op, x, rank_tol):
                   b_eq=sign[supp] if supp.any() else None,
                   bounds=[(None, None)] * m + [(0, None)], method="highs")
     if res.status == 0:
-        return torch.from_numpy(res.x[:m]).to(op.S), int(supp.sum())
+        return torch.from_numpy(res.x[:m]).to(op.S)
     nu = np.linalg.lstsq(S[:, supp].T, sign[supp], rcond=None)[0]  # infeasible: best effort
-    return torch.from_numpy(nu).to(op.S), int(supp.sum())
+    return torch.from_numpy(nu).to(op.S)
 
 
 def certificate(X, problem, y_hat, *, method="auto", rank_tol=1e-3, tol=1e-3) -> Certificate:
     op = problem.operator
     X = X.detach().to(op.dtype)
     feas = (torch.linalg.vector_norm(op(X) - y_hat) / torch.linalg.vector_norm(y_hat)).item()
-    U, V, r = _rank_split(X, rank_tol)
     aligned = isinstance(op, AlignedOperator) and method in ("auto", "aligned")
     if aligned:
         from .metrics import alignment
 
         aligned = alignment(X, op.Phi, op.Psi).item() <= tol
-    if aligned:
-        nu, r = _aligned_dual(op, op.coordinates(X), rank_tol)
-        used = "aligned-lp"
+    if aligned:  # the support of x = diag(Phi^T X Psi) plays the role of the rank
         x = op.coordinates(X)
         supp = x.abs() > rank_tol * x.abs().max()
+        nu, used, r = _aligned_dual(op, x, supp), "aligned-lp", int(supp.sum())
         U = op.Phi[:, supp] * torch.sign(x[supp])
         V = op.Psi[:, supp]
-    elif method == "exact":
-        nu, used = _exact_dual(op, U, V), "exact"
     else:
-        nu, used = _lstsq_dual(op, U, V), "lstsq"
+        U, V, r = _rank_split(X, rank_tol)
+        if method == "exact":
+            nu, used = _exact_dual(op, U, V), "exact"
+        else:
+            nu, used = _lstsq_dual(op, U, V), "lstsq"
     p_t, p_n = _tangent_maps(U, V)
     Z = op.adjoint(nu)
     E = U @ V.mT

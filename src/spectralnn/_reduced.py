@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ._operators import AlignedOperator
+from .functional import effective_rank_of
 
 
 def _is_odd(act, dtype=torch.float64) -> bool:
@@ -128,8 +129,6 @@ class ReducedObjective:
         s = x.abs().sort(descending=True).values
         pad = max(self.k - s.numel(), 0)
         total = s.sum()
-        p = s / total if total > 0 else s
-        ent = -(p[p > 0] * p[p > 0].log()).sum()
         rec = {
             "train_loss": self.loss(x).item(),
             "test_loss": (0.5 * ((x @ self.test.S.mT - self.y_test) ** 2).mean()).item()
@@ -138,7 +137,7 @@ class ReducedObjective:
             / self.norm_true.item() if self.xt is not None else None,
             "nuclear_norm": total.item(),
             "singular_values": s.tolist() + [0.0] * pad,
-            "erank": ent.exp().item() if total > 0 else 0.0,
+            "erank": effective_rank_of(s).item(),
         }
         if grad_norm is not None:
             rec["grad_norm"] = grad_norm

@@ -173,7 +173,11 @@ def effective_rank(X: torch.Tensor) -> torch.Tensor:
 
     ``(..., d1, d2) -> (...)``; 0 for the zero matrix.
     """
-    s = torch.linalg.svdvals(X)
+    return effective_rank_of(torch.linalg.svdvals(X))
+
+
+def effective_rank_of(s: torch.Tensor) -> torch.Tensor:
+    """:func:`effective_rank` from the singular values ``s: (..., k)`` (any order, >= 0)."""
     total = s.sum(-1, keepdim=True)
     p = s / torch.where(total > 0, total, torch.ones_like(total))
     ent = -(torch.where(p > 0, p * torch.log(p), torch.zeros_like(p))).sum(-1)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .functional import effective_rank, nuclear_norm
+from .functional import effective_rank, effective_rank_of, nuclear_norm
 
 __all__ = ["relative_error", "psnr", "alignment", "nuclear_norm", "effective_rank", "snapshot"]
 
@@ -41,7 +41,7 @@ def snapshot(X: torch.Tensor, problem, grad_norm: float | None = None) -> dict:
         if problem.X_true is not None else None,
         "nuclear_norm": s.sum().item(),
         "singular_values": s.tolist(),
-        "erank": effective_rank(X).item(),
+        "erank": effective_rank_of(s).item(),  # from the same SVD
     }
     if grad_norm is not None:
         rec["grad_norm"] = grad_norm

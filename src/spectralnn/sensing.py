@@ -37,7 +37,7 @@ from ._validation import check_choice, check_int, check_positive, check_shape
 __all__ = [
     "AbstractOperator", "DenseOperator", "AlignedOperator", "CompletionOperator",
     "RankOneOperator", "Problem", "make_problem", "load_problem", "low_rank_target",
-    "PROBLEM_KINDS", "ProblemFormatError",
+    "PROBLEM_KINDS", "ProblemFormatError", "make_image_problem",
 ]
 
 
@@ -304,3 +304,19 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
             "measurements": measurements, "test_measurements": m_test, "noise": noise,
             "seed": seed, "scale": scale, "target": "random" if target is None else "user"}
     return Problem(ops[0], ys[0], X, ops[1], ys[1], meta)
+
+
+def make_image_problem(image: str, shape=(28, 28), fraction: float = 0.6, noise=0.01,
+                       seed: int = 0, *, scale: float = 1.0) -> tuple[Problem, float]:
+    """Gaussian measurements of a real image (see :func:`spectralnn.images.load_image`).
+
+    ``m = round(fraction * d1 * d2)``; the target is the image at unit nuclear norm. Returns the
+    problem and the factor that brings matrices back to the image's own scale (for display and
+    PSNR).
+    """
+    from .images import load_image
+
+    img = load_image(image, tuple(shape))
+    m = max(1, round(fraction * img.shape[0] * img.shape[1]))
+    problem = make_problem("gaussian", img.shape, 1, m, noise, seed, target=img, scale=scale)
+    return problem, float(img.sum() / problem.X_true.sum().item())

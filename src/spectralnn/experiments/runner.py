@@ -8,10 +8,9 @@ import time
 import numpy as np
 
 from .. import theory
-from ..images import load_image
 from ..metrics import psnr, relative_error
 from ..models import make_model
-from ..sensing import make_problem
+from ..sensing import make_image_problem, make_problem
 from ..train import lr_search
 from .configs import FigureConfig, ModelSpec
 
@@ -77,11 +76,8 @@ def _problem_for(cfg: FigureConfig, image: str | None):
     if image is None:
         return make_problem(cfg.kind, cfg.shape, cfg.rank, cfg.measurements, cfg.noise,
                             cfg.seed, scale=cfg.scale), None
-    img = load_image(image, cfg.shape)
-    m = round(cfg.fraction * cfg.shape[0] * cfg.shape[1])
-    problem = make_problem(cfg.kind, cfg.shape, 1, m, cfg.noise, cfg.seed, target=img,
-                           scale=cfg.scale)
-    return problem, float(img.sum() / problem.X_true.sum().item())  # back to the image scale
+    return make_image_problem(image, cfg.shape, cfg.fraction, cfg.noise, cfg.seed,
+                              scale=cfg.scale)
 
 
 def units(cfg: FigureConfig, quick: bool, images=None) -> list[tuple]:
