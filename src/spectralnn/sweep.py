@@ -274,7 +274,7 @@ def run_cell_group(group: list[dict], metrics: tuple, recovery_tol: float) -> li
 
 def _run_group(group):
     from . import theory
-    from .metrics import effective_rank, relative_error
+    from .metrics import effective_rank, nuclear_norm, relative_error
     from .models import make_model
     from .train import fit_runs
 
@@ -287,8 +287,8 @@ def _run_group(group):
         X = theory.min_nuclear_norm(problem, method="admm", tol=1e-9)
         row = {"rel_error": relative_error(X, problem.X_true).item(),
                "train_loss": problem.loss(X).item(), "test_loss": problem.loss(X, True).item(),
-               "nuclear_norm": torch_nuc(X), "erank": effective_rank(X).item(), "steps": 0,
-               "status": "solved", "lr": None}
+               "nuclear_norm": nuclear_norm(X).item(), "erank": effective_rank(X).item(),
+               "steps": 0, "status": "solved", "lr": None}
         return [dict(row) for _ in group]
     lrs = [c["train.lr"] for c in group]
     opts = {k: cell[f"model.{k}"] for k in ("widths", "init", "init_scale", "depth", "fn")}
@@ -309,8 +309,3 @@ def _run_group(group):
         rows.append(row)
     return rows
 
-
-def torch_nuc(X) -> float:
-    import torch
-
-    return torch.linalg.svdvals(X).sum().item()

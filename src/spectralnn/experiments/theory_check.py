@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import theory
-from ..metrics import alignment
+from ..metrics import alignment, relative_error
 from ..models import SNNFactorization
 from ..sensing import AlignedOperator, make_problem
 from ..train import fit
@@ -41,10 +41,6 @@ SCENARIOS = (
              init="identity", lr=0.2),
 )
 INIT_SCALES = (1e-3, 1e-1, 0.5)
-
-
-def _rel(A, B):
-    return (torch.linalg.matrix_norm(A - B) / torch.linalg.matrix_norm(B).clamp_min(1e-300)).item()
 
 
 def _flow_gap(model_fn, problem, lr, steps, res) -> float:
@@ -72,7 +68,7 @@ def run_cell(sc: Scenario, scale: float, seed: int, steps: int, with_flow: bool)
         "scenario": sc.name, "init_scale": scale, "seed": seed, "steps": res.steps,
         "status": str(res.status), "method": res.method, "train_loss": res.final["train_loss"],
         "rel_error_to_X_true": res.final["rel_error"],
-        "dist_to_min_nuclear": _rel(res.X, X_nuc),
+        "dist_to_min_nuclear": relative_error(res.X, X_nuc).item(),
         "nuclear_norm": res.final["nuclear_norm"], "min_nuclear_norm": info.nuclear_norm,
         "solver": info.method, "kkt_holds": cert.holds, "kkt_normal_norm": cert.normal_norm,
         "kkt_tangent_residual": cert.tangent_residual, "kkt_rank": cert.rank,
