@@ -75,6 +75,10 @@ class SNNFactorization(nn.Module):
         ``identity``: ``U_k = V_k = c I``; ``gaussian``/``orthogonal``: scaled random factors;
         ``spectral`` (Assumption 2): ``U_k = Phi diag(ubar_k) G``, ``V_k = Psi diag(vbar_k) G``
         with ``ubar, vbar = c * sorted U(0, 1)`` and ``G`` orthogonal; needs an aligned ``problem``.
+    spectral_order : {"ascending", "descending"}, default="ascending"
+        Order of ``ubar, vbar`` along the aligned basis for ``init="spectral"``. "ascending" is
+        the paper authors' (their ``A_i`` values are sorted descending, ``ubar, vbar``
+        ascending); "descending" pairs the largest ``ubar`` with the largest measurement scale.
     init_scale : float, default=1e-4
         ``c`` above (the paper: 1e-4 for identity).
     problem : Problem, optional
@@ -101,11 +105,14 @@ class SNNFactorization(nn.Module):
     def __init__(self, shape: Sequence[int], widths: Sequence[int] = (2, 2, 2, 2),
                  fn="tanh", init: str = "identity", init_scale: float = 1e-4, problem=None,
                  seed: int | None = None, rank: int | None = None,
-                 dtype: torch.dtype = torch.float64, runs: int | None = None):
+                 dtype: torch.dtype = torch.float64, runs: int | None = None,
+                 spectral_order: str = "ascending"):
         super().__init__()
         where = type(self).__name__
         self.shape = d1, d2 = check_shape(tuple(shape), where)
         self.init = check_choice(init, "init", where, INITS)
+        self.spectral_order = check_choice(spectral_order, "spectral_order", where,
+                                           ("ascending", "descending"))
         self.init_scale = check_positive(init_scale, "init_scale", where)
         self.seed = seed
         self.runs = _check_runs(runs, where)
@@ -133,8 +140,9 @@ class SNNFactorization(nn.Module):
         Phi, Psi = Phi.to(dtype), Psi.to(dtype)
         G = _factor(r, r, "orthogonal", 1.0, gen, dtype)
         c = self.init_scale
-        ubar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=True).values
-        vbar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=True).values
+        desc = self.spectral_order == "descending"
+        ubar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=desc).values
+        vbar = c * torch.rand(L0, r, generator=gen, dtype=dtype).sort(-1, descending=desc).values
         # Buffers, so that .to(device) moves the basis with the parameters.
         self.register_buffer("_Phi", Phi, persistent=False)
         self.register_buffer("_Psi", Psi, persistent=False)
