@@ -13,15 +13,34 @@ Exit codes: 0 success, 2 bad input (one line naming the argument), 1 internal er
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-from . import __version__
-from ._cli_commands import COMMANDS, UsageError, add_subcommands
+from .. import __version__
+from ._common import UsageError
+
+__all__ = ["build_parser", "main", "UsageError"]
+
+# One line per subcommand: a module of this package with ``NAME``, ``add_parser(sub)`` and
+# ``run(args)``.
+COMMAND_MODULES = (
+    "make_problem",
+    "fit",
+    "recover",
+    "theory_check",
+    "reproduce",
+    "sweep",
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own usage errors: one line, exit 2
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _commands() -> dict:
+    mods = [importlib.import_module(f"{__name__}.{name}") for name in COMMAND_MODULES]
+    return {mod.NAME: mod for mod in mods}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spectralnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    add_subcommands(sub)
+    for mod in _commands().values():
+        mod.add_parser(sub)
     return parser
 
 
@@ -42,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        _commands()[args.command].run(args)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         if args.debug:
             raise
@@ -59,7 +79,3 @@ def main(argv: list[str] | None = None) -> int:
               "(rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
