@@ -79,7 +79,7 @@ def test_lr_search_discards_diverged_runs(rank2_problem):
 
 
 def test_fit_bad_input(rank2_problem):
-    with pytest.raises(ValueError, match="'lr' parameter of fit must be a finite number > 0"):
+    with pytest.raises(ValueError, match="'lr' parameter of fit must be a finite number"):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, -1.0, 10)
     with pytest.raises(ValueError, match="'optimizer' parameter of fit.*'adam'"):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, optimizer="adma")
@@ -169,7 +169,7 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(rank2_problem, tmp_path, monkeypat
         snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt,
                 checkpoint_every=1000)
     monkeypatch.setattr(type(rank2_problem), "loss", real_loss)
-    saved = torch.load(ckpt, weights_only=False)["step"]
+    saved = torch.load(ckpt, weights_only=True)["step"]
     assert 10 < saved < 120  # written at the interrupt, not by the (disabled) cadence
     resumed = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt)
     torch.testing.assert_close(resumed.X, straight.X, rtol=0, atol=0)

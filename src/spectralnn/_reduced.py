@@ -38,11 +38,31 @@ def reduced_unsupported(model, problem, optimizer: str = "gd") -> str | None:
     if Phi.shape != op.Phi.shape or not torch.allclose(Phi, op.Phi.to(Phi)) or not torch.allclose(
             Psi, op.Psi.to(Psi)):
         return "the model's spectral basis is not the problem's (Phi, Psi)"
+    resid = spectral_form_residual(model)
+    if resid > (1e-5 if model.U.dtype == torch.float32 else 1e-10):
+        return (f"the model's U, V no longer have the spectral form Phi diag(ubar) G of its "
+                f"stored basis (relative residual {resid:.1e})")
     if not _is_odd(model.snn.act):
         return f"the activation {model.snn.act.name!r} is not odd"
     if optimizer not in ("gd", "momentum"):
         return f"optimizer {optimizer!r} is not linear in the gradient (use 'gd' or 'momentum')"
     return None
+
+
+@torch.no_grad()
+def spectral_form_residual(model) -> float:
+    """``max(||U - Phi diag(ubar) G|| / ||U||, same for V)`` with ``ubar`` read off ``U`` in the
+    model's stored basis: 0 (to rounding) while ``U, V`` keep the form of Assumption 2."""
+    Phi, Psi, G = model.spectral_basis
+    worst = 0.0
+    for F, B in ((model.U, Phi), (model.V, Psi)):
+        F = F.detach()
+        coef = ((F @ G.mT) * B).sum(-2)  # ([R,] L0, r)
+        recon = (B * coef.unsqueeze(-2)) @ G
+        norm = torch.linalg.vector_norm(F).item()
+        err = torch.linalg.vector_norm(F - recon).item()
+        worst = max(worst, err / norm if norm > 0 else err)
+    return worst
 
 
 class ReducedSNN(nn.Module):
@@ -145,3 +165,37 @@ class ReducedObjective:
 
     def matrix(self, x: torch.Tensor) -> torch.Tensor:
         return self.op.embed(x.detach())
+
+
+class ReducedFitObjective(ReducedObjective):
+    """The reduced system as a training objective (the protocol of ``_objective.py``)."""
+
+    method = "reduced"
+
+    def __init__(self, model, problem):
+        super().__init__(problem)
+        self.module = ReducedSNN(model)
+        self.params = list(self.module.parameters())
+        self.batched = getattr(model, "runs", None) is not None
+        self._x = self._grads = None
+
+    def evaluate(self, need_grad: bool) -> torch.Tensor:
+        self._x, losses, self._grads = self.module.loss_and_grads(self.op.S, self.y, need_grad)
+        return losses.reshape(-1)
+
+    def grads(self, active: list[bool]) -> list[torch.Tensor]:
+        return self._grads
+
+    def _coords(self, i: int) -> torch.Tensor:
+        return self._x[i] if self.batched else self._x
+
+    def matrix(self, i: int) -> torch.Tensor:
+        return super().matrix(self._coords(i))
+
+    def record(self, i: int, grad_norm) -> dict:
+        return self.snapshot(self._coords(i), grad_norm)
+
+    def finish(self, model):
+        self.module.write_back(model)
+        with torch.no_grad():
+            return super().matrix(self.module()), None

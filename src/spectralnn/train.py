@@ -12,10 +12,11 @@ import time
 import torch
 from torch import nn
 
+from . import _checkpoint
+from ._objective import METHODS, make_objective
 from ._optim import Optimizer
-from ._reduced import ReducedObjective, ReducedSNN, reduced_unsupported
-from ._validation import check_choice, check_int, check_positive
-from .metrics import snapshot
+from ._validation import check_choice, check_int, check_positive, check_real
+from .sensing import Problem
 
 __all__ = ["fit", "fit_runs", "lr_search", "FitResult", "Status", "LR_GRID", "OPTIMIZERS"]
 
@@ -23,7 +24,6 @@ LR_GRID = tuple(c * 10.0**e for e in range(1, -12, -1) for c in (5, 1))
 """The paper's protocol: {5, 1} x 10^e for e = 1, 0, ..., -11, largest first."""
 
 OPTIMIZERS = ("gd", "momentum", "adam")
-METHODS = ("auto", "full", "reduced")
 
 
 class Status(str, enum.Enum):
@@ -51,9 +51,12 @@ class FitResult:
 
     ``history`` is a list of records, one per recorded step, each with ``step, train_loss,
     test_loss, rel_error, nuclear_norm, singular_values, erank, grad_norm, time``.
+    ``method`` is the objective that trained it. A factored fit also returns
+    ``factors = (L, R)`` with ``X = L R^T``; its ``X`` is None above
+    ``_factored.DENSE_X_LIMIT`` entries (the dense matrix is never formed).
     """
 
-    X: torch.Tensor
+    X: torch.Tensor | None
     history: list
     lr: float
     status: Status
@@ -62,6 +65,7 @@ class FitResult:
     wall_time: float
     method: str = "full"
     snapshots: dict = dataclasses.field(default_factory=dict)  # step -> X, see snapshot_steps
+    factors: tuple | None = None  # factored fits: (L, R) with X = L R^T
 
     @property
     def final(self) -> dict:
@@ -71,16 +75,6 @@ class FitResult:
         return [rec.get(key) for rec in self.history]
 
 
-def _save_checkpoint(path, module, opt, step, runs, lrs):
-    """Atomically save the state after ``step`` completed updates (records of later steps
-    are dropped so that a resumed run records them again)."""
-    tmp = f"{path}.tmp"
-    state = {"model": module.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "runs": [r.state(step) for r in runs], "lr": lrs}
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def _progress(total: int, initial: int, enabled: bool | None):
     enabled = sys.stderr.isatty() if enabled is None else enabled
     if not enabled:
@@ -88,71 +82,6 @@ def _progress(total: int, initial: int, enabled: bool | None):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc="fit", unit="step", leave=False)
-
-
-class _FullObjective:
-    """Train the model itself with autograd: ``forward() -> X ([R,] d1, d2)``."""
-
-    method = "full"
-
-    def __init__(self, model, problem):
-        self.module, self.problem = model, problem
-        self.params = [p for p in model.parameters() if p.requires_grad]
-
-    def evaluate(self, need_grad):
-        for p in self.params:
-            p.grad = None
-        with torch.set_grad_enabled(need_grad):
-            out = self.module()
-            losses = self.problem.loss(out)
-        return out, losses.reshape(-1), losses
-
-    def grads(self, graph_losses, active):
-        losses = graph_losses.reshape(-1)
-        total = losses.sum() if all(active) else losses[torch.tensor(active)].sum()
-        total.backward()
-        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-
-    def snapshot(self, out, grad_norm):
-        return snapshot(out, self.problem, grad_norm)
-
-    def finish(self, model):
-        with torch.no_grad():
-            return model().detach()
-
-
-class _ReducedObjective(ReducedObjective):
-    """Train the coordinatewise system of MATH.md section 4 (see ``_reduced.py``)."""
-
-    method = "reduced"
-
-    def __init__(self, model, problem):
-        super().__init__(problem)
-        self.module = ReducedSNN(model)
-        self.params = list(self.module.parameters())
-        self._grads = None
-
-    def evaluate(self, need_grad):
-        x, losses, self._grads = self.module.loss_and_grads(self.op.S, self.y, need_grad)
-        return x, losses.reshape(-1), None
-
-    def grads(self, graph_losses, active):
-        return self._grads
-
-    def finish(self, model):
-        self.module.write_back(model)
-        with torch.no_grad():
-            return self.matrix(self.module())
-
-
-def _objective(method, model, problem, optimizer):
-    check_choice(method, "method", "fit", METHODS)
-    why = reduced_unsupported(model, problem, optimizer) if method != "full" else None
-    if method == "reduced" and why is not None:
-        raise ValueError(f"method='reduced' does not apply: {why}.")
-    if method == "full" or why is not None:
-        return _FullObjective(model, problem)
-    return _ReducedObjective(model, problem)
 
 
 class _Run:
@@ -167,14 +96,17 @@ class _Run:
         return self.stopped is None
 
     def state(self, step):
-        return {"history": [r for r in self.history if r["step"] < step], "status": self.status,
-                "diverged_at": self.diverged_at, "stopped": self.stopped,
+        """Plain data for a checkpoint (records of steps >= ``step`` are dropped so that a
+        resumed run records them again)."""
+        return {"history": [r for r in self.history if r["step"] < step],
+                "status": str(self.status), "diverged_at": self.diverged_at,
+                "stopped": self.stopped,
                 "snapshots": {k: v for k, v in self.snapshots.items() if k < step}}
 
     def load(self, st):
-        self.history, self.status = st["history"], st["status"]
+        self.history, self.status = list(st["history"]), Status(st["status"])
         self.diverged_at, self.stopped = st["diverged_at"], st["stopped"]
-        self.snapshots = st["snapshots"]
+        self.snapshots = dict(st["snapshots"])
 
 
 def _grad_norms(grads, batched) -> list[float]:
@@ -194,124 +126,177 @@ def _check_lrs(lrs, runs):
     return lrs
 
 
-def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_every=None,
-           tol=None, divergence_factor=1e12, checkpoint=None, checkpoint_every=None,
-           resume=True, progress=None, snapshot_steps=()) -> list[FitResult]:
-    """The training loop behind :func:`fit` and :func:`fit_runs`."""
-    where = "fit"
-    batched = getattr(model, "runs", None) is not None
-    lrs = _check_lrs(lrs, getattr(model, "runs", None))
+def _check_model_and_problem(model, problem, where: str):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"The 'model' parameter of {where} must be an nn.Module with "
+                        f"forward() -> X. Got {type(model).__name__} instead.")
+    if not isinstance(problem, Problem):
+        raise TypeError(f"The 'problem' parameter of {where} must be a Problem. Got "
+                        f"{type(problem).__name__} instead.")
+    shape = getattr(model, "shape", None)
+    if shape is not None and tuple(shape) != tuple(problem.shape):
+        raise ValueError(f"The 'model' parameter of {where} must have the problem's shape "
+                         f"{tuple(problem.shape)}. Got a model of shape {tuple(shape)} instead.")
+    first = next(iter(model.parameters()), None)
+    if first is None:
+        raise ValueError(f"The 'model' parameter of {where} has no trainable parameters.")
+    return first
+
+
+class _Loop:
+    """One training run of :func:`_train`: the state the steps share (no closures)."""
+
+    def __init__(self, obj, opt, lrs, batched, divergence_factor, tol):
+        self.obj, self.opt, self.lrs, self.batched = obj, opt, lrs, batched
+        self.divergence_factor, self.tol = divergence_factor, tol
+        self.runs = [_Run() for _ in lrs]
+        self.initial = [p.detach().clone() for p in obj.params]
+        self.resets = []  # diverged runs to put back at their start after this step's update
+        self.t0 = time.perf_counter()
+        self.loss0 = [None] * len(lrs)
+
+    def resume_from(self, state):
+        self.obj.module.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        for i, (run, st) in enumerate(zip(self.runs, state["runs"])):
+            run.load(st)
+            if run.status == Status.MAX_STEPS:  # ran out of steps: continue up to `steps`
+                run.stopped = None
+                self.opt.set_lr(i, self.lrs[i])
+        elapsed = max((r.history[-1]["time"] for r in self.runs if r.history), default=0.0)
+        self.t0 = time.perf_counter() - elapsed
+        self.loss0 = [r.history[0]["train_loss"] if r.history else None for r in self.runs]
+        return state["step"]
+
+    def record(self, i, step, grad_norm):
+        rec = self.obj.record(i, grad_norm)
+        self.runs[i].history.append({"step": step, **rec, "time": time.perf_counter() - self.t0})
+
+    def stop(self, i, step, status):
+        self.runs[i].status, self.runs[i].stopped = status, step
+        self.opt.freeze(i)
+        if status == Status.DIVERGED and self.batched:  # keep the batch finite for the others
+            self.resets.append(i)
+
+    def check(self, step, steps, losses, snapshot_steps):
+        """Stop runs that diverged, converged or reached ``steps``; keep snapshots."""
+        for i, run in enumerate(self.runs):
+            if not run.active:
+                continue
+            if step in snapshot_steps:
+                run.snapshots[step] = self.obj.matrix(i).clone()
+            v = losses[i]
+            self.loss0[i] = v if self.loss0[i] is None else self.loss0[i]
+            if not math.isfinite(v) or v > self.divergence_factor * max(self.loss0[i], 1e-300):
+                run.diverged_at = step
+                self.stop(i, step, Status.DIVERGED)
+            elif step == steps or (self.tol is not None and v <= self.tol):
+                self.record(i, step, None)
+                converged = self.tol is not None and v <= self.tol
+                self.stop(i, step, Status.CONVERGED if converged else Status.MAX_STEPS)
+
+    @torch.no_grad()
+    def apply_resets(self):
+        for i in self.resets:
+            for p, p0 in zip(self.obj.params, self.initial):
+                p[i] = p0[i]
+            self.opt.reset_run(i)
+        self.resets.clear()
+
+
+def _check_train_args(steps, optimizer, record_every, checkpoint_every, tol, divergence_factor,
+                      where="fit"):
     steps = check_int(steps, "steps", where, 0)
     check_choice(optimizer, "optimizer", where, OPTIMIZERS)
     record_every = max(1, steps // 100) if record_every is None else check_int(
         record_every, "record_every", where, 1)
-    checkpoint_every = record_every if checkpoint_every is None else checkpoint_every
-    first = next(iter(model.parameters()), None)
-    if first is None:
-        raise ValueError("The 'model' parameter of fit has no trainable parameters.")
-    problem = problem.to(dtype=first.dtype, device=first.device)
-    obj = _objective(method, model, problem, optimizer)
+    checkpoint_every = record_every if checkpoint_every is None else check_int(
+        checkpoint_every, "checkpoint_every", where, 1)
+    if tol is not None:
+        tol = check_real(tol, "tol", where, low=0.0)
+    divergence_factor = check_real(divergence_factor, "divergence_factor", where, low=1.0,
+                                   low_open=True)
+    return steps, record_every, checkpoint_every, tol, divergence_factor
+
+
+def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_every=None,
+           tol=None, divergence_factor=1e12, checkpoint=None, checkpoint_every=None,
+           resume=True, progress=None, snapshot_steps=()) -> list[FitResult]:
+    """The training loop behind :func:`fit` and :func:`fit_runs`."""
+    first = _check_model_and_problem(model, problem, "fit")
+    batched = getattr(model, "runs", None) is not None
+    lrs = _check_lrs(lrs, getattr(model, "runs", None))
+    steps, record_every, checkpoint_every, tol, divergence_factor = _check_train_args(
+        steps, optimizer, record_every, checkpoint_every, tol, divergence_factor)
+    snapshot_steps = set(snapshot_steps)
+    problem = _moved(problem, first)
+    obj = make_objective(method, model, problem, optimizer)
     opt = Optimizer(optimizer, obj.params, torch.tensor(lrs, dtype=first.dtype,
                                                         device=first.device), batched)
-    initial = [p.detach().clone() for p in obj.params]
-    runs = [_Run() for _ in lrs]
+    loop = _Loop(obj, opt, lrs, batched, divergence_factor, tol)
+    head = _checkpoint.header(obj, model, optimizer, problem)
     start = 0
     if checkpoint is not None and resume and os.path.exists(checkpoint):
-        state = torch.load(checkpoint, weights_only=False)
-        obj.module.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = state["step"]
-        for i, (run, st) in enumerate(zip(runs, state["runs"])):
-            run.load(st)
-            if run.status == Status.MAX_STEPS:  # ran out of steps: continue up to `steps`
-                run.stopped = None
-                opt.set_lr(i, lrs[i])
-    elapsed = max((r.history[-1]["time"] for r in runs if r.history), default=0.0)
-    t0 = time.perf_counter() - elapsed
-    loss0 = [r.history[0]["train_loss"] if r.history else None for r in runs]
+        start = loop.resume_from(_checkpoint.load(checkpoint, head, first.device))
+
+    def save(done):
+        _checkpoint.save(checkpoint, head, obj.module, opt, done, loop.runs, lrs)
+
     bar = _progress(steps, start, progress)
-
-    snapshot_steps = set(snapshot_steps)
-
-    def record(run, i, out, gnorm):
-        rec = obj.snapshot(out[i] if batched else out, gnorm)
-        run.history.append({"step": step, **rec, "time": time.perf_counter() - t0})
-
-    def keep_matrix(run, i, out):
-        X = obj.matrix(out) if obj.method == "reduced" else out.detach()
-        run.snapshots[step] = (X[i] if batched else X).clone()
-
-    resets = []  # diverged runs to put back at their start after this step's update
-
-    def stop(i, status):
-        runs[i].status, runs[i].stopped = status, step
-        opt.freeze(i)
-        if status == Status.DIVERGED and batched:  # keep the batch finite for the others
-            resets.append(i)
-
-    def apply_resets():
-        with torch.no_grad():
-            for i in resets:
-                for p, p0 in zip(obj.params, initial):
-                    p[i] = p0[i]
-                opt.reset_run(i)
-        resets.clear()
-
-    step = done = start
+    done = start
     try:
         for step in range(start, steps + 1):
-            active = [r.active for r in runs]
+            if not any(r.active for r in loop.runs):
+                break
+            losses = obj.evaluate(need_grad=step < steps).tolist()
+            loop.check(step, steps, losses, snapshot_steps)
+            active = [r.active for r in loop.runs]
             if not any(active):
                 break
-            out, losses, graph = obj.evaluate(need_grad=step < steps)
-            lv = losses.tolist()
-            for i, run in enumerate(runs):
-                if not run.active:
-                    continue
-                if step in snapshot_steps:
-                    keep_matrix(run, i, out)
-                loss0[i] = lv[i] if loss0[i] is None else loss0[i]
-                if not math.isfinite(lv[i]) or lv[i] > divergence_factor * max(loss0[i], 1e-300):
-                    run.diverged_at = step
-                    stop(i, Status.DIVERGED)
-                elif step == steps or (tol is not None and lv[i] <= tol):
-                    record(run, i, out, None)
-                    stop(i, Status.CONVERGED if tol is not None and lv[i] <= tol
-                         else Status.MAX_STEPS)
-            active = [r.active for r in runs]
-            if not any(active):
-                break
-            grads = obj.grads(graph, active)
-            if resets:  # after backward: the graph of this step saw the old values
-                apply_resets()
+            grads = obj.grads(active)
+            if loop.resets:  # after backward: the graph of this step saw the old values
+                loop.apply_resets()
             if step % record_every == 0:
                 norms = _grad_norms(grads, batched)
-                for i, run in enumerate(runs):
+                for i, run in enumerate(loop.runs):
                     if run.active:
-                        record(run, i, out, norms[i])
+                        loop.record(i, step, norms[i])
             opt.step(grads)
             done = step + 1
             if checkpoint is not None and done % checkpoint_every == 0:
-                _save_checkpoint(checkpoint, obj.module, opt, done, runs, lrs)
+                save(done)
             if bar is not None:
                 bar.update(1)
                 if step % record_every == 0:
-                    bar.set_postfix(loss=f"{min(v for v, a in zip(lv, active) if a):.3e}")
+                    bar.set_postfix(loss=f"{min(v for v, a in zip(losses, active) if a):.3e}")
     except KeyboardInterrupt:
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, obj.module, opt, done, runs, lrs)
+            save(done)
         raise
     finally:
         if bar is not None:
             bar.close()
     if checkpoint is not None:
-        _save_checkpoint(checkpoint, obj.module, opt, done, runs, lrs)
-    X = obj.finish(model)
-    wall = time.perf_counter() - t0
-    return [FitResult(X[i] if batched else X, run.history, lrs[i], run.status, run.diverged_at,
+        save(done)
+    X, factors = obj.finish(model)
+    wall = time.perf_counter() - loop.t0
+    return [FitResult(X[i] if batched and X is not None else X, run.history, lrs[i],
+                      run.status, run.diverged_at,
                       run.stopped if run.stopped is not None else done, wall, obj.method,
-                      run.snapshots)
-            for i, run in enumerate(runs)]
+                      run.snapshots,
+                      None if factors is None else tuple(f[i] if batched else f
+                                                         for f in factors))
+            for i, run in enumerate(loop.runs)]
+
+
+def _moved(problem, like):
+    """The problem in the model's dtype and device (a low-rank truth travels along)."""
+    moved = problem.to(dtype=like.dtype, device=like.device)
+    fac = getattr(problem, "X_true_factors", None)
+    if fac is not None:
+        moved.X_true_factors = tuple(torch.as_tensor(t).to(dtype=like.dtype, device=like.device)
+                                     for t in fac)
+    return moved
 
 
 def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "gd",
@@ -333,21 +318,29 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     steps : int
         Total number of optimizer steps (a resumed run continues up to this number).
     optimizer : {"gd", "momentum", "adam"}, default="gd"
-    method : {"auto", "full", "reduced"}, default="auto"
-        ``reduced`` trains the exact coordinatewise system of MATH.md section 4 (aligned problem,
-        spectral init, odd activation, gd or momentum): the same trajectory at O(m r) per step;
-        the trained state is written back into ``model``. ``auto`` picks it when it applies.
+    method : {"auto", "full", "reduced", "factored"}, default="auto"
+        ``full`` differentiates ``model()`` itself. ``reduced`` trains the exact coordinatewise
+        system of MATH.md section 4 (aligned problem, spectral init, odd activation, gd or
+        momentum): the same trajectory at O(m r) per step; the trained state is written back
+        into ``model``. ``factored`` (an :class:`~spectralnn.SNNFactorization` with
+        ``L0 * rank < min(d1, d2)`` and ``f(0) = 0``; completion, rank-one, aligned or dense
+        operators) runs the network on ``r x r`` cores, ``r <= L0 * rank``, with exact
+        gradients and without forming ``X`` (MATH.md section 7, ``_factored.py``). ``auto``
+        picks reduced when it applies (after checking that ``U, V`` still have the spectral
+        form), else factored where it is measured to be faster, else full.
     record_every : int, optional
         Cadence of the history; default about 100 records per run.
     tol : float, optional
-        Stop with status ``"converged"`` once the train loss is ``<= tol``.
+        Stop with status ``"converged"`` once the train loss is ``<= tol`` (finite, >= 0).
     divergence_factor : float, default=1e12
-        A non-finite loss, or one above ``divergence_factor`` times the initial loss, ends the run
-        with status ``"diverged"``; the history recorded so far is kept.
+        A non-finite loss, or one above ``divergence_factor`` (finite, > 1) times the initial
+        loss, ends the run with status ``"diverged"``; the history recorded so far is kept.
     checkpoint : path, optional
-        Write a resumable checkpoint there every ``checkpoint_every`` steps (default: every
-        record), at the end, and on Ctrl-C. With ``resume=True`` an existing checkpoint is loaded
-        and training continues from its step.
+        Write a resumable checkpoint there every ``checkpoint_every`` (>= 1) steps (default:
+        every record), at the end, and on Ctrl-C. With ``resume=True`` an existing checkpoint is
+        loaded and training continues from its step. Checkpoints hold tensors and plain data
+        only and are read with ``torch.load(weights_only=True)``; a file that is not one, or
+        one written for another model, shape, method, optimizer or problem, raises ValueError.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
     snapshot_steps : iterable of int, optional
@@ -398,8 +391,13 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
     rates cost little); the ``keep`` survivors then train together for ``steps`` in one batched
     run. A rate that diverges there too is discarded and the next rates of the grid are tried.
     Returns the kept results (largest rate first) and every rate that diverged.
+
+    With ``checkpoint=path`` in ``fit_kwargs``, each batched run checkpoints there (also on
+    Ctrl-C); rerunning the same search resumes the interrupted batched run. The probes are
+    cheap and are not checkpointed.
     """
     check_int(keep, "keep", "lr_search", 1)
+    checkpoint = fit_kwargs.get("checkpoint")
     probe_steps = min(steps, 500) if probe_steps is None else min(steps, probe_steps)
     pending, kept, diverged = sorted(grid, reverse=True), [], []
     while len(kept) < keep and pending:
@@ -411,6 +409,10 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
             (diverged if probe.status == Status.DIVERGED else candidates).append(lr)
         if not candidates:
             break
+        if checkpoint is not None and os.path.exists(checkpoint):
+            # A checkpoint of another batch (an earlier round of this search) is spent.
+            if _checkpoint.saved_lrs(checkpoint) != [float(v) for v in candidates]:
+                os.unlink(checkpoint)
         for res in fit_runs(make_model(len(candidates)), problem, candidates, steps,
                             **fit_kwargs):
             (diverged.append(res.lr) if res.status == Status.DIVERGED else kept.append(res))

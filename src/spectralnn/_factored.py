@@ -1,0 +1,276 @@
+r"""The factored SNN objective (MATH.md section 7): an SNN on ``r x r'`` cores, never ``d1 x d2``.
+
+With ``U_k (d1, p)``, ``V_k (d2, p)`` and ``f(0) = 0``, every matrix of the network has its
+column space in ``span[U_1..U_L0]`` and its row space in ``span[V_1..V_L0]``. One rank-revealing
+orthonormal basis per step, ``Q1 (d1, r)`` of ``S_U = [U_1 .. U_L0]`` and ``Q2 (d2, r')`` of
+``S_V`` (``r, r' <= L0 p``; identical blocks, as in identity-like inits, give smaller ranks and
+no jitter is needed), turns the network into one on cores,
+
+.. math:: \Gamma_f(Q_1 C Q_2^\top) = Q_1 \Gamma_f(C) Q_2^\top,
+          \qquad C_k^{(0)} = (Q_1^\top U_k)(Q_2^\top V_k)^\top,
+
+and the loss needs ``X = Q_1 C Q_2^\top`` only through the operator.
+
+Exact gradients
+---------------
+Autograd through the cores alone, with the basis held fixed, is *not* the gradient: it misses
+the directions in which ``U_k`` leaves ``span(Q1)`` (for ``f(s) = s`` it returns
+``Q1 Q1^T G V`` instead of ``G V``). We therefore carry the first-order outside parts too, as in
+MATH.md section 7: ``E21`` (``d1 x r'``, column space outside ``Q1``) and ``E12^T`` (``d2 x r``)
+with ``X = Q1 C Q2^T + E21 Q2^T + Q1 E12``. Their values are exactly 0 (they are built from
+``U - U.detach()``), so the forward values are untouched, but their derivatives are the true
+ones: at a zero singular value the Frechet derivative of :math:`\Gamma_f` acts on a one-sided
+outside block as ``D_L = P h(C C^T)`` on the left, ``D_R = h(C^T C)`` on the right, with
+``h(s^2) = f(s)/s`` (``f'(0)`` at 0), and never mixes the blocks; the doubly-outside block never
+reaches ``dL/dU_k = (dL/dX_k^{(0)}) V_k``. So autograd through ``(C, E21, E12)`` returns the
+exact gradient of the full model (tests/test_factored.py checks it against the full path to
+1e-10 and by finite differences).
+
+Cost per step: the two bases ``O((d1 + d2)(L0 p)^2)``, the cores ``O(K r^3)``, the outside
+parts ``O(K (d1 + d2) r^2)``, and the loss: completion ``O(m r)`` (chunked gathers), rank-one
+``O(m (d1 + d2) r)``, aligned ``O((d1 + d2) r r_A + m r_A)``, dense ``O(m d1 d2)`` (it forms
+``X``). Memory ``O((d1 + d2) K r + chunk r)``; the dense ``d1 x d2`` matrix is formed only for
+dense operators, for snapshots, and for ``FitResult.X`` up to :data:`DENSE_X_LIMIT` entries.
+
+A low-rank truth: a :class:`~spectralnn.Problem` too large for a dense ``X_true`` may carry
+``problem.X_true_factors = (A, B)`` with ``X* = A B^T``; ``rel_error`` then uses it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._operators import AlignedOperator, CompletionOperator, DenseOperator, RankOneOperator
+from .functional import _spectral_apply, effective_rank_of
+
+DENSE_X_LIMIT = 2**25
+"""``FitResult.X`` of a factored fit is dense up to this many entries (else None; use
+``FitResult.factors``)."""
+
+CHUNK = 1 << 16  # observed entries per gather in completion
+
+
+def _rank_of(model) -> int:
+    return model.U.shape[-1]
+
+
+def factored_unsupported(model, problem) -> str | None:
+    """Why ``method="factored"`` does not apply (None when it does)."""
+    from .models import SNNFactorization
+
+    if not isinstance(model, SNNFactorization):
+        return f"the model is a {type(model).__name__}, not an SNNFactorization"
+    if not model.snn.act.zero_at_zero:
+        return (f"the activation {model.snn.act.name!r} has f(0) != 0, so the network does not "
+                "keep the factors' spans")
+    op = problem.operator
+    if not isinstance(op, (CompletionOperator, RankOneOperator, AlignedOperator, DenseOperator)):
+        return f"the operator {type(op).__name__} is not one the factored path can serve"
+    p, L0 = _rank_of(model), model.snn.widths[0]
+    limit = min(model.shape)
+    if L0 * p >= limit:
+        return (f"the 'rank' p={p} of the model gives L0 * p = {L0} * {p} = {L0 * p} stacked "
+                f"columns, not below min(d1, d2) = {limit}; use p < {-(-limit // L0)} "
+                "(or method='full')")
+    return None
+
+
+def factored_faster(model, problem) -> bool:
+    """``method="auto"``: the factored path when it is measured to be faster.
+
+    ``benchmarks/scale.py`` (2 cores, float64): the factored path wins once the stacked rank
+    ``L0 p`` is at most about a quarter of ``min(d1, d2)`` and ``min(d1, d2) >= 48``; below
+    that the full path's few small SVDs cost about the same as the two bases.
+    """
+    p, L0 = _rank_of(model), model.snn.widths[0]
+    k = min(model.shape)
+    return k >= 48 and 4 * L0 * p <= k
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _basis(S: torch.Tensor) -> torch.Tensor:
+    """Orthonormal basis ``(..., d, r)`` of ``range(S)``, ``S: (..., d, n)``; rank-revealing.
+
+    With a runs dimension, ``r`` is the largest rank over runs (a superset basis is as exact)."""
+    Q, s, _ = torch.linalg.svd(S, full_matrices=False)
+    tol = s[..., :1] * max(S.shape[-2:]) * torch.finfo(S.dtype).eps
+    r = max(int((s > tol).sum(-1).max()), 1)
+    return Q[..., :r]
+
+
+def _side_factors(C: torch.Tensor, act):
+    """``D_L = h(C C^T)`` and ``D_R = h(C^T C)`` with ``h(s^2) = f(s)/s``, ``h(0) = f'(0)``:
+    the derivative of Gamma_f on the one-sided outside blocks (no gradient through C: they
+    multiply parts whose value is 0)."""
+    Uc, s, Vh = torch.linalg.svd(C, full_matrices=False)
+    d0 = act.df(s.new_zeros(()))
+    pos = s > 0
+    h = torch.where(pos, act.f(s) / torch.where(pos, s, torch.ones_like(s)), d0) - d0
+    eye_l = torch.eye(C.shape[-2], dtype=C.dtype, device=C.device)
+    eye_r = torch.eye(C.shape[-1], dtype=C.dtype, device=C.device)
+    DL = (Uc * h.unsqueeze(-2)) @ Uc.mT + d0 * eye_l
+    DR = (Vh.mT * h.unsqueeze(-2)) @ Vh + d0 * eye_r
+    return DL, DR
+
+
+class _SampledProduct(torch.autograd.Function):
+    """``out[..., i] = <L[..., rows_i, :], R[..., cols_i, :]>`` in chunks (memory O(chunk k))."""
+
+    @staticmethod
+    def forward(ctx, L, R, rows, cols):
+        ctx.save_for_backward(L, R, rows, cols)
+        m = rows.shape[0]
+        out = L.new_empty(*L.shape[:-2], m)
+        for a in range(0, m, CHUNK):
+            r, c = rows[a:a + CHUNK], cols[a:a + CHUNK]
+            out[..., a:a + CHUNK] = (L.index_select(-2, r) * R.index_select(-2, c)).sum(-1)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        L, R, rows, cols = ctx.saved_tensors
+        gL = torch.zeros_like(L) if ctx.needs_input_grad[0] else None
+        gR = torch.zeros_like(R) if ctx.needs_input_grad[1] else None
+        for a in range(0, rows.shape[0], CHUNK):
+            r, c = rows[a:a + CHUNK], cols[a:a + CHUNK]
+            ga = g[..., a:a + CHUNK].unsqueeze(-1)
+            if gL is not None:
+                gL.index_add_(-2, r, ga * R.index_select(-2, c))
+            if gR is not None:
+                gR.index_add_(-2, c, ga * L.index_select(-2, r))
+        return gL, gR, None, None
+
+
+def measure(op, L: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """``op(L R^T)`` without forming ``L R^T`` (except for dense operators).
+
+    ``L: (..., d1, k)``, ``R: (..., d2, k)`` -> ``(..., m)``."""
+    if isinstance(op, CompletionOperator):
+        return _SampledProduct.apply(L, R, op.rows, op.cols)
+    if isinstance(op, RankOneOperator):
+        return ((op.a @ L) * (op.b @ R)).sum(-1)
+    if isinstance(op, AlignedOperator):
+        coords = ((op.Phi.mT @ L) * (op.Psi.mT @ R)).sum(-1)  # diag(Phi^T L R^T Psi)
+        return coords @ op.S.mT
+    return op(L @ R.mT)
+
+
+class FactoredObjective:
+    """:class:`~spectralnn.SNNFactorization` trained on cores; see the module docstring."""
+
+    method = "factored"
+
+    def __init__(self, model, problem):
+        self.model = self.module = model
+        self.problem = problem
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.act = model.snn.act
+        self.alphas = [layer.alpha for layer in model.snn.layers]
+        self.batched = getattr(model, "runs", None) is not None
+        self.k = min(model.shape)
+        self.truth = None
+        fac = getattr(problem, "X_true_factors", None)
+        if fac is not None:
+            A, B = (torch.as_tensor(t).to(problem.y) for t in fac)
+            self.truth = ("factors", A, B, ((A.mT @ A) * (B.mT @ B)).sum().clamp_min(0))
+        elif problem.X_true is not None:
+            X = problem.X_true
+            self.truth = ("dense", X, None, (X * X).sum())
+        self._Q1 = self._Q2 = self._C = self._losses = None
+
+    def _network(self, need_grad: bool):
+        """Bases, output core and (with ``need_grad``) the zero-valued outside parts."""
+        U, V = self.model.U, self.model.V  # ([R,] L0, d1, p), ([R,] L0, d2, p)
+        with torch.no_grad():
+            Q1 = _basis(U.detach().movedim(-3, -2).flatten(-2))  # ([R,] d1, r)
+            Q2 = _basis(V.detach().movedim(-3, -2).flatten(-2))  # ([R,] d2, r')
+        Q1t, Q2t = Q1.mT.unsqueeze(-3), Q2.mT.unsqueeze(-3)
+        Uc, Vc = Q1t @ U, Q2t @ V  # ([R,] L0, r, p), ([R,] L0, r', p)
+        C = Uc @ Vc.mT  # ([R,] L0, r, r')
+        E21 = E12t = None
+        if need_grad:
+            dU, dV = U - U.detach(), V - V.detach()  # value 0, derivative the identity
+            E21 = (dU - Q1.unsqueeze(-3) @ (Q1t @ dU)) @ Vc.detach().mT  # ([R,] L0, d1, r')
+            E12t = (dV - Q2.unsqueeze(-3) @ (Q2t @ dV)) @ Uc.detach().mT  # ([R,] L0, d2, r)
+        for alpha in self.alphas:
+            if need_grad:
+                DL, DR = _side_factors(C.detach(), self.act)
+                E21 = torch.einsum("...kj,...kab->...jab", alpha, E21 @ DR)
+                E12t = torch.einsum("...kj,...kab->...jab", alpha, E12t @ DL)
+            C = torch.einsum("...kj,...kab->...jab", alpha, _spectral_apply(C, self.act))
+        C = C.squeeze(-3)
+        if need_grad:
+            E21, E12t = E21.squeeze(-3), E12t.squeeze(-3)
+        return Q1, Q2, C, E21, E12t
+
+    def evaluate(self, need_grad: bool) -> torch.Tensor:
+        for p in self.params:
+            p.grad = None
+        with torch.set_grad_enabled(need_grad):
+            Q1, Q2, C, E21, E12t = self._network(need_grad)
+            if need_grad:  # X = [Q1 C + E21, Q1] [Q2, E12^T]^T
+                L, R = torch.cat([Q1 @ C + E21, Q1], -1), torch.cat([Q2, E12t], -1)
+            else:
+                L, R = Q1 @ C, Q2
+            res = measure(self.problem.operator, L, R) - self.problem.y
+            losses = 0.5 * (res * res).mean(-1)
+        self._Q1, self._Q2, self._C = Q1, Q2, C.detach()
+        self._losses = losses.reshape(-1)
+        return self._losses.detach()
+
+    def grads(self, active: list[bool]) -> list[torch.Tensor]:
+        losses = self._losses
+        total = losses.sum() if all(active) else losses[torch.tensor(active)].sum()
+        total.backward()
+        self._losses = self._losses.detach()
+        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+
+    # ------------------------------------------------------------------ metrics
+    def _run(self, i: int):
+        if self.batched:
+            return self._Q1[i], self._Q2[i], self._C[i], self._losses[i]
+        return self._Q1, self._Q2, self._C, self._losses[0]
+
+    def matrix(self, i: int) -> torch.Tensor:
+        Q1, Q2, C, _ = self._run(i)
+        return (Q1 @ C) @ Q2.mT
+
+    def record(self, i: int, grad_norm) -> dict:
+        """The metrics of ``metrics.snapshot`` from the core: ``X = Q1 C Q2^T`` has the
+        singular values of ``C`` (padded with zeros to ``min(d1, d2)``)."""
+        Q1, Q2, C, loss = self._run(i)
+        s = torch.linalg.svdvals(C)
+        pb = self.problem
+        rec = {
+            "train_loss": loss.item(),
+            "test_loss": None,
+            "rel_error": None,
+            "nuclear_norm": s.sum().item(),
+            "singular_values": s.tolist() + [0.0] * max(self.k - s.numel(), 0),
+            "erank": effective_rank_of(s).item(),
+        }
+        if pb.test_operator is not None:
+            with torch.no_grad():
+                res = measure(pb.test_operator, Q1 @ C, Q2) - pb.y_test
+            rec["test_loss"] = (0.5 * (res * res).mean()).item()
+        if self.truth is not None:
+            kind, A, B, norm2 = self.truth
+            # ||X - X*||^2 = ||C - M||^2 + ||X*||^2 - ||M||^2 with M = Q1^T X* Q2 (the part of
+            # X* inside the spans; the rest is X*'s energy outside them).
+            M = (Q1.mT @ A) @ (Q2.mT @ B).mT if kind == "factors" else Q1.mT @ A @ Q2
+            err2 = ((C - M) ** 2).sum() + (norm2 - (M * M).sum()).clamp_min(0)
+            rec["rel_error"] = (err2.sqrt() / norm2.sqrt()).item()
+        if grad_norm is not None:
+            rec["grad_norm"] = grad_norm
+        return rec
+
+    def finish(self, model):
+        with torch.no_grad():
+            Q1, Q2, C, _, _ = self._network(need_grad=False)
+            L = Q1 @ C
+            d1, d2 = model.shape
+            X = L @ Q2.mT if d1 * d2 <= DENSE_X_LIMIT else None
+        return X, (L, Q2)
