@@ -7,13 +7,12 @@ processes are how two cores pay off.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
 import os
 import time
 
 from .. import _io
-from ..plotting import save_figure
+from ..plotting import save_figure, style as use_style
+from ..sweep.backends import run_pool
 from . import figures, report
 from .configs import FIGURES
 from .runner import assemble, run_unit, units
@@ -25,12 +24,6 @@ def _strip_history(result: dict) -> dict:
     """The summary JSON keeps final numbers; full histories go to one file per figure."""
     return {**result, "runs": [{k: v for k, v in r.items() if k != "history"}
                                for r in result["runs"]]}
-
-
-def _worker_init():
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def _run_units(todo, quick, device, workers, say):
@@ -49,18 +42,16 @@ def _run_units(todo, quick, device, workers, say):
         for name, k, img in todo:
             finish(run_unit(FIGURES[name], k, img, quick, device))
         return done
-    ctx = mp.get_context("spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-        futures = [pool.submit(run_unit, FIGURES[name], k, img, quick, device)
-                   for name, k, img in todo]
-        for fut in cf.as_completed(futures):
-            finish(fut.result())
+    # The same single-threaded process pool as `spectralnn sweep` (workers die with us).
+    run_pool(run_unit, [(FIGURES[name], k, img, quick, device) for name, k, img in todo],
+             workers, finish)
     return done
 
 
 def reproduce(names, out: str, *, quick: bool = False, device: str = "cpu", images=None,
-              workers: int | None = None, say=print) -> dict:
-    """Run the named figures (``"fig2"``..``"fig5"``) and write everything into ``out``."""
+              workers: int | None = None, say=print, style: str = "screen") -> dict:
+    """Run the named figures (``"fig2"``..``"fig5"``) and write everything into ``out``
+    (figures as PNG and PDF; ``style="paper"`` sizes them for a two-column paper)."""
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     todo = [u for name in names for u in units(FIGURES[name], quick, images)]
@@ -71,22 +62,24 @@ def reproduce(names, out: str, *, quick: bool = False, device: str = "cpu", imag
     for name in names:
         cfg = FIGURES[name]
         res, frames = assemble(cfg, [d for d in done if d["figure"] == name], quick, images)
+        with use_style(style):
+            if cfg.images:
+                fig = (figures.frames_figure(res, frames) if name == "fig4"
+                       else figures.gallery_figure(res, frames))
+            else:
+                fig = figures.curves_figure(res)
+            written = save_figure(fig, os.path.join(out, f"{name}.png"), formats=("png", "pdf"))
         if cfg.images:
-            fig = (figures.frames_figure(res, frames) if name == "fig4"
-                   else figures.gallery_figure(res, frames))
             _io.write_npz(os.path.join(out, f"{name}_reconstructions.npz"), **{
                 f"{img}|{label}|{lr}|{step}": X.numpy()
                 for (img, label, lr), snaps in frames.items() for step, X in snaps.items()})
-        else:
-            fig = figures.curves_figure(res)
-        written = save_figure(fig, os.path.join(out, f"{name}.png"), formats=("png", "pdf"))
         _io.write_json(os.path.join(out, f"{name}_histories.json"), res["runs"])
         say(f"{name}: {res['compute_time']:.1f} s of compute -> {', '.join(written)}")
         results.append(res)
     wall = time.perf_counter() - t0
     versions = _io.provenance()
     summary = {"figures": [_strip_history(r) for r in results], "versions": versions,
-               "wall_time": wall, "quick": quick, "device": device}
+               "wall_time": wall, "quick": quick, "device": device, "style": style}
     _io.write_json(os.path.join(out, "results.json"), summary)
     _io.write_text(os.path.join(out, "report.md"), report.render(results, versions, wall))
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -36,6 +37,7 @@ def _train_model(cfg, spec, problem, steps, device, snapshot_steps=()):
     def make(runs):
         model = make_model(spec.name, problem.shape, runs=runs, widths=spec.widths,
                            init=spec.init, init_scale=spec.init_scale, depth=spec.depth,
+                           spectral_order=spec.spectral_order,
                            seed=cfg.seed, problem=problem)
         return model.to(device)
 
@@ -61,9 +63,43 @@ def _run_record(spec, res, problem, image_scale=None, with_kkt=False) -> dict:
                       "feasibility": cert.feasibility, "rank": cert.rank, "method": cert.method}
     if image_scale is not None:
         Xt = problem.X_true.cpu()
-        rec["psnr"] = psnr(X * image_scale, Xt * image_scale)
+        rec["psnr"] = psnr(X * image_scale, Xt * image_scale)  # peak = the image's own max
+        rec["psnr_255"] = psnr_255(X * image_scale, Xt * image_scale)
         rec["rel_error"] = relative_error(X, Xt).item()
     return rec
+
+
+def psnr_255(X, X_true) -> float:
+    """The authors' convention: ``20 log10(255 / RMSE)`` with both images on the 0-255 scale
+    (``X, X_true`` in the image's [0, 1] scale)."""
+    rmse = float(((X - X_true) ** 2).mean().sqrt()) * 255.0
+    return math.inf if rmse == 0 else 20 * math.log10(255.0 / rmse)
+
+
+def jitter_effect(cfg: FigureConfig, spec: ModelSpec, problem, lr: float, steps: int,
+                  X_exact) -> dict:
+    """What the authors' identity-init jitter (``diag(1e-6 N(0,1))`` added to each ``1e-4 I``
+    factor) changes: train the same model from the jittered init and compare the final X."""
+    import torch
+
+    from ..train import fit
+
+    model = make_model(spec.name, problem.shape, widths=spec.widths, init=spec.init,
+                       init_scale=spec.init_scale, depth=spec.depth, seed=cfg.seed,
+                       problem=problem)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with torch.no_grad():
+        for W in (model.U, model.V):  # (L0, d, p)
+            k = min(W.shape[-2:])
+            noise = 1e-6 * torch.randn(W.shape[0], k, generator=gen, dtype=W.dtype)
+            W[..., :k, :k] += torch.diag_embed(noise)
+    res = fit(model, problem, lr, steps, record_every=steps)
+    X = res.X.detach().cpu()
+    X0 = X_exact.detach().cpu()
+    return {"lr": lr, "steps": res.steps, "status": str(res.status),
+            "max_abs_diff": float((X - X0).abs().max()),
+            "rel_diff": relative_error(X, X0).item(),
+            "train_loss_exact": problem.loss(X0).item(), "train_loss_jitter": problem.loss(X).item()}
 
 
 def _images(cfg: FigureConfig, quick: bool, images=None) -> list[str]:
@@ -104,9 +140,12 @@ def run_unit(cfg: FigureConfig, spec_index: int, image, quick: bool, device: str
             frames[(image, spec.label, res.lr)] = {
                 k: v.cpu() * scale for k, v in sorted(res.snapshots.items())}
         records.append(rec)
+    extra = {}
+    if spec.name == "snn" and spec.init == "identity" and image is None and kept:
+        extra["jitter"] = jitter_effect(cfg, spec, problem, kept[0].lr, steps, kept[0].X)
     return {"figure": cfg.name, "image": image, "model": spec.label, "records": records,
             "diverged": {"model": spec.label, "image": image, "lrs": diverged},
-            "frames": frames, "time": time.perf_counter() - t0}
+            "frames": frames, "time": time.perf_counter() - t0, **extra}
 
 
 def assemble(cfg: FigureConfig, done: list[dict], quick: bool, images=None) -> tuple[dict, dict]:
@@ -119,6 +158,7 @@ def assemble(cfg: FigureConfig, done: list[dict], quick: bool, images=None) -> t
            "settings": dataclasses.asdict(cfg),
            "runs": [r for d in done for r in d["records"]],
            "diverged": [d["diverged"] for d in done],
+           "jitter": next((d["jitter"] for d in done if "jitter" in d), None),
            "compute_time": sum(d["time"] for d in done)}
     frames = {}
     if cfg.images:
