@@ -11,26 +11,31 @@ import abc
 import numpy as np
 import torch
 
-from ._validation import check_matrix, check_shape
+from ._validation import check_array, check_dtype, check_index_array, check_shape
+from .errors import InputError, InputTypeError
 
 
-def _as_tensor(x, name: str, where: str, dtype=None) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"The {name!r} parameter of {where} must be a numpy array or torch.Tensor. "
-            f"Got {type(x).__name__} instead."
+def _same_dtype(where: str, **arrays: torch.Tensor) -> None:
+    dtypes = {n: str(a.dtype).replace("torch.", "") for n, a in arrays.items()}
+    if len(set(dtypes.values())) > 1:
+        raise InputTypeError(
+            f"The parameters {list(arrays)} of {where} must share one dtype. Got {dtypes} instead."
         )
-    return x if dtype is None else x.to(dtype)
 
 
-def _check_ndim(x: torch.Tensor, ndim: int, name: str, where: str, layout: str):
-    if x.ndim != ndim:
-        raise ValueError(
-            f"The {name!r} parameter of {where} must have shape {layout}. "
-            f"Got shape {tuple(x.shape)} instead."
-        )
+def _check_input(op: AbstractOperator, X, name: str, where: str, last: tuple) -> None:
+    """Why ``X`` (``(..., *last)``, the operator's dtype) was refused by ``op`` or ``op.adjoint``."""
+    if not isinstance(X, torch.Tensor):
+        raise InputTypeError(f"The {name!r} parameter of {where} must be a torch.Tensor. "
+                             f"Got {type(X).__name__} instead.")
+    if tuple(X.shape[-len(last):]) != last or X.ndim < len(last):
+        dims = ", ".join(str(d) for d in last)
+        raise InputError(f"The {name!r} parameter of {where} must have shape (..., {dims}). "
+                         f"Got shape {tuple(X.shape)} instead.")
+    raise InputTypeError(
+        f"The {name!r} parameter of {where} must have the operator's dtype "
+        f"{str(op.dtype).replace('torch.', '')}. Got {str(X.dtype).replace('torch.', '')} instead."
+    )
 
 
 class AbstractOperator(abc.ABC):
@@ -46,13 +51,28 @@ class AbstractOperator(abc.ABC):
     @abc.abstractmethod
     def m(self) -> int: ...
 
-    @abc.abstractmethod
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """``(..., d1, d2) -> (..., m)``."""
+        """``(..., d1, d2) -> (..., m)``: :math:`\\langle A_i, X \\rangle`.
 
-    @abc.abstractmethod
+        ``X`` must have the operator's dtype (see :meth:`to`); a shape or dtype mismatch raises.
+        """
+        if not (isinstance(X, torch.Tensor) and X.shape[-2:] == self.shape
+                and X.dtype == self.dtype and X.ndim >= 2):
+            _check_input(self, X, "X", f"{type(self).__name__}.__call__", self.shape)
+        return self._apply(X)
+
     def adjoint(self, r: torch.Tensor) -> torch.Tensor:
         """``(..., m) -> (..., d1, d2)``: :math:`\\sum_i r_i A_i`."""
+        if not (isinstance(r, torch.Tensor) and r.ndim >= 1 and r.shape[-1] == self.m
+                and r.dtype == self.dtype):
+            _check_input(self, r, "r", f"{type(self).__name__}.adjoint", (self.m,))
+        return self._adjoint(r)
+
+    @abc.abstractmethod
+    def _apply(self, X: torch.Tensor) -> torch.Tensor: ...
+
+    @abc.abstractmethod
+    def _adjoint(self, r: torch.Tensor) -> torch.Tensor: ...
 
     @abc.abstractmethod
     def arrays(self) -> dict[str, np.ndarray]:
@@ -68,7 +88,7 @@ class AbstractOperator(abc.ABC):
     def dense(self) -> torch.Tensor:
         """All ``A_i`` as one ``(m, d1, d2)`` tensor (for small problems and solvers)."""
         eye = torch.eye(self.m, dtype=self.dtype, device=self._device())
-        return self.adjoint(eye)
+        return self._adjoint(eye)
 
     def _device(self) -> torch.device:
         return next(v for v in vars(self).values() if isinstance(v, torch.Tensor)).device
@@ -83,9 +103,7 @@ class DenseOperator(AbstractOperator):
     kind = "dense"
 
     def __init__(self, A):
-        A = _as_tensor(A, "A", "DenseOperator")
-        _check_ndim(A, 3, "A", "DenseOperator", "(m, d1, d2)")
-        check_matrix(A, "A", "DenseOperator")
+        A = check_array(A, "A", "DenseOperator", ndim=3, layout="(m, d1, d2)")
         self.A = A
         self._flat = A.reshape(A.shape[0], -1)  # (m, d1 d2), a view
 
@@ -93,10 +111,10 @@ class DenseOperator(AbstractOperator):
     m = property(lambda self: self.A.shape[0])
     dtype = property(lambda self: self.A.dtype)
 
-    def __call__(self, X):
+    def _apply(self, X):
         return X.flatten(-2) @ self._flat.mT
 
-    def adjoint(self, r):
+    def _adjoint(self, r):
         return (r @ self._flat).unflatten(-1, self.shape)
 
     def arrays(self):
@@ -120,20 +138,19 @@ class AlignedOperator(AbstractOperator):
 
     def __init__(self, Phi, Psi, S):
         where = "AlignedOperator"
-        Phi, Psi, S = (_as_tensor(a, n, where) for a, n in ((Phi, "Phi"), (Psi, "Psi"), (S, "S")))
-        for a, n, lay in ((Phi, "Phi", "(d1, r)"), (Psi, "Psi", "(d2, r)"), (S, "S", "(m, r)")):
-            _check_ndim(a, 2, n, where, lay)
-            check_matrix(a, n, where)
+        Phi, Psi, S = (check_array(a, n, where, ndim=2, layout=lay) for a, n, lay in
+                       ((Phi, "Phi", "(d1, r)"), (Psi, "Psi", "(d2, r)"), (S, "S", "(m, r)")))
+        _same_dtype(where, Phi=Phi, Psi=Psi, S=S)
         r = S.shape[1]
         if Phi.shape[1] != r or Psi.shape[1] != r:
-            raise ValueError(
+            raise InputError(
                 f"Phi {tuple(Phi.shape)}, Psi {tuple(Psi.shape)} and S {tuple(S.shape)} of "
                 "AlignedOperator must share their last dimension r."
             )
         for a, n in ((Phi, "Phi"), (Psi, "Psi")):
             err = (a.mT @ a - torch.eye(r, dtype=a.dtype, device=a.device)).abs().max().item()
             if err > 1e-4 if a.dtype == torch.float32 else err > 1e-8:
-                raise ValueError(
+                raise InputError(
                     f"The {n!r} parameter of AlignedOperator must have orthonormal columns. "
                     f"Got max |{n}^T {n} - I| = {err:.2e} instead."
                 )
@@ -152,10 +169,10 @@ class AlignedOperator(AbstractOperator):
         """``Phi diag(x) Psi^T``: ``(..., r) -> (..., d1, d2)``."""
         return (self.Phi * x.unsqueeze(-2)) @ self.Psi.mT
 
-    def __call__(self, X):
+    def _apply(self, X):
         return self.coordinates(X) @ self.S.mT
 
-    def adjoint(self, r):
+    def _adjoint(self, r):
         return self.embed(r @ self.S)
 
     def arrays(self):
@@ -172,19 +189,15 @@ class CompletionOperator(AbstractOperator):
 
     def __init__(self, rows, cols, shape, dtype: torch.dtype = torch.float64):
         where = "CompletionOperator"
-        self._shape = check_shape(tuple(int(s) for s in shape), where)
-        rows, cols = (_as_tensor(a, n, where).long() for a, n in ((rows, "rows"), (cols, "cols")))
-        if rows.ndim != 1 or rows.shape != cols.shape:
-            raise ValueError(
-                f"The 'rows' and 'cols' parameters of {where} must be 1-D of equal length. "
-                f"Got shapes {tuple(rows.shape)} and {tuple(cols.shape)} instead."
+        self._shape = check_shape(shape, where)
+        dtype = check_dtype(dtype, where)
+        rows = check_index_array(rows, "rows", where, self._shape[0])
+        cols = check_index_array(cols, "cols", where, self._shape[1])
+        if rows.shape != cols.shape or rows.numel() == 0:
+            raise InputError(
+                f"The 'rows' and 'cols' parameters of {where} must be non-empty and of equal "
+                f"length. Got shapes {tuple(rows.shape)} and {tuple(cols.shape)} instead."
             )
-        for a, n, d in ((rows, "rows", self._shape[0]), (cols, "cols", self._shape[1])):
-            if a.numel() and (a.min() < 0 or a.max() >= d):
-                raise ValueError(
-                    f"The {n!r} parameter of {where} must hold indices in [0, {d - 1}]. "
-                    f"Got values in [{int(a.min())}, {int(a.max())}] instead."
-                )
         self.rows, self.cols, self._dtype = rows, cols, dtype
         self._flat_idx = rows * self._shape[1] + cols
 
@@ -192,10 +205,10 @@ class CompletionOperator(AbstractOperator):
     m = property(lambda self: self.rows.shape[0])
     dtype = property(lambda self: self._dtype)
 
-    def __call__(self, X):
+    def _apply(self, X):
         return X.flatten(-2)[..., self._flat_idx]
 
-    def adjoint(self, r):
+    def _adjoint(self, r):
         out = r.new_zeros(*r.shape[:-1], self._shape[0] * self._shape[1])
         return out.index_add_(-1, self._flat_idx, r).unflatten(-1, self._shape)
 
@@ -218,13 +231,11 @@ class RankOneOperator(AbstractOperator):
 
     def __init__(self, a, b):
         where = "RankOneOperator"
-        a, b = _as_tensor(a, "a", where), _as_tensor(b, "b", where)
-        _check_ndim(a, 2, "a", where, "(m, d1)")
-        _check_ndim(b, 2, "b", where, "(m, d2)")
-        check_matrix(a, "a", where)
-        check_matrix(b, "b", where)
+        a = check_array(a, "a", where, ndim=2, layout="(m, d1)")
+        b = check_array(b, "b", where, ndim=2, layout="(m, d2)")
+        _same_dtype(where, a=a, b=b)
         if a.shape[0] != b.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"The 'a' and 'b' parameters of {where} must have the same number of rows m. "
                 f"Got {a.shape[0]} and {b.shape[0]} instead."
             )
@@ -234,10 +245,10 @@ class RankOneOperator(AbstractOperator):
     m = property(lambda self: self.a.shape[0])
     dtype = property(lambda self: self.a.dtype)
 
-    def __call__(self, X):
+    def _apply(self, X):
         return ((X @ self.b.mT) * self.a.mT).sum(-2)  # (..., d1, m) -> (..., m)
 
-    def adjoint(self, r):
+    def _adjoint(self, r):
         return (self.a.mT * r.unsqueeze(-2)) @ self.b
 
     def arrays(self):

@@ -14,7 +14,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive, check_shape
+from ._validation import (
+    check_choice,
+    check_dtype,
+    check_int,
+    check_kwargs,
+    check_positive,
+    check_seed,
+    check_shape,
+)
+from .errors import InputError
 from .nn import SNN
 
 __all__ = ["SNNFactorization", "FreeMatrix", "DeepFactorization", "Factorization", "INITS",
@@ -45,15 +54,17 @@ def _replicate(t: torch.Tensor, runs: int | None) -> torch.Tensor:
     return t if runs is None else t.expand(runs, *t.shape).clone()
 
 
-def _check_runs(runs, where):
-    return None if runs is None else check_int(runs, "runs", where)
+def _check_common(where: str, shape, seed, dtype, runs):
+    """The arguments every model takes: ``(shape, seed, dtype, runs)`` in canonical form."""
+    return (check_shape(shape, where), check_seed(seed, where), check_dtype(dtype, where),
+            None if runs is None else check_int(runs, "runs", where))
 
 
 def _aligned_factors(problem, where: str):
     op = getattr(problem, "operator", problem)
     Phi, Psi = getattr(op, "Phi", None), getattr(op, "Psi", None)
     if Phi is None or Psi is None:
-        raise ValueError(
+        raise InputError(
             f"init='spectral' in {where} needs an aligned problem (AlignedOperator with Phi, Psi; "
             f"Assumption 1). Got problem={type(problem).__name__} with operator "
             f"{type(op).__name__} instead."
@@ -109,13 +120,12 @@ class SNNFactorization(nn.Module):
                  spectral_order: str = "ascending"):
         super().__init__()
         where = type(self).__name__
-        self.shape = d1, d2 = check_shape(tuple(shape), where)
+        (d1, d2), self.seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
+        self.shape = d1, d2
         self.init = check_choice(init, "init", where, INITS)
         self.spectral_order = check_choice(spectral_order, "spectral_order", where,
                                            ("ascending", "descending"))
         self.init_scale = check_positive(init_scale, "init_scale", where)
-        self.seed = seed
-        self.runs = _check_runs(runs, where)
         gen = _generator(seed)
         self.snn = SNN(widths, fn, generator=gen, dtype=dtype, runs=self.runs)
         L0 = self.snn.widths[0]
@@ -132,7 +142,7 @@ class SNNFactorization(nn.Module):
     def _spectral_factors(self, problem, L0, gen, dtype):
         Phi, Psi = _aligned_factors(problem, type(self).__name__)
         if tuple(Phi.shape[:1] + Psi.shape[:1]) != self.shape:
-            raise ValueError(
+            raise InputError(
                 f"The aligned problem's shape {(Phi.shape[0], Psi.shape[0])} does not match "
                 f"SNNFactorization shape {self.shape}."
             )
@@ -175,9 +185,9 @@ class FreeMatrix(nn.Module):
     def __init__(self, shape: Sequence[int], init_scale: float = 0.0, seed: int | None = None,
                  dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
-        self.shape = check_shape(tuple(shape), type(self).__name__)
-        self.init_scale = check_positive(init_scale, "init_scale", "FreeMatrix", allow_zero=True)
-        self.runs = _check_runs(runs, "FreeMatrix")
+        where = type(self).__name__
+        self.shape, seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
+        self.init_scale = check_positive(init_scale, "init_scale", where, allow_zero=True)
         X = self.init_scale * torch.randn(self.shape, generator=_generator(seed), dtype=dtype)
         self.X = nn.Parameter(_replicate(X, self.runs))
 
@@ -199,8 +209,8 @@ class DeepFactorization(nn.Module):
                  dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
         where = type(self).__name__
-        self.runs = _check_runs(runs, where)
-        self.shape = d1, d2 = check_shape(tuple(shape), where)
+        (d1, d2), seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
+        self.shape = d1, d2
         self.depth = check_int(depth, "depth", where, low=1)
         self.init_scale = check_positive(init_scale, "init_scale", where)
         check_choice(init, "init", where, INITS[:3])
@@ -232,8 +242,8 @@ class Factorization(nn.Module):
                  dtype: torch.dtype = torch.float64, runs: int | None = None):
         super().__init__()
         where = type(self).__name__
-        self.runs = _check_runs(runs, where)
-        self.shape = d1, d2 = check_shape(tuple(shape), where)
+        (d1, d2), seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
+        self.shape = d1, d2
         self.rank = min(d1, d2) if rank is None else check_int(rank, "rank", where)
         self.init_scale = check_positive(init_scale, "init_scale", where)
         check_choice(init, "init", where, INITS[:3])
@@ -258,8 +268,9 @@ MODELS = {"snn": SNNFactorization, "free": FreeMatrix, "deep": DeepFactorization
 def make_model(name: str, shape, **kwargs) -> nn.Module:
     """Build ``MODELS[name](shape, **kwargs)``.
 
-    Keyword values that are ``None``, or that the chosen model does not take (``widths`` for
-    ``"free"``, say), are left out, so one set of command-line options serves every model.
+    Keyword values that are ``None``, or that the chosen model does not take but another model
+    does (``widths`` for ``"free"``, say), are left out, so one set of command-line options serves
+    every model. A keyword that no model takes raises ``TypeError`` with the nearest valid name.
 
     Examples
     --------
@@ -268,6 +279,11 @@ def make_model(name: str, shape, **kwargs) -> nn.Module:
     3
     """
     check_choice(name, "model", "make_model", MODELS)
-    cls = MODELS[name]
-    accepted = inspect.signature(cls.__init__).parameters
-    return cls(shape, **{k: v for k, v in kwargs.items() if v is not None and k in accepted})
+    check_kwargs(kwargs, set().union(*map(_keywords, MODELS.values())), "make_model")
+    accepted = _keywords(MODELS[name])
+    return MODELS[name](shape, **{k: v for k, v in kwargs.items()
+                                  if v is not None and k in accepted})
+
+
+def _keywords(cls) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - {"self", "shape"}

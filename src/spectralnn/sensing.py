@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
-import tempfile
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,19 @@ from ._operators import (
     CompletionOperator,
     DenseOperator,
     RankOneOperator,
-    _as_tensor,
 )
-from ._validation import check_choice, check_int, check_positive, check_shape
+from ._validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_int,
+    check_positive,
+    check_real,
+    check_seed,
+    check_shape,
+)
+from .errors import InputError, InputTypeError
 
 __all__ = [
     "AbstractOperator", "DenseOperator", "AlignedOperator", "CompletionOperator",
@@ -41,20 +52,29 @@ __all__ = [
 ]
 
 
-class ProblemFormatError(ValueError):
-    """A problem file that is missing, unreadable or inconsistent."""
+class ProblemFormatError(InputError):
+    """A problem file that is missing, unreadable, too large for its size or inconsistent."""
 
 
-def _check_y(y, m: int, name: str) -> torch.Tensor:
-    y = _as_tensor(y, name, "Problem")
+def _check_y(y, m: int, name: str, dtype: torch.dtype) -> torch.Tensor:
+    """Measurements: real, finite, shape ``(m,)``; integer values are cast to ``dtype``."""
+    y = check_array(y, name, "Problem", cast_ints=True, finite=False)
     if y.ndim != 1 or y.shape[0] != m:
-        raise ValueError(
+        raise InputError(
             f"The {name!r} parameter of Problem must have shape (m,) = ({m},) to match the "
             f"operator. Got shape {tuple(y.shape)} instead."
         )
-    if not bool(torch.isfinite(y).all()):
-        raise ValueError(f"The {name!r} parameter of Problem must be finite. Got NaN or inf.")
-    return y
+    return check_array(y, name, "Problem", dtype=dtype)
+
+
+def _check_operator(op, name: str) -> AbstractOperator:
+    if not isinstance(op, AbstractOperator):
+        raise InputTypeError(
+            f"The {name!r} parameter of Problem must be a measurement operator "
+            f"(AbstractOperator). Got {type(op).__name__} instead."
+        )
+    check_dtype(op.dtype, "Problem", f"{name}.dtype")
+    return op
 
 
 @dataclasses.dataclass(repr=False)
@@ -80,25 +100,34 @@ class Problem:
     meta: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if not isinstance(self.operator, AbstractOperator):
-            raise TypeError(
-                "The 'operator' parameter of Problem must be a measurement operator. "
-                f"Got {type(self.operator).__name__} instead."
-            )
-        dtype = self.operator.dtype
-        self.y = _check_y(self.y, self.operator.m, "y").to(dtype)
+        dtype = _check_operator(self.operator, "operator").dtype
+        self.y = _check_y(self.y, self.operator.m, "y", dtype)
         if self.X_true is not None:
-            X = _as_tensor(self.X_true, "X_true", "Problem", dtype)
+            X = check_array(self.X_true, "X_true", "Problem", ndim=2, layout=str(self.shape),
+                            cast_ints=True, dtype=dtype)
             if tuple(X.shape) != self.shape:
-                raise ValueError(
+                raise InputError(
                     f"The 'X_true' parameter of Problem must have shape {self.shape}. "
                     f"Got {tuple(X.shape)} instead."
                 )
             self.X_true = X
         if (self.test_operator is None) != (self.y_test is None):
-            raise ValueError("Problem needs both 'test_operator' and 'y_test', or neither.")
+            raise InputError(
+                "The 'test_operator' and 'y_test' parameters of Problem must be given together. "
+                f"Got only {'test_operator' if self.y_test is None else 'y_test'} instead."
+            )
         if self.test_operator is not None:
-            self.y_test = _check_y(self.y_test, self.test_operator.m, "y_test").to(dtype)
+            test = _check_operator(self.test_operator, "test_operator")
+            if tuple(test.shape) != self.shape:
+                raise InputError(
+                    f"The 'test_operator' parameter of Problem must act on {self.shape} "
+                    f"matrices like the operator. Got shape {tuple(test.shape)} instead."
+                )
+            self.test_operator = test if test.dtype == dtype else test.to(dtype)
+            self.y_test = _check_y(self.y_test, test.m, "y_test", dtype)
+        if not isinstance(self.meta, dict):
+            raise InputTypeError(f"The 'meta' parameter of Problem must be a dict. "
+                                 f"Got {type(self.meta).__name__} instead.")
 
     def __repr__(self) -> str:
         test = "none" if self.test_operator is None else self.test_operator.m
@@ -112,15 +141,18 @@ class Problem:
     @classmethod
     def from_arrays(cls, A, y, X_true=None) -> Problem:
         """A dense problem from ``A: (m, d1, d2)`` and ``y: (m,)`` (numpy or torch)."""
-        A = _as_tensor(A, "A", "Problem.from_arrays")
-        if not A.is_floating_point():
-            A = A.double()
+        A = check_array(A, "A", "Problem.from_arrays", ndim=3, layout="(m, d1, d2)",
+                        cast_ints=True)
         return cls(DenseOperator(A), y, X_true)
 
     def loss(self, X: torch.Tensor, test: bool = False) -> torch.Tensor:
-        """``1/(2m) ||A(X) - y||^2``, ``X: (..., d1, d2) -> (...)``."""
-        op, y = (self.test_operator, self.y_test) if test else (self.operator, self.y)
-        return 0.5 * ((op(X) - y) ** 2).mean(-1)
+        """``1/(2m) ||A(X) - y||^2``, ``X: (..., d1, d2) -> (...)`` (the problem's dtype)."""
+        if test:
+            if self.test_operator is None:
+                raise InputError("The 'test' parameter of Problem.loss must be False for a "
+                                 "problem without a test set. Got True instead.")
+            return 0.5 * ((self.test_operator(X) - self.y_test) ** 2).mean(-1)
+        return 0.5 * ((self.operator(X) - self.y) ** 2).mean(-1)
 
     def to(self, *args, **kwargs) -> Problem:
         def mv(t):
@@ -141,21 +173,84 @@ class Problem:
             data.update({f"test_{k}": v for k, v in self.test_operator.arrays().items()})
             data["y_test"] = self.y_test.cpu().numpy()
         data["meta"] = np.array(json.dumps(self.meta))
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
-        os.close(fd)
-        try:
-            np.savez(tmp, **data)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        from ._io import write_npz
+
+        write_npz(os.fspath(path), **data)
 
 
-def _operator_from(data, prefix: str, kind: str) -> AbstractOperator:
-    keys = {"dense": ["A"], "aligned": ["Phi", "Psi", "S"], "completion": ["rows", "cols", "shape"],
-            "rank_one": ["a", "b"]}[kind]
+_KEYS = {"dense": ("A",), "aligned": ("Phi", "Psi", "S"), "completion": ("rows", "cols", "shape"),
+         "rank_one": ("a", "b")}
+_FLOAT_KEYS = {"A", "Phi", "Psi", "S", "a", "b", "y", "X_true"}
+MAX_ARRAY_BYTES = 2**34
+"""Largest array a problem file may declare (16 GiB), whatever its compression."""
+_DEFLATE_RATIO = 1100  # deflate expands at most ~1032x; a larger claim is a forged header
+
+
+def _npz_headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Every member's (shape, dtype) from its ``.npy`` header, before any array is loaded.
+
+    Refuses object dtypes (pickles), non-``.npy`` members and arrays whose declared size exceeds
+    what the member stores, what its compressed size can expand to, or :data:`MAX_ARRAY_BYTES`.
+    """
+    fmt = np.lib.format
+    size, out = os.path.getsize(path), {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            key = info.filename[:-4]
+            if not info.filename.endswith(".npy"):
+                raise ProblemFormatError(f"Member {info.filename!r} of {path!r} is not an "
+                                         ".npy array.")
+            if info.compress_size > size:
+                raise ProblemFormatError(f"Array {key!r} in {path!r} claims {info.compress_size} "
+                                         f"stored bytes, more than the file's {size}.")
+            with zf.open(info) as fh:
+                version = fmt.read_magic(fh)
+                if version not in ((1, 0), (2, 0)):
+                    raise ProblemFormatError(f"Array {key!r} in {path!r} has .npy format "
+                                             f"version {version}; expected 1.0 or 2.0.")
+                read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read(fh, max_header_size=10_000)
+                stored = info.file_size - fh.tell()
+            if dtype.hasobject or dtype.fields is not None:
+                raise ProblemFormatError(f"Array {key!r} in {path!r} has dtype {dtype}; object "
+                                         "and structured arrays are refused (no pickles).")
+            nbytes = math.prod(shape) * dtype.itemsize
+            limit = min(MAX_ARRAY_BYTES, stored, _DEFLATE_RATIO * info.compress_size
+                        if info.compress_type != zipfile.ZIP_STORED else info.compress_size)
+            if nbytes > limit:
+                raise ProblemFormatError(
+                    f"Array {key!r} in {path!r} declares shape {shape} ({nbytes} bytes), more "
+                    f"than the {limit} bytes the file holds for it (limit {MAX_ARRAY_BYTES}); "
+                    "refusing to allocate it."
+                )
+            out[key] = (shape, dtype)
+    return out
+
+
+def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
+    """One array of a problem file, checked by key: real, finite, right kind."""
+    base = key[5:] if key.startswith("test_") and key != "test_" else key
+    base = "y" if key == "y_test" else base
+    kind = a.dtype.kind
+    if base in ("operator", "meta"):
+        if kind != "U" or a.ndim != 0:
+            raise ProblemFormatError(f"Key {key!r} in {path!r} must be a string. "
+                                     f"Got a {a.dtype} array of shape {a.shape} instead.")
+    elif kind not in "biuf":
+        what = "complex" if kind == "c" else str(a.dtype)
+        raise ProblemFormatError(f"Array {key!r} in {path!r} must be real. Got {what} instead.")
+    elif base in _FLOAT_KEYS:
+        if a.dtype not in (np.float32, np.float64):
+            a = a.astype(np.float64)  # lossless: ints, bools, float16
+        bad = int((~np.isfinite(a)).sum())
+        if bad:
+            raise ProblemFormatError(f"Array {key!r} in {path!r} must be finite. Got {bad} NaN "
+                                     "or inf entries instead.")
+    return a
+
+
+def _operator_from(data, prefix: str, kind: str, path: str) -> AbstractOperator:
+    keys = _KEYS[kind]
     missing = [prefix + k for k in keys if prefix + k not in data]
     if missing:
         raise ProblemFormatError(
@@ -163,44 +258,65 @@ def _operator_from(data, prefix: str, kind: str) -> AbstractOperator:
             f"missing {missing}. Found keys {sorted(data)}."
         )
     arrays = [data[prefix + k] for k in keys]
-    if kind == "completion":
-        dtype = torch.from_numpy(data["y"]).dtype
-        return CompletionOperator(arrays[0], arrays[1], tuple(int(s) for s in arrays[2]), dtype)
-    arrays = [a.astype(np.float64) if a.dtype.kind in "iub" else a for a in arrays]
-    return OPERATORS[kind](*arrays)
+    try:
+        if kind == "completion":
+            y = data["y_test" if prefix else "y"]
+            dtype = torch.float32 if y.dtype == np.float32 else torch.float64
+            return CompletionOperator(arrays[0], arrays[1], arrays[2], dtype)
+        return OPERATORS[kind](*arrays)
+    except (ValueError, TypeError) as exc:
+        raise ProblemFormatError(
+            f"Invalid {'test' if prefix else 'training'} operator in {path!r} "
+            f"(keys {[prefix + k for k in keys]}): {exc}"
+        ) from None
 
 
 def load_problem(path: str | os.PathLike) -> Problem:
     """Read a problem written by :meth:`Problem.save` (or a plain ``A``/``y`` ``.npz``).
 
+    Never unpickles. Each array's ``.npy`` header is checked before it is read: arrays larger
+    than the file can hold (or than :data:`MAX_ARRAY_BYTES`) are refused without allocating.
+    Integer or bool arrays are cast to float64; NaN, inf or complex values are refused.
+
     Raises
     ------
     ProblemFormatError
-        Missing file, not an ``.npz``, missing keys, or inconsistent arrays.
+        Missing file, not an ``.npz``, missing keys, oversized, non-finite, complex or
+        inconsistent arrays; the message names the key and the file.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"The 'path' parameter of load_problem must be a str or os.PathLike. "
+                             f"Got {type(path).__name__} instead.")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ProblemFormatError(f"Problem file {path!r} does not exist.")
     try:
+        headers = _npz_headers(path)
+        wanted = [k for k in headers if k in _KNOWN_KEYS]
         with np.load(path, allow_pickle=False) as f:
-            data = {k: f[k] for k in f.files}
-    except Exception as exc:  # zipfile / pickle / OS errors all mean "not a problem file"
+            data = {k: f[k] for k in wanted}
+    except ProblemFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- zipfile/header/OS errors: "not a problem file"
         raise ProblemFormatError(f"Could not read {path!r} as an .npz file: {exc}") from None
+    data = {k: _clean(k, a, path) for k, a in data.items()}
     kind = str(data["operator"]) if "operator" in data else "dense"
     if kind not in OPERATORS:
         raise ProblemFormatError(f"Unknown operator kind {kind!r} in {path!r}; "
                                  f"expected one of {sorted(OPERATORS)}.")
     if "y" not in data:
         raise ProblemFormatError(f"Problem file {path!r} has no 'y'. Found keys {sorted(data)}.")
+    op = _operator_from(data, "", kind, path)
+    test = _operator_from(data, "test_", kind, path) if "y_test" in data else None
     try:
-        op = _operator_from(data, "", kind)
-        test = _operator_from(data, "test_", kind) if "y_test" in data else None
         meta = json.loads(str(data["meta"])) if "meta" in data else {}
         return Problem(op, data["y"], data.get("X_true"), test, data.get("y_test"), meta)
-    except ProblemFormatError:
-        raise
     except (ValueError, TypeError) as exc:
         raise ProblemFormatError(f"Invalid problem file {path!r}: {exc}") from None
+
+
+_KNOWN_KEYS = {"operator", "meta", "y", "X_true", "y_test"} | {
+    p + k for keys in _KEYS.values() for k in keys for p in ("", "test_")}
 
 
 # --------------------------------------------------------------------------- generators
@@ -213,8 +329,14 @@ def low_rank_target(shape, rank: int, *, psd: bool = True, generator=None,
     ``psd`` (square only): ``W W^T`` with ``W ~ U(0, 1)^{d x r}`` (the paper's target);
     otherwise ``U V^T`` with standard Gaussian factors.
     """
-    d1, d2 = check_shape(tuple(shape), "low_rank_target")
-    check_int(rank, "rank", "low_rank_target", 1, min(d1, d2))
+    where = "low_rank_target"
+    d1, d2 = check_shape(shape, where)
+    check_int(rank, "rank", where, 1, min(d1, d2))
+    check_bool(psd, "psd", where)
+    dtype = check_dtype(dtype, where)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InputTypeError(f"The 'generator' parameter of {where} must be a torch.Generator "
+                             f"or None. Got {type(generator).__name__} instead.")
     if psd and d1 == d2:
         W = torch.rand(d1, rank, generator=generator, dtype=dtype)
         X = W @ W.mT
@@ -271,27 +393,35 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
     """
     where = "make_problem"
     check_choice(kind, "kind", where, PROBLEM_KINDS)
-    shape = check_shape(tuple(shape) if isinstance(shape, (list, tuple)) else shape, where)
-    check_int(rank, "rank", where, 1, min(shape))
-    check_int(measurements, "measurements", where, 1)
+    shape = check_shape(shape, where)
+    rank = check_int(rank, "rank", where, 1, min(shape))
+    measurements = check_int(measurements, "measurements", where, 1)
     m_test = measurements if test_measurements is None else check_int(
         test_measurements, "test_measurements", where, 1)
-    check_positive(noise, "noise", where, allow_zero=True)
-    check_positive(scale, "scale", where)
-    check_int(seed, "seed", where, 0)
-    gen = torch.Generator().manual_seed(seed)
+    noise = check_positive(noise, "noise", where, allow_zero=True)
+    scale = check_positive(scale, "scale", where)
+    seed = check_seed(seed, where)
+    check_bool(psd, "psd", where)
+    dtype = check_dtype(dtype, where)
+    if kind == "completion":
+        check_int(measurements, "measurements", where, 1, shape[0] * shape[1])
+    gen = torch.Generator().manual_seed(0 if seed is None else seed)
     if target is None:
         X = low_rank_target(shape, rank, psd=psd, generator=gen, dtype=dtype)
     else:
-        X = _as_tensor(target, "target", where, dtype)
+        X = check_array(target, "target", where, ndim=2, layout=str(shape), cast_ints=True,
+                        dtype=dtype)
         if tuple(X.shape) != shape:
-            raise ValueError(f"The 'target' parameter of {where} must have shape {shape}. "
+            raise InputError(f"The 'target' parameter of {where} must have shape {shape}. "
                              f"Got {tuple(X.shape)} instead.")
-        X = X / torch.linalg.svdvals(X).sum()
+        total = torch.linalg.svdvals(X).sum()
+        if not total > 0:
+            raise InputError(f"The 'target' parameter of {where} must be a nonzero matrix. "
+                             "Got all zeros instead.")
+        X = X / total
     perm = None
     if kind == "completion":
         n = shape[0] * shape[1]
-        check_int(measurements, "measurements", where, 1, n)
         perm = torch.randperm(n, generator=gen)
         # Held-out entries come from the unobserved ones (fewer if fewer remain; all entries
         # when every entry is observed).
@@ -316,7 +446,16 @@ def make_image_problem(image: str, shape=(28, 28), fraction: float = 0.6, noise=
     """
     from .images import load_image
 
-    img = load_image(image, tuple(shape))
+    where = "make_image_problem"
+    if not isinstance(image, str):
+        raise InputTypeError(f"The 'image' parameter of {where} must be a str (a name or a path). "
+                             f"Got {type(image).__name__} instead.")
+    shape = check_shape(shape, where)
+    fraction = check_real(fraction, "fraction", where, low=0.0, high=1.0, low_open=True)
+    noise = check_positive(noise, "noise", where, allow_zero=True)
+    seed = check_seed(seed, where)
+    scale = check_positive(scale, "scale", where)
+    img = load_image(image, shape)
     m = max(1, round(fraction * img.shape[0] * img.shape[1]))
     problem = make_problem("gaussian", img.shape, 1, m, noise, seed, target=img, scale=scale)
     return problem, float(img.sum() / problem.X_true.sum().item())
