@@ -7,7 +7,8 @@ Examples::
         --lr 0.1 --steps 8000 --out run/
     spectralnn recover camera --fraction 0.6 --out rec/
 
-Exit codes: 0 success, 2 bad input (one line naming the argument), 1 internal error.
+Exit codes: 0 success; 2 bad input (one line naming the flag, nothing written); 1 internal
+error (rerun with --debug for the traceback); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import importlib
 import sys
 
 from .. import __version__
+from ..errors import InputError, InputTypeError
 from ._common import UsageError
 
-__all__ = ["build_parser", "main", "UsageError"]
+__all__ = ["UsageError", "build_parser", "main"]
 
-# One line per subcommand: a module of this package with ``NAME``, ``add_parser(sub)`` and
-# ``run(args)``.
+# One line per subcommand: a module of this package with ``NAME``, ``add_parser(sub)``,
+# ``validate(args) -> job`` (checks everything, writes nothing) and ``run(args, job)``; see
+# ``_common``.
 COMMAND_MODULES = (
     "make_problem",
     "fit",
@@ -58,24 +61,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_bad_input(exc: BaseException, validating: bool) -> bool:
+    if isinstance(exc, (InputError, InputTypeError)):
+        return True
+    return validating and isinstance(exc, (ValueError, TypeError, OSError))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code.
+
+    0 success; 2 the user's bad input (one line naming the flag or argument, nothing written);
+    1 an internal error (``--debug`` shows the traceback); 130 Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    cmd, where = _commands()[args.command], f"spectralnn {args.command}"
+    validating = True
     try:
-        _commands()[args.command].run(args)
-    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
-        if args.debug:
-            raise
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"spectralnn {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        job = cmd.validate(args)
+        validating = False
+        cmd.run(args, job)
     except KeyboardInterrupt:
-        print(f"spectralnn {args.command}: interrupted", file=sys.stderr)
+        hint = getattr(cmd, "resume_hint", lambda a: None)(args)
+        print(f"{where}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
-    except Exception as exc:  # an internal error: say so, point at --debug
+    except Exception as exc:
         if args.debug:
             raise
-        print(f"spectralnn {args.command}: internal error: {type(exc).__name__}: {exc} "
+        if _is_bad_input(exc, validating):
+            print(f"{where}: error: {_first_line(exc)}", file=sys.stderr)
+            return 2
+        if isinstance(exc, OSError):  # the machine, not the code: disk full, permissions
+            print(f"{where}: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{where}: internal error: {type(exc).__name__}: {_first_line(exc)} "
               "(rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     return 0

@@ -1,7 +1,16 @@
-"""Helpers shared by the ``spectralnn`` subcommands: argument parsing and messages."""
+"""Helpers shared by the ``spectralnn`` subcommands: flag parsing, checks, the output folder.
+
+Every subcommand module defines ``NAME``, ``add_parser(sub)``, ``validate(args) -> job`` and
+``run(args, job)``.  ``validate`` reads and checks every input and writes nothing; any
+``ValueError``, ``TypeError`` or ``OSError`` it raises is the user's bad input (exit code 2).
+``run`` does the work and writes the outputs; there only :class:`~spectralnn.errors.InputError`
+(and ``InputTypeError``) count as bad input, anything else is an internal error (exit code 1).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 import sys
@@ -42,10 +51,64 @@ def parse_lr(text: str) -> float | str:
     return lr
 
 
+def check_int(value: int | None, flag: str, low: int = 1) -> int | None:
+    """``value >= low`` (``None`` passes: the flag was not given)."""
+    if value is not None and value < low:
+        raise UsageError(f"{flag} must be an integer >= {low}; got {value}")
+    return value
+
+
+def check_real(value: float | None, flag: str, *, low: float = 0.0, strict: bool = False,
+               high: float = math.inf) -> float | None:
+    """A finite number in ``[low, high]`` (``(low, high]`` when ``strict``); ``None`` passes."""
+    if value is None:
+        return None
+    ok = math.isfinite(value) and (value > low if strict else value >= low) and value <= high
+    if not ok:
+        lo = f"> {low:g}" if strict else f">= {low:g}"
+        hi = "" if high == math.inf else f" and <= {high:g}"
+        raise UsageError(f"{flag} must be a finite number {lo}{hi}; got {value}")
+    return value
+
+
 def check_out(path: str, flag: str = "--out") -> str:
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"{flag} {path!r} exists and is not a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path!r}: the folder {parent!r} does not exist")
     return path
+
+
+def check_out_file(path: str, suffix: str, flag: str = "--out") -> str:
+    if not path.endswith(suffix):
+        raise UsageError(f"{flag} must name a {suffix} file; got {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} is a folder, not a {suffix} file")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path!r}: the folder {parent!r} does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def output_dir(path: str):
+    """Create the output folder for the work inside the block.
+
+    If the block fails (other than by Ctrl-C, which keeps checkpoints for ``--resume``) and the
+    folder was created here and is still empty, it is removed again.
+    """
+    created = not os.path.isdir(path)
+    os.makedirs(path, exist_ok=True)
+    try:
+        yield path
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only succeeds when empty
+        raise
 
 
 def say(msg: str) -> None:

@@ -9,7 +9,16 @@ from .. import _io
 from ..models import INITS, MODELS, make_model
 from ..sensing import load_problem
 from ..train import OPTIMIZERS, fit, lr_search
-from ._common import UsageError, check_out, parse_lr, parse_widths, say
+from ._common import (
+    UsageError,
+    check_int,
+    check_out,
+    check_real,
+    output_dir,
+    parse_lr,
+    parse_widths,
+    say,
+)
 
 NAME = "fit"
 
@@ -39,37 +48,63 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _model_kwargs(args, seed: int) -> dict:
+def _model_kwargs(args) -> dict:
     return {"widths": parse_widths(args.widths), "fn": args.fn, "init": args.init,
             "init_scale": args.init_scale, "depth": args.depth, "rank": args.model_rank,
-            "seed": seed}
+            "seed": args.seed}
 
 
-def run(args) -> None:
+def validate(args) -> dict:
     lr = parse_lr(args.lr)
+    check_int(args.steps, "--steps", 1)
+    check_int(args.record_every, "--record-every", 1)
+    check_real(args.tol, "--tol", low=0.0)
+    check_real(args.init_scale, "--init-scale", low=0.0)
+    check_int(args.depth, "--depth", 1)
+    check_int(args.model_rank, "--model-rank", 1)
     check_out(args.out)
     problem = load_problem(args.problem)
-    kwargs = _model_kwargs(args, args.seed)
+    kwargs = _model_kwargs(args)
     if args.model == "snn" and args.init == "spectral":
         kwargs["problem"] = problem
-    model = make_model(args.model, problem.shape, **kwargs)  # validates before writing
-    os.makedirs(args.out, exist_ok=True)
+    model = make_model(args.model, problem.shape, **kwargs)
+    ckpt = os.path.join(args.out, "checkpoint.pt")
+    return {"lr": lr, "problem": problem, "model": model, "kwargs": kwargs, "checkpoint": ckpt}
+
+
+def resume_hint(args) -> str | None:
+    if os.path.exists(os.path.join(args.out, "checkpoint.pt")):
+        return f"a checkpoint is in {args.out}: resume with the same command plus --resume"
+    return None
+
+
+def run(args, job) -> None:
+    problem, lr = job["problem"], job["lr"]
     fit_kw = {"optimizer": args.optimizer, "tol": args.tol, "record_every": args.record_every,
-              "progress": None}
-    diverged = []
-    if lr == "search":
-        results, diverged = lr_search(
-            lambda runs: make_model(args.model, problem.shape, runs=runs, **kwargs), problem,
-            args.steps, **fit_kw)
-        if not results:
-            raise UsageError("every learning rate of the search diverged")
-        result = results[0]
-    else:
-        ckpt = os.path.join(args.out, "checkpoint.pt")
-        if not args.resume and os.path.exists(ckpt):
-            os.unlink(ckpt)
-        result = fit(model, problem, lr, args.steps, checkpoint=ckpt, **fit_kw)
-    _write_outputs(args, problem, result, diverged)
+              "progress": None, "checkpoint": job["checkpoint"], "resume": args.resume}
+    with output_dir(args.out):
+        diverged = []
+        if lr == "search":
+            results, diverged = _resuming(
+                args, lr_search,
+                lambda runs: make_model(args.model, problem.shape, runs=runs, **job["kwargs"]),
+                problem, args.steps, **fit_kw)
+            if not results:
+                raise UsageError("--lr search: every learning rate of the search diverged")
+            result = results[0]
+        else:
+            result = _resuming(args, fit, job["model"], problem, lr, args.steps, **fit_kw)
+        _write_outputs(args, problem, result, diverged)
+
+
+def _resuming(args, func, *a, **kw):
+    """Call ``func``; a checkpoint that does not match this run is a bad ``--resume``."""
+    try:
+        return func(*a, **kw)
+    except ValueError as exc:
+        if args.resume and "checkpoint" in str(exc).lower():
+            raise UsageError(f"--resume: {str(exc).strip().splitlines()[0]}") from exc
+        raise
 
 
 def _write_outputs(args, problem, result, diverged) -> None:
@@ -82,7 +117,7 @@ def _write_outputs(args, problem, result, diverged) -> None:
     summary = {"status": str(result.status), "lr": result.lr, "diverged_at": result.diverged_at,
                "diverged_lrs": diverged, "steps": result.steps, "wall_time": result.wall_time,
                "final": result.final, "problem": args.problem, "problem_meta": problem.meta,
-               "settings": {k: v for k, v in vars(args).items() if k != "func"},
+               "settings": vars(args),
                "versions": _io.provenance()}
     _io.write_json(os.path.join(out, "summary.json"), summary)
     if result.history:

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from ..sensing import PROBLEM_KINDS, make_problem
-from ._common import UsageError, parse_shape, say
+from ._common import UsageError, check_int, check_out_file, check_real, parse_shape, say
 
 NAME = "make-problem"
 
@@ -31,22 +31,50 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> None:
+def validate(args):
     shape = parse_shape(args.shape)
-    if not args.out.endswith(".npz"):
-        raise UsageError(f"--out must name an .npz file; got {args.out!r}")
+    check_int(args.rank, "--rank", 1)
+    check_int(args.measurements, "--measurements", 1)
+    check_int(args.test_measurements, "--test-measurements", 1)
+    check_real(args.noise, "--noise", low=0.0)
+    check_real(args.scale, "--scale", low=0.0, strict=True)
+    check_out_file(args.out, ".npz")
     target = None
     if args.target is not None:
-        target = (np.load(args.target) if args.target.endswith(".npy")
-                  else _image(args.target, shape))
-    problem = make_problem(args.kind, shape, args.rank, args.measurements, args.noise, args.seed,
-                           target=target, psd=not args.general, scale=args.scale,
-                           test_measurements=args.test_measurements)
+        target = _load_target(args.target, shape)
+    return {"shape": shape, "target": target}
+
+
+def run(args, job) -> None:
+    problem = make_problem(args.kind, job["shape"], args.rank, args.measurements, args.noise,
+                           args.seed, target=job["target"], psd=not args.general,
+                           scale=args.scale, test_measurements=args.test_measurements)
     problem.save(args.out)
     say(f"wrote {args.out}: {problem.operator!r}, target rank {problem.meta['rank']}")
 
 
-def _image(name: str, shape) -> np.ndarray:
-    from ..images import load_image
+def _load_target(name: str, shape) -> np.ndarray:
+    """A ``.npy`` matrix (no pickles) or an image resized to ``shape``; checked here."""
+    if name.endswith(".npy"):
+        try:
+            target = np.load(name, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--target {name!r}: not a readable .npy array ({exc})") from None
+    else:
+        from ..images import load_image
 
-    return load_image(name, shape)
+        try:
+            target = load_image(name, shape)
+        except (OSError, ValueError, TypeError) as exc:
+            raise UsageError(f"--target {name!r}: {exc}") from None
+    if target.ndim != 2 or target.shape != shape:
+        raise UsageError(f"--target must be a matrix of the --shape {shape[0]}x{shape[1]}; "
+                         f"got shape {target.shape}")
+    if not np.issubdtype(target.dtype, np.number) or np.iscomplexobj(target):
+        raise UsageError(f"--target must hold real numbers; got dtype {target.dtype}")
+    target = target.astype(np.float64)
+    if not np.isfinite(target).all():
+        raise UsageError("--target must be finite; it holds NaN or inf")
+    if not np.any(target):
+        raise UsageError("--target must be a nonzero matrix; it is all zeros")
+    return target

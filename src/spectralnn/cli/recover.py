@@ -9,7 +9,7 @@ from .. import _io
 from ..models import make_model
 from ..sensing import make_image_problem
 from ..train import fit
-from ._common import UsageError, check_out, parse_widths, say
+from ._common import UsageError, check_int, check_out, check_real, output_dir, parse_widths, say
 
 NAME = "recover"
 
@@ -33,33 +33,52 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> None:
+def validate(args) -> dict:
+    if not 0 < args.fraction <= 1:
+        raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
+    check_int(args.size, "--size", 2)
+    check_int(args.steps, "--steps", 1)
+    check_real(args.lr_snn, "--lr-snn", low=0.0, strict=True)
+    check_real(args.lr_free, "--lr-free", low=0.0, strict=True)
+    check_real(args.noise, "--noise", low=0.0)
+    check_real(args.init_scale, "--init-scale", low=0.0, strict=True)
+    widths = parse_widths(args.widths)
+    check_out(args.out)
+    try:
+        problem, scale = make_image_problem(args.image, (args.size, args.size), args.fraction,
+                                            args.noise, args.seed)
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise UsageError(f"IMAGE {args.image!r}: {str(exc).strip().splitlines()[0]}") from exc
+    shape = (args.size, args.size)
+    models = {"free": (make_model("free", shape), args.lr_free),
+              "snn": (make_model("snn", shape, widths=widths, init_scale=args.init_scale,
+                                 seed=args.seed), args.lr_snn)}
+    return {"problem": problem, "scale": scale, "models": models}
+
+
+def run(args, job) -> None:
     from ..metrics import psnr, relative_error
     from ..plotting import plot_images, save_figure
 
-    if not 0 < args.fraction <= 1:
-        raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
-    check_out(args.out)
-    problem, scale = make_image_problem(args.image, (args.size, args.size), args.fraction,
-                                        args.noise, args.seed)
+    problem, scale = job["problem"], job["scale"]
     img, m = (problem.X_true * scale).numpy(), problem.m
-    os.makedirs(args.out, exist_ok=True)
-    cells, metrics = [(img, "ground truth")], {}
-    for name, lr in (("free", args.lr_free), ("snn", args.lr_snn)):
-        kw = {"widths": parse_widths(args.widths), "init_scale": args.init_scale, "seed": args.seed}
-        model = make_model(name, img.shape, **kw) if name == "snn" else make_model(name, img.shape)
+    cells, metrics, arrays = [(img, "ground truth")], {}, {}
+    for name, (model, lr) in job["models"].items():
         res = fit(model, problem, lr, args.steps)
         X = res.X * scale
         p = psnr(X, problem.X_true * scale)
         e = relative_error(res.X, problem.X_true).item()
         metrics[name] = {"psnr": p, "rel_error": e, "lr": lr, "status": str(res.status)}
-        _io.write_npz(os.path.join(args.out, f"X_{name}.npz"), X=X.numpy())
+        arrays[name] = X.numpy()
         label = "linear regression" if name == "free" else "SNN"
         cells.append((X.numpy(), f"{label}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
         say(f"{label}: PSNR {p:.2f} dB, relative error {e:.4f} ({res.status})")
     fig = plot_images([(args.image, cells)], title=f"{args.image}: {m} Gaussian measurements "
                       f"({args.fraction:.0%} of {args.size}x{args.size})")
-    save_figure(fig, os.path.join(args.out, "recover.png"))
-    _io.write_json(os.path.join(args.out, "metrics.json"),
-                   {"image": args.image, "measurements": m, "models": metrics,
-                    "versions": _io.provenance()})
+    with output_dir(args.out):  # written only once both fits are done
+        for name, X in arrays.items():
+            _io.write_npz(os.path.join(args.out, f"X_{name}.npz"), X=X)
+        save_figure(fig, os.path.join(args.out, "recover.png"))
+        _io.write_json(os.path.join(args.out, "metrics.json"),
+                       {"image": args.image, "measurements": m, "models": metrics,
+                        "versions": _io.provenance()})

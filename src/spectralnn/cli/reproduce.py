@@ -36,26 +36,35 @@ def _device(name: str) -> str:
     return name
 
 
-def run(args) -> None:
+def validate(args) -> dict:
     from ..experiments.configs import FIGURES
-    from ..experiments.reproduce import reproduce
 
     names = list(FIGURES) if args.figure == "all" else [args.figure]
     check_out(args.out)
     device = _device(args.device)
     images = list(args.images) if args.images else None
+    flag = "--images"
     if args.mnist:
         if not os.path.isfile(args.mnist):
             raise UsageError(f"--mnist {args.mnist!r}: no such file")
-        images = [f"mnist:{args.mnist}:{k}" for k in range(5)]
+        images, flag = [f"mnist:{args.mnist}:{k}" for k in range(5)], "--mnist"
     if images:
         from ..images import load_image
 
         for name in images:  # fail before any run starts
-            load_image(name, 28)
+            try:
+                load_image(name, 28)
+            except (OSError, ValueError, TypeError, IndexError) as exc:
+                raise UsageError(f"{flag} {name!r}: {str(exc).strip().splitlines()[0]}") from exc
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1; got {args.workers}")
-    summary = reproduce(names, args.out, quick=args.quick, device=device, images=images,
-                        workers=args.workers, say=say)
+    return {"names": names, "device": device, "images": images}
+
+
+def run(args, job) -> None:
+    from ..experiments.reproduce import reproduce
+
+    summary = reproduce(job["names"], args.out, quick=args.quick, device=job["device"],
+                        images=job["images"], workers=args.workers, say=say)
     say(f"all done in {summary['wall_time']:.1f} s; report: "
         f"{os.path.join(args.out, 'report.md')}")

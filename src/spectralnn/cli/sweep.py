@@ -25,8 +25,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> None:
-    from .._sweep_run import format_summary, run_sweep
+def validate(args) -> dict:
     from ..sweep import load_config
 
     cfg = load_config(args.config)  # rejects a malformed config before any run
@@ -38,7 +37,14 @@ def run(args) -> None:
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1; got {args.workers}")
     out = check_out(args.out or os.path.splitext(os.path.basename(args.config))[0])
-    summary = run_sweep(cfg, out, backend=args.backend, address=args.address,
+    return {"config": cfg, "out": out}
+
+
+def run(args, job) -> None:
+    from .._sweep_run import format_summary, run_sweep
+
+    out = job["out"]
+    summary = run_sweep(job["config"], out, backend=args.backend, address=args.address,
                         workers=args.workers, say=say)
     print(format_summary(summary))
     say(f"results: {os.path.join(out, 'table.csv')}, plots: "

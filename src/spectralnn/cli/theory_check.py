@@ -6,7 +6,7 @@ import argparse
 import os
 
 from .. import _io
-from ._common import UsageError, check_out, say
+from ._common import check_int, check_out, output_dir, say
 
 NAME = "theory-check"
 
@@ -22,15 +22,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> None:
+def validate(args) -> dict:
+    check_out(args.out)
+    seeds, steps = (1, 2000) if args.quick else (args.seeds, args.steps)
+    check_int(seeds, "--seeds", 1)
+    check_int(steps, "--steps", 1)
+    return {"seeds": seeds, "steps": steps}
+
+
+def run(args, job) -> None:
     from ..experiments import theory_check as tc
     from ..plotting import save_figure
 
-    check_out(args.out)
-    seeds, steps = (1, 2000) if args.quick else (args.seeds, args.steps)
-    if seeds < 1 or steps < 1:
-        raise UsageError(f"--seeds and --steps must be >= 1; got {seeds} and {steps}")
-    os.makedirs(args.out, exist_ok=True)
+    seeds, steps = job["seeds"], job["steps"]
 
     def progress(i, n, row):
         say(f"[{i}/{n}] {row['scenario']}, init {row['init_scale']:g}, seed {row['seed']}: "
@@ -41,9 +45,10 @@ def run(args) -> None:
     summary = tc.summarise(rows)
     table = tc.format_table(summary)
     print(table)
-    _io.write_json(os.path.join(args.out, "theory_check.json"),
-                   {"settings": {"seeds": seeds, "steps": steps}, "summary": summary,
-                    "runs": rows, "versions": _io.provenance()})
-    _io.write_history_csv(os.path.join(args.out, "theory_check.csv"), rows)
-    _io.write_text(os.path.join(args.out, "theory_check.txt"), table + "\n")
-    save_figure(tc.plot(rows), os.path.join(args.out, "theory_check.png"))
+    with output_dir(args.out):
+        _io.write_json(os.path.join(args.out, "theory_check.json"),
+                       {"settings": {"seeds": seeds, "steps": steps}, "summary": summary,
+                        "runs": rows, "versions": _io.provenance()})
+        _io.write_history_csv(os.path.join(args.out, "theory_check.csv"), rows)
+        _io.write_text(os.path.join(args.out, "theory_check.txt"), table + "\n")
+        save_figure(tc.plot(rows), os.path.join(args.out, "theory_check.png"))
