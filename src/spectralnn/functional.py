@@ -32,36 +32,67 @@ __all__ = [
     "Activation",
     "register_activation",
     "spectral_apply",
+    "spectral_network",
     "nuclear_norm",
     "effective_rank",
 ]
 
 
-def _backward_tall(G, U, s, Vh, act: Activation):
-    """Gradient of <G, U diag(f(s)) Vh> w.r.t. X = U diag(s) Vh, for tall X (d1 >= d2 = k).
+_TIE = {torch.float32: torch.finfo(torch.float32).eps ** (1.0 / 3.0),
+        torch.float64: torch.finfo(torch.float64).eps ** (1.0 / 3.0)}
 
-    Shapes: G (..., d1, k), U (..., d1, k), s (..., k), Vh (..., k, k). The divided differences
-    follow Note [degenerate singular values]; s >= 0, so |s_i| + |s_j| = s_i + s_j.
+
+def _coefficients(s, fs, act: Activation, square: bool):
+    """Divided-difference weights ``(P, B, q)`` of :func:`_backward_tall` for ``s: (..., k)``.
+
+    With D1, D2 and q of MATH.md section 2 (Note [degenerate singular values]),
+    ``P = (D1 + D2) / 2 - q_j`` and ``B = (D1 - D2) / 2``, both ``(..., k, k)``, and
+    ``q: (..., 1, k)``. For square matrices U is orthogonal, the ``q`` term of the gradient
+    vanishes, ``P = (D1 + D2) / 2`` and ``q`` is None. s >= 0, so |s_i| + |s_j| = s_i + s_j.
     """
-    fs = act.f(s)
     si, sj = s.unsqueeze(-1), s.unsqueeze(-2)  # (..., k, 1), (..., 1, k)
     fi, fj = fs.unsqueeze(-1), fs.unsqueeze(-2)
     diff, ssum = si - sj, si + sj
-    close = diff.abs() <= torch.finfo(s.dtype).eps ** (1.0 / 3.0) * ssum
+    close = diff.abs() <= _TIE.get(s.dtype, 1e-5) * ssum
+    # f' at the midpoint; where s_i = s_j = 0 this is f'(0), the limit of D2 there too.
+    dmid = act.df(0.5 * ssum)
     # D1 = (f(s_i) - f(s_j)) / (s_i - s_j), f' at the midpoint where s_i and s_j nearly tie.
-    d1 = torch.where(close, act.df(0.5 * ssum), (fi - fj) / torch.where(close, 1.0, diff))
+    d1 = torch.where(close, dmid, (fi - fj) / torch.where(close, 1.0, diff))
     # D2 = (f(s_i) + f(s_j)) / (s_i + s_j): the divided difference of the odd extension
     # between s_i and -s_j; their gap s_i + s_j vanishes only when both are 0 (limit f'(0)).
     pos = ssum > 0
-    d2 = torch.where(pos, (fi + fj) / torch.where(pos, ssum, 1.0), act.df(s.new_zeros(())))
-    q = torch.diagonal(d2, dim1=-2, dim2=-1).unsqueeze(-2)  # f(s_j) / s_j, (..., 1, k)
-    GV = G @ Vh.mT  # (..., d1, k)
-    Gbar = U.mT @ GV  # (..., k, k)
-    # D1 * sym(Gbar) + D2 * skew(Gbar) - Gbar diag(q), regrouped to touch Gbar twice:
-    core = Gbar * (0.5 * (d1 + d2) - q) + Gbar.mT * (0.5 * (d1 - d2))
-    # U core V^T + (I - U U^T) G V diag(q) V^T, the second term folded into the first.
-    return (U @ core + GV * q) @ Vh
+    d2 = torch.where(pos, (fi + fj) / torch.where(pos, ssum, 1.0), dmid)
+    P, B = 0.5 * (d1 + d2), 0.5 * (d1 - d2)
+    if square:
+        return P, B, None
+    q = torch.diagonal(d2, dim1=-2, dim2=-1).unsqueeze(-2)  # f(s_j) / s_j
+    return P - q, B, q
 
+
+def _backward_tall(G, U, Vh, P, B, q, mm=torch.matmul):
+    """Gradient of <G, U diag(f(s)) Vh> w.r.t. X = U diag(s) Vh, for tall X (d1 >= d2 = k).
+
+    Shapes: G (..., d1, k), U (..., d1, k), Vh (..., k, k); ``P, B, q`` from
+    :func:`_coefficients`; ``mm=torch.bmm`` for 3-d stacks. With Gbar = U^T G V this is
+    U (D1 * sym(Gbar) + D2 * skew(Gbar)) V^T + (I - U U^T) G V diag(q) V^T, regrouped so that
+    Gbar is touched twice and the projector is folded into the first term.
+    """
+    GV = mm(G, Vh.mT)  # (..., d1, k)
+    Gbar = mm(U.mT, GV)  # (..., k, k)
+    core = torch.addcmul(Gbar * P, Gbar.mT, B)
+    if q is None:  # square: U U^T = I
+        return mm(mm(U, core), Vh)
+    return mm(torch.addcmul(mm(U, core), GV, q), Vh)
+
+
+# Note [fused network]
+# A depth-D SNN built from spectral_apply and einsum is about 2 + 5 D autograd nodes, and its
+# backward evaluates the divided differences once per layer. For the paper's 10 x 10 settings
+# the cost of a step is these small ops, not arithmetic (benchmarks/small.py). The fused node
+# saves, per layer, U, s, f(s), Vh and Gamma_f(X); its backward stacks the singular values of
+# all layers, evaluates P, B, q of _coefficients in one pass, and walks the layers back with
+# four matmuls for alpha's and X's gradients each plus _backward_tall. Wide inputs are
+# transposed once for the whole network.
 
 # Note [SVD on CUDA]
 # Measured on an H100 (benchmarks/gpu_svd.py, table in the README): up to 32 x 32 cuSOLVER's
@@ -91,15 +122,17 @@ class _SpectralApply(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, act):
         U, s, Vh = _svd(X)
-        ctx.save_for_backward(U, s, Vh)
+        fs = act.f(s)
+        ctx.save_for_backward(U, s, fs, Vh)
         ctx.act = act
-        return (U * act.f(s).unsqueeze(-2)) @ Vh
+        return (U * fs.unsqueeze(-2)) @ Vh
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, G):
-        U, s, Vh = ctx.saved_tensors
-        return _backward_tall(G, U, s, Vh, ctx.act), None
+        U, s, fs, Vh = ctx.saved_tensors
+        coef = _coefficients(s, fs, ctx.act, U.shape[-2] == U.shape[-1])
+        return _backward_tall(G, U, Vh, *coef), None
 
 
 def _spectral_apply(X: torch.Tensor, act: Activation) -> torch.Tensor:
@@ -107,6 +140,125 @@ def _spectral_apply(X: torch.Tensor, act: Activation) -> torch.Tensor:
     if X.shape[-2] < X.shape[-1]:  # wide: Gamma(X) = Gamma(X^T)^T
         return _SpectralApply.apply(X.mT, act).mT
     return _SpectralApply.apply(X, act)
+
+
+class _SpectralNetwork(torch.autograd.Function):
+    """All layers of an SNN in one node, on ``(N K, d1, d2)`` tall stacks (Note [fused network]).
+
+    ``X: (N, K_0, d1, d2)`` and ``alphas[i]: (N, K_i, K_{i+1})`` (broadcast views are fine);
+    returns ``(N, K_D, d1, d2)``.
+    """
+
+    @staticmethod
+    def forward(ctx, X, act, *alphas):
+        N, _, d1, d2 = X.shape
+        X = X.reshape(-1, d1, d2)
+        saved = []
+        for alpha in alphas:
+            U, s, Vh = _svd(X)
+            fs = act.f(s)
+            gamma = torch.bmm(U * fs.unsqueeze(1), Vh).view(N, -1, d1 * d2)  # (N, K_in, n)
+            X = torch.bmm(alpha.mT, gamma).view(-1, d1, d2)  # (N K_out, d1, d2)
+            saved += [U, s, fs, Vh, gamma]
+        ctx.save_for_backward(*saved, *alphas)
+        ctx.act = act
+        return X.view(N, -1, d1, d2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, G):
+        *saved, = ctx.saved_tensors
+        n = len(saved) // 6
+        alphas, layers = saved[5 * n:], [saved[5 * i:5 * i + 5] for i in range(n)]
+        N, _, d1, d2 = G.shape
+        # The weights of every layer at once: one set of elementwise ops for the network.
+        s, fs = (torch.cat([lay[j] for lay in layers], 0) if n > 1 else layers[0][j]
+                 for j in (1, 2))
+        P, B, q = _coefficients(s, fs, ctx.act, d1 == d2)
+        sizes = [lay[1].shape[0] for lay in layers]
+        P, B = P.split(sizes), B.split(sizes)
+        q = [None] * n if q is None else q.split(sizes)
+        grads = [None] * n
+        Gf = G.reshape(N, -1, d1 * d2)
+        for i in reversed(range(n)):
+            U, _, _, Vh, gamma = layers[i]
+            if ctx.needs_input_grad[2 + i]:
+                grads[i] = torch.bmm(gamma, Gf.mT)  # (N, K_in, K_out)
+            if i == 0 and not ctx.needs_input_grad[0]:
+                return None, None, *grads
+            G = torch.bmm(alphas[i], Gf).view(-1, d1, d2)  # (N K_in, d1, d2)
+            Gf = _backward_tall(G, U, Vh, P[i], B[i], q[i], torch.bmm).view(N, -1, d1 * d2)
+        return Gf.view(N, -1, d1, d2), None, *grads
+
+
+def _spectral_network(X: torch.Tensor, alphas, act: Activation) -> torch.Tensor:
+    """Unchecked :func:`spectral_network`: flattens the leading dimensions, routes wide inputs
+    through the transpose, broadcasts ``alphas``."""
+    if X.shape[-2] < X.shape[-1]:  # wide: every layer commutes with the transpose
+        return _spectral_network(X.mT, alphas, act).mT
+    lead = torch.broadcast_shapes(X.shape[:-3], *(a.shape[:-2] for a in alphas))
+    a3 = [_stack3(a, lead, 2) for a in alphas]
+    out = _SpectralNetwork.apply(_stack3(X, lead, 3), act, *a3)
+    return out if len(lead) == 1 else out.view(*lead, *out.shape[1:])
+
+
+def _stack3(t, lead, core):
+    """``t`` with its leading dimensions broadcast to ``lead`` and flattened into one."""
+    if t.ndim == core + 1 and len(lead) == 1 and t.shape[0] == lead[0]:
+        return t
+    if t.ndim == core and not lead:
+        return t.unsqueeze(0)
+    return t.expand(*lead, *t.shape[-core:]).reshape(-1, *t.shape[-core:])
+
+
+def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "tanh", *,
+                     check_finite: bool = True) -> torch.Tensor:
+    r"""The layers of a spectral network, :math:`X^{(i+1)}_j = \sum_k \alpha^{(i)}_{kj}
+    \Gamma_f(X^{(i)}_k)`, with one exact backward for all of them.
+
+    :class:`spectralnn.SNN` (and :class:`~spectralnn.SNNLayer`, one layer) is this function
+    with its ``alpha`` parameters. It equals composing :func:`spectral_apply` with
+    ``einsum("...kj,...kab->...jab", alpha, .)`` layer by layer, values and gradients, but runs
+    as one autograd node: one batched SVD per layer forward, and a backward whose
+    divided-difference weights are computed for all layers at once (Note [fused network]).
+
+    Parameters
+    ----------
+    X : torch.Tensor, shape (..., K_0, d1, d2)
+        Inputs of the first layer (tall or wide).
+    alphas : sequence of torch.Tensor, shapes ([...,] K_i, K_{i+1})
+        Mixing weights of layer ``i``; leading dimensions broadcast against those of ``X``
+        (e.g. a runs dimension).
+    fn : str or Activation or (f, df), default="tanh"
+    check_finite : bool, default=True
+        Raise on NaN/inf entries of ``X`` (one device synchronisation).
+
+    Returns
+    -------
+    torch.Tensor, shape (..., K_D, d1, d2)
+
+    Examples
+    --------
+    >>> import torch, spectralnn as snn
+    >>> X = torch.randn(3, 2, 5, 4, dtype=torch.float64)
+    >>> alphas = [torch.rand(2, 2, dtype=torch.float64), torch.rand(2, 1, dtype=torch.float64)]
+    >>> snn.functional.spectral_network(X, alphas, "tanh").shape
+    torch.Size([3, 1, 5, 4])
+    """
+    act = get_activation(fn)
+    check_matrix(X, "X", "spectral_network", finite=check_finite)
+    alphas = list(alphas)
+    k = X.shape[-3] if X.ndim >= 3 else None
+    for i, alpha in enumerate(alphas):
+        if not isinstance(alpha, torch.Tensor) or alpha.ndim < 2 or alpha.shape[-2] != k:
+            got = tuple(alpha.shape) if isinstance(alpha, torch.Tensor) else type(alpha).__name__
+            raise ValueError(
+                f"The 'alphas' parameter of spectral_network must hold ([...,] K_in, K_out) "
+                f"tensors chaining from X's K_0 = {k}; entry {i} should have K_in = {k}. "
+                f"Got {got} instead."
+            )
+        k = alpha.shape[-1]
+    return _spectral_network(X, alphas, act)
 
 
 def spectral_apply(

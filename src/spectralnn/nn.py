@@ -1,4 +1,5 @@
-r"""SNN modules: thin ``nn.Module`` wrappers over :func:`spectralnn.functional.spectral_apply`.
+r"""SNN modules: thin ``nn.Module`` wrappers over :func:`spectralnn.functional.spectral_apply`
+and :func:`spectralnn.functional.spectral_network`.
 
 Shapes follow MATH.md section 3: a block maps ``K`` matrices to one, a layer ``K_in`` to
 ``K_out``, and all matrices are ``d1 x d2`` with any leading batch dimensions.
@@ -13,7 +14,7 @@ from torch import nn
 
 from ._activations import Activation, get_activation
 from ._validation import check_choice, check_int
-from .functional import _spectral_apply
+from .functional import _spectral_apply, _spectral_network
 
 __all__ = ["SpectralActivation", "SNNBlock", "SNNLayer", "SNN"]
 
@@ -83,8 +84,7 @@ class SNNLayer(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         _check_stack(X, self.in_matrices, type(self).__name__)
-        G = _spectral_apply(X, self.act)  # (..., K_in, d1, d2)
-        return torch.einsum("...kj,...kab->...jab", self.alpha, G)  # (..., K_out, d1, d2)
+        return _spectral_network(X, (self.alpha,), self.act)  # (..., K_out, d1, d2)
 
     def extra_repr(self) -> str:
         return f"{self.in_matrices} -> {self.out_matrices}, fn={self.act.name!r}"
@@ -146,9 +146,9 @@ class SNN(nn.Module):
         return self.layers[0].act
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            X = layer(X)
-        return X.squeeze(-3)
+        _check_stack(X, self.widths[0], type(self).__name__)
+        # One fused autograd node for all layers (Note [fused network] in functional.py).
+        return _spectral_network(X, [layer.alpha for layer in self.layers], self.act).squeeze(-3)
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, fn={self.act.name!r}"
