@@ -4,6 +4,7 @@ import torch
 
 import spectralnn as snn
 from spectralnn import theory
+from spectralnn.errors import ConvergenceWarning
 
 
 def _rel(A, B):
@@ -114,3 +115,117 @@ def test_gradient_flow_is_the_small_lr_limit_of_gd():
         gaps.append(np.abs(np.array(res.column("train_loss")) - flow["loss"]).max())
     assert gaps[1] < gaps[0] / 5  # GD -> flow as lr -> 0 (first order in lr)
     assert flow["loss"][-1] < flow["loss"][0]
+
+
+# ----------------------------------------------------------------------------- honest solvers
+
+
+@pytest.fixture(scope="module")
+def gaussian10():
+    return snn.make_problem("gaussian", (10, 10), 2, 40, noise=0.01, seed=0)
+
+
+def test_admm_stopped_early_warns_and_says_not_converged(gaussian10):
+    X, info = theory.min_nuclear_norm(gaussian10, method="admm", return_info=True)
+    assert info.converged and info.status == "optimal" and info.residual < 1e-8
+    assert 1 < info.iterations < 20_000
+    with pytest.warns(ConvergenceWarning, match="admm solver did not converge.*'max_iter'"):
+        _, info3 = theory.min_nuclear_norm(gaussian10, method="admm", max_iter=3,
+                                            return_info=True)
+    assert not info3.converged and info3.status == "max_iter" and info3.iterations == 3
+    assert info3.residual > 1e-3
+    # the early stop is really worse: a larger nuclear norm than the converged minimiser
+    assert info3.nuclear_norm > info.nuclear_norm * 1.1
+    assert info.nuclear_norm == pytest.approx(snn.nuclear_norm(X).item(), rel=1e-12)
+
+
+def test_scs_inaccurate_is_reported_not_returned_as_solved(gaussian10, monkeypatch):
+    import cvxpy as cp
+
+    _, info = theory.min_nuclear_norm(gaussian10, return_info=True)
+    assert info.method == "cvxpy" and info.converged and info.status == "optimal"
+    solve = cp.Problem.solve
+
+    def starved(self, *args, **kwargs):  # SCS with 3 iterations: "optimal_inaccurate"
+        return solve(self, *args, **{**kwargs, "max_iters": 3})
+
+    monkeypatch.setattr(cp.Problem, "solve", starved)
+    with pytest.warns(ConvergenceWarning, match="optimal_inaccurate"):
+        _, bad = theory.min_nuclear_norm(gaussian10, method="cvxpy", return_info=True)
+    assert not bad.converged and bad.status == "optimal_inaccurate" and bad.iterations == 3
+    assert bad.feasibility > 1e-3
+
+
+def test_exact_kkt_is_really_exact_and_its_fallback_is_labelled(gaussian10, monkeypatch):
+    import cvxpy as cp
+
+    X = theory.min_nuclear_norm(gaussian10)
+    fast = theory.kkt_certificate(X, gaussian10)
+    exact = theory.kkt_certificate(X, gaussian10, method="exact")
+    assert (fast.method, fast.status) == ("lstsq", "least-squares")
+    assert (exact.method, exact.status) == ("exact", "optimal") and exact.holds
+    # the exact dual minimises the normal norm: strictly below the least-squares dual's here
+    assert exact.normal_norm < fast.normal_norm - 1e-3
+
+    def broken(self, *args, **kwargs):
+        raise cp.error.SolverError("simulated failure")
+
+    monkeypatch.setattr(cp.Problem, "solve", broken)
+    with pytest.warns(ConvergenceWarning, match="exact .* dual solve failed"):
+        fb = theory.kkt_certificate(X, gaussian10, method="exact")
+    assert fb.method == "lstsq-fallback" and fb.status.startswith("solver error")
+    assert fb.normal_norm == pytest.approx(fast.normal_norm, rel=1e-9)
+
+
+def test_exact_kkt_refutes_a_non_optimal_point(gaussian10):
+    F = theory.min_frobenius_interpolant(gaussian10)
+    cert = theory.kkt_certificate(F, gaussian10, method="exact", rank_tol=1e-6)
+    assert cert.method == "exact" and not cert.holds
+
+
+def test_kkt_aligned_method(underdetermined):
+    X, info = theory.min_nuclear_norm(underdetermined, return_info=True)
+    assert info.method == "lp" and info.converged and info.status == "optimal"
+    cert = theory.kkt_certificate(X, underdetermined, method="aligned")
+    assert cert.holds and (cert.method, cert.status) == ("aligned-lp", "optimal")
+    # the dual really certifies: S^T nu is sign(x) on the support and at most 1 off it
+    op = underdetermined.operator
+    x = op.coordinates(X)
+    z = op.S.mT @ cert.dual
+    supp = x.abs() > 1e-3 * x.abs().max()
+    torch.testing.assert_close(z[supp], torch.sign(x[supp]), rtol=0, atol=1e-8)
+    assert z[~supp].abs().max() <= 1 + 1e-8
+    # a non-aligned X: refused as aligned, with a warning, and labelled for what was used
+    noisy = X + 1e-2 * torch.randn(X.shape, generator=torch.Generator().manual_seed(0),
+                                   dtype=X.dtype)
+    with pytest.warns(ConvergenceWarning, match="not aligned"):
+        other = theory.kkt_certificate(noisy, underdetermined, method="aligned")
+    assert other.method == "lstsq"
+
+
+def test_kkt_aligned_proves_a_wrong_sign_pattern_is_not_optimal(underdetermined):
+    F = theory.min_frobenius_interpolant(underdetermined)
+    cert = theory.kkt_certificate(F, underdetermined, method="aligned")
+    assert not cert.holds and cert.method == "aligned-lp"
+    assert cert.status in ("infeasible", "optimal")
+    if cert.status == "optimal":  # a dual exists for the support but violates |.| <= 1
+        assert cert.normal_norm > 1
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"method": "admmm"}, "method"), ({"tol": 0.0}, "tol"), ({"tol": float("nan")}, "tol"),
+    ({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"),
+    ({"return_info": "yes"}, "return_info"),
+])
+def test_min_nuclear_norm_refuses_bad_arguments(underdetermined, kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=f"'{name}' parameter of min_nuclear_norm"):
+        theory.min_nuclear_norm(underdetermined, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"method": "exactly"}, "method"), ({"rank_tol": 0.0}, "rank_tol"), ({"tol": -1.0}, "tol"),
+])
+def test_kkt_certificate_refuses_bad_arguments(underdetermined, kwargs, name):
+    X = theory.min_nuclear_norm(underdetermined)
+    with pytest.raises((ValueError, TypeError), match=f"'{name}' parameter of kkt_certificate"):
+        theory.kkt_certificate(X, underdetermined, **kwargs)

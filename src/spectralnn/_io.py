@@ -148,4 +148,3 @@ def provenance() -> dict:
             "python": platform.python_version(), "machine": platform.machine()}
 
 
-_atomic = atomic_write  # the old private name (plotting.save_figure passes it a file object)

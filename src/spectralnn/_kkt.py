@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ._operators import AlignedOperator
+from .errors import ConvergenceWarning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +22,14 @@ class Certificate:
     """Outcome of :func:`spectralnn.theory.kkt_certificate`.
 
     ``holds`` is ``feasibility <= tol and tangent_residual <= tol and normal_norm <= 1 + tol``.
+    ``method`` is how the dual ``nu`` was actually found: ``"aligned-lp"``, ``"exact"`` (the
+    conic program solved to optimality), ``"lstsq"`` (asked for, or ``auto`` off the aligned
+    case), or ``"lstsq-fallback"`` / ``"aligned-lstsq-fallback"`` when the requested solve
+    failed and a least-squares dual was used instead (a sufficient check only; a
+    :class:`~spectralnn.errors.ConvergenceWarning` is issued).  ``status`` is the dual solver's
+    word: ``"optimal"``, ``"least-squares"``, ``"infeasible"`` (aligned LP: no dual matches the
+    signs of ``x``; exact: no dual meets the tangent tolerance; so no certificate exists and
+    ``dual`` is the least-squares attempt) or the failed solver's status.
     """
 
     holds: bool
@@ -30,6 +39,7 @@ class Certificate:
     rank: int
     dual: torch.Tensor
     method: str
+    status: str
 
 
 def _rank_split(X, rank_tol):
@@ -55,8 +65,14 @@ def _lstsq_dual(op, U, V):
     return torch.linalg.lstsq(M, E, driver="gelsd").solution.squeeze(-1)
 
 
-def _exact_dual(op, U, V):
-    """nu minimising ||P_T_perp(A* nu)||_2 subject to P_T(A* nu) = U V^T (cvxpy, SCS)."""
+def _exact_dual(op, U, V, slack):
+    """nu minimising ||P_T_perp(A* nu)||_2 subject to ||P_T(A* nu) - U V^T||_F <= slack.
+
+    Solved with cvxpy (Clarabel).  The tangent equation holds with a slack because ``U, V``
+    come from a numerically computed ``X``: asked exactly it is infeasible in floating point
+    whenever ``m`` exceeds the tangent space's dimension.  Returns ``(nu, status)``; ``nu`` is
+    None when the solver failed, and on "infeasible" (no dual meets the tangent tolerance).
+    """
     import cvxpy as cp
 
     p_t, p_n = _tangent_maps(U, V)
@@ -67,14 +83,16 @@ def _exact_dual(op, U, V):
     nu = cp.Variable(op.m)
     d1, d2 = op.shape
     normal = cp.reshape(Mn @ nu, (d1, d2), order="C")
-    # The tangent equation as a penalty-free constraint; SCS handles sigma_max.
-    prob = cp.Problem(cp.Minimize(cp.sigma_max(normal)), [Mt @ nu == E])
-    with warnings.catch_warnings():  # accuracy is judged by the residuals we report
+    prob = cp.Problem(cp.Minimize(cp.sigma_max(normal)), [cp.norm(Mt @ nu - E, 2) <= slack])
+    with warnings.catch_warnings():  # cvxpy's own warnings: the status is reported instead
         warnings.simplefilter("ignore")
-        prob.solve(solver=cp.CLARABEL)
-    if nu.value is None:
-        return _lstsq_dual(op, U, V)
-    return torch.from_numpy(np.asarray(nu.value)).to(A)
+        try:
+            prob.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError as exc:
+            return None, f"solver error: {str(exc).splitlines()[0]}"
+    if nu.value is None or prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        return None, str(prob.status)
+    return torch.from_numpy(np.asarray(nu.value)).to(A), str(prob.status)
 
 
 def _aligned_dual(op, x, supp):
@@ -95,9 +113,52 @@ def _aligned_dual(op, x, supp):
                   b_eq=sign[supp] if supp.any() else None,
                   bounds=[(None, None)] * m + [(0, None)], method="highs")
     if res.status == 0:
-        return torch.from_numpy(res.x[:m]).to(op.S)
-    nu = np.linalg.lstsq(S[:, supp].T, sign[supp], rcond=None)[0]  # infeasible: best effort
-    return torch.from_numpy(nu).to(op.S)
+        return torch.from_numpy(res.x[:m]).to(op.S), "optimal"
+    if res.status == 2:  # proven: no nu matches the signs, so no certificate exists
+        nu = np.linalg.lstsq(S[:, supp].T, sign[supp], rcond=None)[0]  # residuals to show
+        return torch.from_numpy(nu).to(op.S), "infeasible"
+    return None, f"HiGHS: {res.message}"
+
+
+def _fallback(what: str, status: str) -> None:
+    # stack: _fallback < _aligned_case/_general_case < certificate < kkt_certificate < caller
+    warnings.warn(f"kkt_certificate: the {what} dual solve failed ({status}); falling back to "
+                  "a least-squares dual, which is only a sufficient check (a False 'holds' "
+                  "does not prove X non-optimal).", ConvergenceWarning, stacklevel=5)
+
+
+def _aligned_case(op, X, rank_tol):
+    """The support of ``x = diag(Phi^T X Psi)`` plays the role of the rank."""
+    x = op.coordinates(X)
+    supp = x.abs() > rank_tol * x.abs().max()
+    U = op.Phi[:, supp] * torch.sign(x[supp])
+    V = op.Psi[:, supp]
+    nu, status = _aligned_dual(op, x, supp)
+    if nu is None:
+        _fallback("aligned LP", status)
+        return U, V, int(supp.sum()), _lstsq_dual(op, U, V), "aligned-lstsq-fallback", status
+    return U, V, int(supp.sum()), nu, "aligned-lp", status
+
+
+def _general_case(op, X, method, rank_tol, tol):
+    if method == "aligned":
+        warnings.warn("kkt_certificate: method='aligned' but X is not aligned with the "
+                      "operator's bases; using the least-squares dual.", ConvergenceWarning,
+                      stacklevel=4)
+    U, V, r = _rank_split(X, rank_tol)
+    if method != "exact":
+        return U, V, r, _lstsq_dual(op, U, V), "lstsq", "least-squares"
+    nu, status = _exact_dual(op, U, V, 0.5 * tol * max(r, 1) ** 0.5)
+    if nu is not None:
+        if status != "optimal":
+            warnings.warn(f"kkt_certificate: the exact dual solve ended {status!r}; the "
+                          "residuals reported are those of its nu.", ConvergenceWarning,
+                          stacklevel=4)
+        return U, V, r, nu, "exact", status
+    if status in ("infeasible", "infeasible_inaccurate"):  # no dual meets the tolerance
+        return U, V, r, _lstsq_dual(op, U, V), "exact", status
+    _fallback("exact (cvxpy/Clarabel)", status)
+    return U, V, r, _lstsq_dual(op, U, V), "lstsq-fallback", status
 
 
 def certificate(X, problem, y_hat, *, method="auto", rank_tol=1e-3, tol=1e-3) -> Certificate:
@@ -109,22 +170,12 @@ def certificate(X, problem, y_hat, *, method="auto", rank_tol=1e-3, tol=1e-3) ->
         from .metrics import alignment
 
         aligned = alignment(X, op.Phi, op.Psi).item() <= tol
-    if aligned:  # the support of x = diag(Phi^T X Psi) plays the role of the rank
-        x = op.coordinates(X)
-        supp = x.abs() > rank_tol * x.abs().max()
-        nu, used, r = _aligned_dual(op, x, supp), "aligned-lp", int(supp.sum())
-        U = op.Phi[:, supp] * torch.sign(x[supp])
-        V = op.Psi[:, supp]
-    else:
-        U, V, r = _rank_split(X, rank_tol)
-        if method == "exact":
-            nu, used = _exact_dual(op, U, V), "exact"
-        else:
-            nu, used = _lstsq_dual(op, U, V), "lstsq"
+    U, V, r, nu, used, status = (_aligned_case(op, X, rank_tol) if aligned else
+                                 _general_case(op, X, method, rank_tol, tol))
     p_t, p_n = _tangent_maps(U, V)
     Z = op.adjoint(nu)
     E = U @ V.mT
     tangent = (torch.linalg.matrix_norm(p_t(Z) - E) / max(r, 1) ** 0.5).item()
     normal = torch.linalg.matrix_norm(p_n(Z), 2).item()
     holds = feas <= tol and tangent <= tol and normal <= 1 + tol
-    return Certificate(bool(holds), tangent, normal, feas, r, nu, used)
+    return Certificate(bool(holds), tangent, normal, feas, r, nu, used, status)

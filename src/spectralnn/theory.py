@@ -15,29 +15,51 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import torch
 
-from ._operators import AlignedOperator, CompletionOperator
 from ._kkt import Certificate, certificate
-from ._validation import check_choice
+from ._operators import AlignedOperator, CompletionOperator
+from ._validation import check_bool, check_choice, check_int, check_real
+from .errors import ConvergenceWarning
 
-__all__ = ["min_nuclear_norm", "kkt_certificate", "Certificate", "NuclearNormSolution",
-           "fit_rate", "gradient_flow", "projected_y", "min_frobenius_interpolant"]
+__all__ = [
+    "Certificate",
+    "NuclearNormSolution",
+    "fit_rate",
+    "gradient_flow",
+    "kkt_certificate",
+    "min_frobenius_interpolant",
+    "min_nuclear_norm",
+    "projected_y",
+]
 
 SOLVERS = ("auto", "lp", "cvxpy", "admm")
 
 
 @dataclasses.dataclass(frozen=True)
 class NuclearNormSolution:
-    """How :func:`min_nuclear_norm` got its answer."""
+    """How :func:`min_nuclear_norm` got its answer, and whether it can be trusted.
 
-    X: torch.Tensor
+    ``method`` is the solver actually used (``"lp"``, ``"cvxpy"`` or ``"admm"``, never
+    ``"auto"``); ``converged`` is False when the solver stopped before its tolerance (ADMM at
+    ``max_iter``, SCS "optimal_inaccurate"), in which case ``X`` is only an approximation and a
+    :class:`~spectralnn.errors.ConvergenceWarning` was issued.  ``status`` is the solver's own
+    word (``"optimal"``, ``"optimal_inaccurate"``, ``"max_iter"``...), ``iterations`` its
+    iteration count and ``residual`` its stopping residual (ADMM: the larger relative primal or
+    dual residual; SCS: the larger of its primal and dual residuals; ``None`` for the LP).
+    """
+
+    X: torch.Tensor = dataclasses.field(repr=False)
     method: str
     nuclear_norm: float
     feasibility: float  # ||A(X) - y_hat|| / ||y_hat||
+    converged: bool
+    status: str
     iterations: int | None = None
+    residual: float | None = None
 
 
 def projected_y(problem) -> torch.Tensor:
@@ -78,7 +100,8 @@ def _lp_aligned(problem, y_hat):
     if res.status != 0:
         raise RuntimeError(f"HiGHS could not solve the aligned LP: {res.message}")
     x = torch.from_numpy(res.x[:r] - res.x[r:]).to(problem.operator.S)
-    return problem.operator.embed(x), None
+    return problem.operator.embed(x), {"status": "optimal", "converged": True,
+                                       "iterations": int(getattr(res, "nit", 0)) or None}
 
 
 def _cvxpy(problem, y_hat, tol):
@@ -89,10 +112,17 @@ def _cvxpy(problem, y_hat, tol):
     X = cp.Variable(op.shape)
     cons = [M @ cp.vec(X, order="C") == y_hat.cpu().numpy()]
     prob = cp.Problem(cp.Minimize(cp.normNuc(X)), cons)
-    prob.solve(solver=cp.SCS, eps=tol, max_iters=200_000)
+    with warnings.catch_warnings():  # cvxpy's own "may be inaccurate": reported below instead
+        warnings.simplefilter("ignore")
+        prob.solve(solver=cp.SCS, eps=tol, max_iters=200_000)
     if X.value is None:
         raise RuntimeError(f"cvxpy/SCS failed: status {prob.status}")
-    return torch.from_numpy(np.asarray(X.value)).to(y_hat), None
+    stats = prob.solver_stats
+    scs = (stats.extra_stats or {}).get("info", {}) if isinstance(stats.extra_stats, dict) else {}
+    res = [scs[k] for k in ("res_pri", "res_dual") if isinstance(scs.get(k), float)]
+    info = {"status": str(prob.status), "converged": prob.status == cp.OPTIMAL,
+            "iterations": stats.num_iters, "residual": max(res) if res else None}
+    return torch.from_numpy(np.asarray(X.value)).to(y_hat), info
 
 
 def _svt(Z, tau):
@@ -123,8 +153,10 @@ def _admm(problem, y_hat, tol, max_iter, rho=None):
         primal = torch.linalg.matrix_norm(X - Z).item() / scale
         dual = rho * torch.linalg.matrix_norm(Z - Z_old).item() / scale
         if primal < tol and dual < tol:
-            break
-    return X, it
+            return X, {"status": "optimal", "converged": True, "iterations": it,
+                       "residual": max(primal, dual)}
+    return X, {"status": "max_iter", "converged": False, "iterations": max_iter,
+               "residual": max(primal, dual)}
 
 
 def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
@@ -142,14 +174,28 @@ def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
         residuals below ``tol``. ``auto``: ``lp`` when aligned, ``cvxpy`` up to 900 unknowns,
         ``admm`` above.
     tol : float, default=1e-8
+        Solver tolerance (SCS ``eps``; ADMM relative residuals), in ``(0, 1)``.
+    max_iter : int, default=20000
+        ADMM iterations at most.
     return_info : bool, default=False
-        Also return a :class:`NuclearNormSolution` (method used, feasibility, iterations).
+        Also return a :class:`NuclearNormSolution`: the method used, whether it converged, its
+        status, iterations and residual, and the feasibility of ``X``.
 
     Returns
     -------
     torch.Tensor, shape (d1, d2)  (and the info when ``return_info``)
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the solver stops before its tolerance (ADMM reaches ``max_iter``; SCS reports
+        "optimal_inaccurate"): the returned matrix is then only an approximation.
     """
-    check_choice(method, "method", "min_nuclear_norm", SOLVERS)
+    where = "min_nuclear_norm"
+    check_choice(method, "method", where, SOLVERS)
+    check_real(tol, "tol", where, low=0.0, high=1.0, low_open=True)
+    check_int(max_iter, "max_iter", where, low=1)
+    check_bool(return_info, "return_info", where)
     op = problem.operator
     if method == "auto":
         d1, d2 = op.shape
@@ -159,16 +205,24 @@ def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
         raise ValueError(f"method='lp' needs an aligned problem. Got {type(op).__name__}.")
     y_hat = projected_y(problem)
     if method == "lp":
-        X, iters = _lp_aligned(problem, y_hat)
+        X, info = _lp_aligned(problem, y_hat)
     elif method == "cvxpy":
-        X, iters = _cvxpy(problem, y_hat, tol)
+        X, info = _cvxpy(problem, y_hat, tol)
     else:
-        X, iters = _admm(problem, y_hat, tol, max_iter)
-    feas = (torch.linalg.vector_norm(op(X) - y_hat) / torch.linalg.vector_norm(y_hat)).item()
+        X, info = _admm(problem, y_hat, tol, max_iter)
+    if not info["converged"]:
+        res = info.get("residual")
+        warnings.warn(f"min_nuclear_norm: the {method} solver did not converge (status "
+                      f"{info['status']!r} after {info.get('iterations')} iterations, residual "
+                      f"{'n/a' if res is None else f'{res:.2e}'} > tol={tol:g}); the result "
+                      "is only an approximation of the minimiser.", ConvergenceWarning,
+                      stacklevel=2)
     if not return_info:
         return X
+    feas = (torch.linalg.vector_norm(op(X) - y_hat) / torch.linalg.vector_norm(y_hat)).item()
     nuc = torch.linalg.svdvals(X).sum().item()
-    return X, NuclearNormSolution(X, method, nuc, feas, iters)
+    return X, NuclearNormSolution(X, method, nuc, feas, info["converged"], info["status"],
+                                  info.get("iterations"), info.get("residual"))
 
 
 def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol: float = 1e-3,
@@ -193,8 +247,19 @@ def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol:
     Returns
     -------
     Certificate
+        With ``method`` the dual actually used and ``status`` its solver's word.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the requested dual solve fails and the least-squares dual is used instead
+        (``method`` then ends in ``-fallback``), or ``method="aligned"`` is asked for an ``X``
+        that is not aligned.
     """
-    check_choice(method, "method", "kkt_certificate", ("auto", "lstsq", "exact", "aligned"))
+    where = "kkt_certificate"
+    check_choice(method, "method", where, ("auto", "lstsq", "exact", "aligned"))
+    check_real(rank_tol, "rank_tol", where, low=0.0, high=1.0, low_open=True)
+    check_real(tol, "tol", where, low=0.0, low_open=True)
     if method == "aligned" and not isinstance(problem.operator, AlignedOperator):
         raise ValueError("method='aligned' needs an aligned problem.")
     return certificate(X, problem, projected_y(problem), method=method, rank_tol=rank_tol,
