@@ -37,6 +37,14 @@ from .sensing import (
     low_rank_target,
     make_problem,
 )
+from .estimators import (
+    ConvexCompleter,
+    DeepCompleter,
+    FreeCompleter,
+    SNNCompleter,
+    SoftImputeCompleter,
+)
+from .recipe import StallWarning, StillImprovingWarning
 
 __all__ = [
     "__version__",
@@ -73,4 +81,11 @@ __all__ = [
     "fit_runs",
     "FitResult",
     "Status",
+    "SNNCompleter",
+    "ConvexCompleter",
+    "SoftImputeCompleter",
+    "FreeCompleter",
+    "DeepCompleter",
+    "StallWarning",
+    "StillImprovingWarning",
 ]

@@ -68,7 +68,7 @@ class StillImprovingWarning(UserWarning):
 
 DEFAULTS = {
     "snn": {"widths": (2, 2), "init_scale": 1e-4, "lr_factors": (4.0, 2.0, 1.0)},
-    "deep": {"depth": 3, "init_scale": 1e-2, "lr_factors": (0.5, 0.25, 0.125)},
+    "deep": {"depth": 3, "init_scale": 1e-1, "lr_factors": (1.0, 0.5, 0.25)},
     "factor": {"init_scale": 1e-3, "lr_factors": (1.0, 0.5, 0.25)},
     "free": {"lr_factors": (1.0,)},
 }
