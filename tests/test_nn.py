@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import spectralnn as snn
-from spectralnn.functional import spectral_apply
+from conftest import finite_difference_grad
+from spectralnn.functional import spectral_apply, spectral_network
 
 
 def test_spectral_activation_module_equals_functional(gen):
@@ -57,3 +58,108 @@ def test_snn_rejects_bad_widths():
         snn.SNN((), "tanh")
     with pytest.raises(ValueError, match=r"'widths' parameter of SNN must be an int in the range"):
         snn.SNN((2, 0), "tanh")
+
+
+# ----------------------------------------------------------------------------- fused network
+# spectral_network (what SNN, SNNLayer and SNNBlock run) is one autograd node for all layers;
+# it must equal the composition of spectral_apply and the alpha mixing, values and gradients.
+
+
+def _unfused(X, alphas, fn):
+    for alpha in alphas:
+        X = torch.einsum("...kj,...kab->...jab", alpha, spectral_apply(X, fn))
+    return X
+
+
+def _alphas(widths, gen, runs=()):
+    sizes = (*widths, 1)
+    return [torch.rand(*runs, a, b, generator=gen, dtype=torch.float64)
+            for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def _values_and_grads(f, X, alphas, W):
+    X = X.detach().clone().requires_grad_()
+    alphas = [a.detach().clone().requires_grad_() for a in alphas]
+    out = f(X, alphas)
+    (out * W).sum().backward()
+    return out.detach(), X.grad, [a.grad for a in alphas]
+
+
+CASES = [  # widths, batch dimensions of X, runs dimensions of alpha, (d1, d2)
+    ((2, 2, 2, 2), (), (), (10, 10)),
+    ((2, 2, 2, 2), (3,), (3,), (6, 6)),  # runs: alpha (R, K_in, K_out)
+    ((4, 8, 16), (), (), (7, 5)),  # tall
+    ((3, 1), (2,), (), (4, 9)),  # wide, batch shared alphas
+    ((1,), (), (), (5, 3)),
+    ((2, 3), (2, 3), (3,), (5, 6)),  # two leading dims, alphas broadcast
+]
+
+
+@pytest.mark.parametrize("widths,batch,runs,shape", CASES)
+@pytest.mark.parametrize("fn", ["tanh", "sin", "sigmoid_centered"])
+def test_fused_network_equals_layer_by_layer(widths, batch, runs, shape, fn, gen):
+    X = torch.randn(*batch, widths[0], *shape, generator=gen, dtype=torch.float64)
+    alphas = _alphas(widths, gen, runs)
+    W = torch.randn(*batch, 1, *shape, generator=gen, dtype=torch.float64)
+    fused = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn), X, alphas, W)
+    ref = _values_and_grads(lambda Z, al: _unfused(Z, al, fn), X, alphas, W)
+    torch.testing.assert_close(fused[0], ref[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[1], ref[1], rtol=1e-12, atol=1e-12)
+    for ga, gr in zip(fused[2], ref[2]):
+        torch.testing.assert_close(ga, gr, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (6, 4), (3, 5)])
+def test_fused_network_at_degenerate_inputs(shape, gen):
+    """Identity-like, zero and rank-deficient inputs: finite, equal to the unfused path and to
+    central finite differences (autograd through the SVD is NaN at the first two)."""
+    d1, d2 = shape
+    low = torch.randn(d1, 1, generator=gen, dtype=torch.float64) @ torch.randn(
+        1, d2, generator=gen, dtype=torch.float64)
+    eye = 1e-4 * torch.eye(d1, d2, dtype=torch.float64)
+    X = torch.stack([eye, torch.zeros(d1, d2, dtype=torch.float64), low, eye])
+    alphas = _alphas((4, 3, 2), gen)
+    W = torch.randn(1, d1, d2, generator=gen, dtype=torch.float64)
+    fused = _values_and_grads(lambda Z, al: spectral_network(Z, al, "tanh"), X, alphas, W)
+    ref = _values_and_grads(lambda Z, al: _unfused(Z, al, "tanh"), X, alphas, W)
+    assert torch.isfinite(fused[1]).all()
+    torch.testing.assert_close(fused[1], ref[1], rtol=1e-12, atol=1e-12)
+    for ga, gr in zip(fused[2], ref[2]):
+        torch.testing.assert_close(ga, gr, rtol=1e-12, atol=1e-12)
+    fd = finite_difference_grad(lambda Z: spectral_network(Z, alphas, "tanh"), X, W)
+    assert (fused[1] - fd).norm() / fd.norm() < 1e-7
+
+
+def test_fused_network_gradcheck(gen):
+    X = torch.randn(2, 2, 4, 3, generator=gen, dtype=torch.float64).requires_grad_()
+    alphas = [a.requires_grad_() for a in _alphas((2, 3), gen, (2,))]
+    assert torch.autograd.gradcheck(lambda Z, a, b: spectral_network(Z, [a, b], "tanh"),
+                                    (X, *alphas), atol=1e-6, rtol=1e-5)
+
+
+def test_fused_network_gradients_only_where_asked(gen):
+    X = torch.randn(2, 5, 5, generator=gen, dtype=torch.float64)  # no grad
+    alphas = _alphas((2, 2), gen)
+    alphas[0].requires_grad_()
+    spectral_network(X, alphas, "tanh").sum().backward()
+    assert alphas[0].grad is not None and alphas[1].grad is None
+
+
+def test_snn_modules_run_the_fused_network(gen):
+    net = snn.SNN((2, 3), "tanh", generator=gen, dtype=torch.float64, runs=4)
+    X = torch.randn(4, 2, 5, 3, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(net(X), _unfused(X, [la.alpha for la in net.layers], "tanh")
+                               .squeeze(-3), rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        assert net(X).shape == (4, 5, 3)
+
+
+def test_spectral_network_rejects_bad_alphas(gen):
+    X = torch.randn(2, 4, 4, generator=gen)
+    with pytest.raises(ValueError, match=r"'alphas' parameter of spectral_network.*entry 1 "
+                                         r"should have K_in = 3. Got \(2, 1\) instead"):
+        spectral_network(X, [torch.rand(2, 3), torch.rand(2, 1)])
+    with pytest.raises(ValueError, match="entry 0"):
+        spectral_network(X, [torch.rand(3)])
+    with pytest.raises(ValueError, match="must be finite"):
+        spectral_network(torch.full((2, 4, 4), float("nan")), [torch.rand(2, 1)])

@@ -57,11 +57,11 @@ def _coefficients(s, fs, act: Activation, square: bool):
     # f' at the midpoint; where s_i = s_j = 0 this is f'(0), the limit of D2 there too.
     dmid = act.df(0.5 * ssum)
     # D1 = (f(s_i) - f(s_j)) / (s_i - s_j), f' at the midpoint where s_i and s_j nearly tie.
-    d1 = torch.where(close, dmid, (fi - fj) / torch.where(close, 1.0, diff))
+    d1 = torch.where(close, dmid, (fi - fj) / diff.masked_fill(close, 1.0))
     # D2 = (f(s_i) + f(s_j)) / (s_i + s_j): the divided difference of the odd extension
     # between s_i and -s_j; their gap s_i + s_j vanishes only when both are 0 (limit f'(0)).
-    pos = ssum > 0
-    d2 = torch.where(pos, (fi + fj) / torch.where(pos, ssum, 1.0), dmid)
+    zero = ssum == 0
+    d2 = torch.where(zero, dmid, (fi + fj) / ssum.masked_fill(zero, 1.0))
     P, B = 0.5 * (d1 + d2), 0.5 * (d1 - d2)
     if square:
         return P, B, None
