@@ -22,19 +22,76 @@ def _operators(gen):
     }
 
 
+def _matrices_by_definition(kind, op):
+    """Each A_i built from the operator's defining arrays, independently of apply/adjoint."""
+    d1, d2 = op.shape
+    if kind == "dense":
+        return [op.A[i] for i in range(op.m)]
+    if kind == "aligned":  # A_i = Phi diag(s_i) Psi^T
+        return [op.Phi @ torch.diag(op.S[i]) @ op.Psi.mT for i in range(op.m)]
+    if kind == "completion":  # A_i = e_{rows_i} e_{cols_i}^T
+        out = []
+        for r, c in zip(op.rows.tolist(), op.cols.tolist()):
+            E = torch.zeros(d1, d2, dtype=torch.float64)
+            E[r, c] = 1.0
+            out.append(E)
+        return out
+    return [torch.outer(op.a[i], op.b[i]) for i in range(op.m)]  # rank_one: a_i b_i^T
+
+
+def _apply_by_definition(kind, op, X):
+    """A(X)_i written out per kind: <A_i, X>, X[rows_i, cols_i], a_i^T X b_i,
+    s_i . diag(Phi^T X Psi), as explicit loops over i and entries."""
+    d1, d2 = op.shape
+    out = []
+    for i in range(op.m):
+        if kind == "dense":
+            v = sum(op.A[i, j, k].item() * X[j, k].item() for j in range(d1) for k in range(d2))
+        elif kind == "completion":
+            v = X[op.rows[i], op.cols[i]].item()
+        elif kind == "rank_one":
+            v = sum(op.a[i, j].item() * X[j, k].item() * op.b[i, k].item()
+                    for j in range(d1) for k in range(d2))
+        else:
+            coords = [sum(op.Phi[j, q].item() * X[j, k].item() * op.Psi[k, q].item()
+                          for j in range(d1) for k in range(d2)) for q in range(op.rank)]
+            v = sum(op.S[i, q].item() * coords[q] for q in range(op.rank))
+        out.append(v)
+    return torch.tensor(out, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("kind", ["dense", "aligned", "completion", "rank_one"])
-def test_adjoint_identity_batching_and_dense_form(kind, gen):
+def test_operators_match_their_definitions(kind, gen):
     op = _operators(gen)[kind]
     X = torch.randn(3, 6, 5, generator=gen, dtype=torch.float64)
     r = torch.randn(3, op.m, generator=gen, dtype=torch.float64)
-    AX = op(X)
-    assert AX.shape == (3, op.m) and op.adjoint(r).shape == (3, 6, 5)
-    lhs = (AX * r).sum(-1)
-    rhs = (X * op.adjoint(r)).sum((-2, -1))
-    torch.testing.assert_close(lhs, rhs, rtol=1e-12, atol=1e-12)
-    A = op.dense()
-    torch.testing.assert_close(AX, torch.einsum("mij,bij->bm", A, X))
-    torch.testing.assert_close(op(X[1]), AX[1])
+    AX, ATr = op(X), op.adjoint(r)
+    assert AX.shape == (3, op.m) and ATr.shape == (3, 6, 5)
+    for b in range(3):
+        torch.testing.assert_close(AX[b], _apply_by_definition(kind, op, X[b]),
+                                   rtol=1e-12, atol=1e-12)
+    mats = _matrices_by_definition(kind, op)
+    expected = torch.stack([sum(r[b, i] * mats[i] for i in range(op.m)) for b in range(3)])
+    torch.testing.assert_close(ATr, expected, rtol=1e-12, atol=1e-12)  # sum_i r_i A_i
+    torch.testing.assert_close(op.dense(), torch.stack(mats), rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(op(X[1]), AX[1])  # unbatched = one slice of the batch
+
+
+def test_completion_repeated_entries_add_up_in_the_adjoint():
+    op = snn.CompletionOperator(np.array([0, 0, 1]), torch.tensor([2, 2, 0]), (2, 3))
+    out = op.adjoint(torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64))
+    assert out.tolist() == [[0.0, 0.0, 3.0], [5.0, 0.0, 0.0]]
+
+
+def test_operator_inputs_are_checked(gen):
+    op = _operators(gen)["dense"]  # (6, 5), m = 7
+    with pytest.raises(ValueError, match=r"'X' parameter of DenseOperator.__call__ must have "
+                                         r"shape \(\.\.\., 6, 5\). Got shape \(5, 6\)"):
+        op(torch.zeros(5, 6, dtype=torch.float64))  # same size, transposed: refused
+    with pytest.raises(TypeError, match="'X' parameter.*operator's dtype float64. Got float32"):
+        op(torch.zeros(6, 5))
+    with pytest.raises(ValueError, match=r"'r' parameter of DenseOperator.adjoint.*\(\.\.\., 7\)"):
+        op.adjoint(torch.zeros(6, dtype=torch.float64))
 
 
 def test_aligned_operator_structure():
@@ -134,3 +191,101 @@ def test_problem_loaded_in_another_process_gives_bit_identical_fit(tmp_path):
         outs.append(torch.load(out))
     here = snn.fit(snn.SNNFactorization((6, 6), (2,), init_scale=1e-2, seed=3), p, 0.05, 200).X
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], here)
+
+
+# --------------------------------------------------------------------------- issue 12 cases
+
+
+def _arrays(problem, tmp_path):
+    problem.save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_integer_y_in_a_completion_file_is_cast_not_truncated(tmp_path):
+    p = snn.make_problem("completion", (5, 4), 2, 12, seed=0)
+    data = _arrays(p, tmp_path)
+    data["y"] = np.round(data["y"] * 1000).astype(np.int64)
+    data["y_test"] = np.round(data["y_test"] * 1000).astype(np.int32)
+    np.savez(tmp_path / "int.npz", **data)
+    q = snn.load_problem(tmp_path / "int.npz")
+    assert q.dtype == q.y.dtype == q.X_true.dtype == torch.float64
+    torch.testing.assert_close(q.X_true, p.X_true)  # not cast to int64 zeros
+    assert q.y.tolist() == data["y"].astype(float).tolist()
+    assert snn.metrics.relative_error(q.X_true * 0.5, q.X_true).item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("key", ["X_true", "A", "y", "y_test", "test_A"])
+@pytest.mark.parametrize("bad", ["nan", "complex"])
+def test_nan_or_complex_arrays_in_a_file_are_refused_by_key(tmp_path, key, bad):
+    data = _arrays(snn.make_problem("gaussian", (3, 3), 1, 5, seed=0), tmp_path)
+    data[key] = data[key] + (1j if bad == "complex" else 0)
+    if bad == "nan":
+        data[key].flat[0] = np.nan
+    path = tmp_path / "bad.npz"
+    np.savez(path, **data)
+    what = "must be real. Got complex" if bad == "complex" else "must be finite. Got 1 NaN"
+    with pytest.raises(snn.ProblemFormatError, match=rf"Array '{key}' in '.*bad.npz' {what}"):
+        snn.load_problem(path)
+
+
+@pytest.mark.parametrize("name", ["A", "y", "X_true"])
+def test_nan_or_complex_arrays_are_refused_by_the_api(name):
+    arrays = {"A": np.ones((4, 2, 2)), "y": np.ones(4), "X_true": np.eye(2)}
+    for bad, err, what in ((np.nan, ValueError, "must be finite"),
+                           (1j, TypeError, "must be a real float32 or float64 array")):
+        broken = dict(arrays)
+        broken[name] = arrays[name] + 1j if bad == 1j else arrays[name].copy()
+        if bad != 1j:
+            broken[name].flat[0] = np.nan
+        with pytest.raises(err, match=f"'{name}' parameter of .*{what}"):
+            snn.Problem.from_arrays(broken["A"], broken["y"], broken["X_true"])
+
+
+def test_a_test_set_of_another_shape_is_refused(tmp_path):
+    p = snn.make_problem("completion", (4, 3), 1, 6, seed=0)
+    other = snn.CompletionOperator(np.array([0, 1]), np.array([0, 2]), (3, 4))
+    with pytest.raises(ValueError, match=r"'test_operator' parameter of Problem must act on "
+                                         r"\(4, 3\) matrices.*Got shape \(3, 4\)"):
+        snn.Problem(p.operator, p.y, p.X_true, other, torch.zeros(2, dtype=torch.float64))
+    data = _arrays(p, tmp_path)
+    data["test_shape"] = np.array([5, 4])  # indices still in range
+    np.savez(tmp_path / "t.npz", **data)
+    with pytest.raises(snn.ProblemFormatError, match="'test_operator' parameter of Problem"):
+        snn.load_problem(tmp_path / "t.npz")
+    del data["y_test"]
+    np.savez(tmp_path / "stray.npz", **data)
+    with pytest.raises(snn.ProblemFormatError, match=r"test-set keys \['test_cols'.*no 'y_test'"):
+        snn.load_problem(tmp_path / "stray.npz")
+
+
+def test_completion_indices_must_be_integral_and_in_range(tmp_path):
+    data = _arrays(snn.make_problem("completion", (4, 3), 1, 6, seed=0), tmp_path)
+    for rows, msg in ((data["rows"] + 0.5, "'rows'.*integral"),
+                      (data["rows"] + 4, r"'rows'.*indices in \[0, 3\]"),
+                      (-1 - data["rows"], r"'rows'.*indices in \[0, 3\]")):
+        np.savez(tmp_path / "c.npz", **{**data, "rows": rows})
+        with pytest.raises(snn.ProblemFormatError, match=msg):
+            snn.load_problem(tmp_path / "c.npz")
+    np.savez(tmp_path / "f.npz", **{**data, "rows": data["rows"].astype(float)})
+    assert snn.load_problem(tmp_path / "f.npz").operator.rows.dtype == torch.int64
+    with pytest.raises(ValueError, match=r"'cols' parameter of CompletionOperator.*\[0, 2\]"):
+        snn.CompletionOperator(torch.tensor([0]), torch.tensor([3]), (4, 3))
+
+
+def test_compressed_and_float32_files_load(tmp_path):
+    p = snn.make_problem("rank_one", (4, 3), 1, 6, seed=0, dtype=torch.float32)
+    np.savez_compressed(tmp_path / "z.npz", **_arrays(p, tmp_path))
+    q = snn.load_problem(tmp_path / "z.npz")
+    assert q.dtype == torch.float32 and torch.equal(q.y, p.y)
+
+
+def test_bad_seeds_dtypes_and_shapes_name_the_argument():
+    with pytest.raises(TypeError, match="'seed' parameter of make_problem must be an int"):
+        snn.make_problem("gaussian", seed="abc")
+    with pytest.raises(TypeError, match="'dtype' parameter of make_problem must be torch.float32"):
+        snn.make_problem("gaussian", dtype=torch.float16)
+    with pytest.raises(TypeError, match="'shape' parameter of make_problem must be a pair"):
+        snn.make_problem("gaussian", shape=3)
+    with pytest.raises(ValueError, match="'target' parameter of make_problem must be a nonzero"):
+        snn.make_problem("gaussian", (2, 2), target=np.zeros((2, 2)))

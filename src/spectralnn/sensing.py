@@ -255,7 +255,7 @@ def _operator_from(data, prefix: str, kind: str, path: str) -> AbstractOperator:
     if missing:
         raise ProblemFormatError(
             f"A {kind!r} problem file needs the keys {[prefix + k for k in keys]}; "
-            f"missing {missing}. Found keys {sorted(data)}."
+            f"missing {missing}. Found keys {sorted(data)} in {path!r}."
         )
     arrays = [data[prefix + k] for k in keys]
     try:
@@ -302,14 +302,24 @@ def load_problem(path: str | os.PathLike) -> Problem:
     data = {k: _clean(k, a, path) for k, a in data.items()}
     kind = str(data["operator"]) if "operator" in data else "dense"
     if kind not in OPERATORS:
-        raise ProblemFormatError(f"Unknown operator kind {kind!r} in {path!r}; "
-                                 f"expected one of {sorted(OPERATORS)}.")
+        raise ProblemFormatError(f"Key 'operator' in {path!r} must be one of "
+                                 f"{sorted(OPERATORS)}. Got {kind!r} instead.")
     if "y" not in data:
         raise ProblemFormatError(f"Problem file {path!r} has no 'y'. Found keys {sorted(data)}.")
+    stray = sorted(k for k in data if k.startswith("test_")) if "y_test" not in data else []
+    if stray:
+        raise ProblemFormatError(f"Problem file {path!r} has test-set keys {stray} but no "
+                                 "'y_test'; write both or neither.")
     op = _operator_from(data, "", kind, path)
     test = _operator_from(data, "test_", kind, path) if "y_test" in data else None
     try:
         meta = json.loads(str(data["meta"])) if "meta" in data else {}
+    except ValueError as exc:
+        raise ProblemFormatError(f"Key 'meta' in {path!r} must be a JSON object: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ProblemFormatError(f"Key 'meta' in {path!r} must be a JSON object. "
+                                 f"Got {type(meta).__name__} instead.")
+    try:
         return Problem(op, data["y"], data.get("X_true"), test, data.get("y_test"), meta)
     except (ValueError, TypeError) as exc:
         raise ProblemFormatError(f"Invalid problem file {path!r}: {exc}") from None
