@@ -22,6 +22,8 @@ compute it (with a warning) using the thin SVD torch returns and the conventions
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
@@ -143,72 +145,79 @@ def _spectral_apply(X: torch.Tensor, act: Activation) -> torch.Tensor:
 
 
 class _SpectralNetwork(torch.autograd.Function):
-    """All layers of an SNN in one node, on ``(N K, d1, d2)`` tall stacks (Note [fused network]).
+    """All layers of an SNN in one autograd node (Note [fused network]).
 
-    ``X: (N, K_0, d1, d2)`` and ``alphas[i]: (N, K_i, K_{i+1})`` (broadcast views are fine);
-    returns ``(N, K_D, d1, d2)``.
+    ``X: (..., K_0, d1, d2)``, ``alphas[i]: ([...,] K_i, K_{i+1})`` -> ``(..., K_D, d1, d2)``,
+    or ``(..., d1, d2)`` with ``squeeze`` (K_D = 1). Internally every tensor is a 3-d stack:
+    the leading dimensions (broadcast) flattened into N, wide matrices transposed once.
     """
 
     @staticmethod
-    def forward(ctx, X, act, *alphas):
-        N, _, d1, d2 = X.shape
-        X = X.reshape(-1, d1, d2)
-        saved = []
+    def forward(ctx, X, act, squeeze, *alphas):
+        lead = torch.broadcast_shapes(X.shape[:-3], *(a.shape[:-2] for a in alphas))
+        wide = X.shape[-2] < X.shape[-1]
+        if wide:  # every layer commutes with the transpose
+            X = X.mT
+        ctx.x_shape, (d1, d2) = X.shape, X.shape[-2:]
+        N = math.prod(lead)
+        X = X.expand(*lead, *X.shape[-3:]).reshape(-1, d1, d2)  # (N K_0, d1, d2)
+        layers = []
         for alpha in alphas:
+            k_in, k_out = alpha.shape[-2:]
             U, s, Vh = _svd(X)
             fs = act.f(s)
-            gamma = torch.bmm(U * fs.unsqueeze(1), Vh).view(N, -1, d1 * d2)  # (N, K_in, n)
-            X = torch.bmm(alpha.mT, gamma).view(-1, d1, d2)  # (N K_out, d1, d2)
-            saved += [U, s, fs, Vh, gamma]
-        ctx.save_for_backward(*saved, *alphas)
-        ctx.act = act
-        return X.view(N, -1, d1, d2)
+            gamma = torch.bmm(U * fs.unsqueeze(1), Vh).view(N, k_in, d1 * d2)
+            a3 = alpha.expand(*lead, k_in, k_out).reshape(N, k_in, k_out)
+            X = torch.bmm(a3.mT, gamma).view(N * k_out, d1, d2)
+            layers.append((U, s, fs, Vh, gamma, a3))
+        # Intermediates live on ctx (saved tensors are for inputs and outputs); the alphas
+        # are also saved, so that modifying one in place before backward raises.
+        ctx.save_for_backward(*alphas)
+        ctx.layers, ctx.act, ctx.lead, ctx.wide = layers, act, lead, wide
+        out = X.view(*lead, alphas[-1].shape[-1], d1, d2)
+        if squeeze:
+            out = out.squeeze(-3)
+        return out.mT if wide else out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, G):
-        *saved, = ctx.saved_tensors
-        n = len(saved) // 6
-        alphas, layers = saved[5 * n:], [saved[5 * i:5 * i + 5] for i in range(n)]
-        N, _, d1, d2 = G.shape
+        alphas, layers, lead = ctx.saved_tensors, ctx.layers, ctx.lead
+        n = len(layers)
+        if ctx.wide:
+            G = G.mT
+        d1, d2 = G.shape[-2:]
+        N = math.prod(lead)
         # The weights of every layer at once: one set of elementwise ops for the network.
-        s, fs = (torch.cat([lay[j] for lay in layers], 0) if n > 1 else layers[0][j]
+        s, fs = (torch.cat([lay[j] for lay in layers]) if n > 1 else layers[0][j]
                  for j in (1, 2))
         P, B, q = _coefficients(s, fs, ctx.act, d1 == d2)
         sizes = [lay[1].shape[0] for lay in layers]
         P, B = P.split(sizes), B.split(sizes)
         q = [None] * n if q is None else q.split(sizes)
         grads = [None] * n
-        Gf = G.reshape(N, -1, d1 * d2)
+        Gf = G.reshape(N, alphas[-1].shape[-1], d1 * d2)
         for i in reversed(range(n)):
-            U, _, _, Vh, gamma = layers[i]
-            if ctx.needs_input_grad[2 + i]:
-                grads[i] = torch.bmm(gamma, Gf.mT)  # (N, K_in, K_out)
+            U, _, _, Vh, gamma, a3 = layers[i]
+            if ctx.needs_input_grad[3 + i]:
+                grads[i] = _unbroadcast(torch.bmm(gamma, Gf.mT), lead, alphas[i].shape)
             if i == 0 and not ctx.needs_input_grad[0]:
-                return None, None, *grads
-            G = torch.bmm(alphas[i], Gf).view(-1, d1, d2)  # (N K_in, d1, d2)
-            Gf = _backward_tall(G, U, Vh, P[i], B[i], q[i], torch.bmm).view(N, -1, d1 * d2)
-        return Gf.view(N, -1, d1, d2), None, *grads
+                return None, None, None, *grads
+            G = torch.bmm(a3, Gf).view(U.shape[0], d1, d2)  # (N K_in, d1, d2)
+            Gf = _backward_tall(G, U, Vh, P[i], B[i], q[i], torch.bmm).view(*gamma.shape)
+        gX = _unbroadcast(Gf.view(*Gf.shape[:2], d1, d2), lead, ctx.x_shape)
+        return (gX.mT if ctx.wide else gX), None, None, *grads
 
 
-def _spectral_network(X: torch.Tensor, alphas, act: Activation) -> torch.Tensor:
-    """Unchecked :func:`spectral_network`: flattens the leading dimensions, routes wide inputs
-    through the transpose, broadcasts ``alphas``."""
-    if X.shape[-2] < X.shape[-1]:  # wide: every layer commutes with the transpose
-        return _spectral_network(X.mT, alphas, act).mT
-    lead = torch.broadcast_shapes(X.shape[:-3], *(a.shape[:-2] for a in alphas))
-    a3 = [_stack3(a, lead, 2) for a in alphas]
-    out = _SpectralNetwork.apply(_stack3(X, lead, 3), act, *a3)
-    return out if len(lead) == 1 else out.view(*lead, *out.shape[1:])
+def _unbroadcast(g, lead, shape):
+    """``g: (N, ...)`` back to ``(*lead, ...)``, summed down to ``shape``."""
+    g = g.view(*lead, *g.shape[1:])
+    return g if g.shape == shape else g.sum_to_size(shape)
 
 
-def _stack3(t, lead, core):
-    """``t`` with its leading dimensions broadcast to ``lead`` and flattened into one."""
-    if t.ndim == core + 1 and len(lead) == 1 and t.shape[0] == lead[0]:
-        return t
-    if t.ndim == core and not lead:
-        return t.unsqueeze(0)
-    return t.expand(*lead, *t.shape[-core:]).reshape(-1, *t.shape[-core:])
+def _spectral_network(X: torch.Tensor, alphas, act: Activation, squeeze: bool = False):
+    """Unchecked :func:`spectral_network`."""
+    return _SpectralNetwork.apply(X, act, squeeze, *alphas)
 
 
 def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "tanh", *,

@@ -100,7 +100,8 @@ class SNNBlock(SNNLayer):
         super().__init__(in_matrices, 1, fn, **kwargs)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return super().forward(X).squeeze(-3)
+        _check_stack(X, self.in_matrices, type(self).__name__)
+        return _spectral_network(X, (self.alpha,), self.act, squeeze=True)
 
     def extra_repr(self) -> str:
         return f"{self.in_matrices} -> 1, fn={self.act.name!r}"
@@ -148,7 +149,7 @@ class SNN(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         _check_stack(X, self.widths[0], type(self).__name__)
         # One fused autograd node for all layers (Note [fused network] in functional.py).
-        return _spectral_network(X, [layer.alpha for layer in self.layers], self.act).squeeze(-3)
+        return _spectral_network(X, [layer.alpha for layer in self.layers], self.act, squeeze=True)
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, fn={self.act.name!r}"
