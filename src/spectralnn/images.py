@@ -47,6 +47,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return data.reshape(dims)
 
 
+def _read_image_file(path: str) -> np.ndarray:
+    """Pixels of an image file (PNG, JPEG, TIFF, ...) read with Pillow, file closed on error."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "I", "F", "I;16", "RGB", "RGBA"):
+                im = im.convert("RGBA")
+            return np.asarray(im)
+    except UnidentifiedImageError:
+        raise ValueError(f"The 'image' parameter must name an image file Pillow can read. "
+                         f"Got {path!r}, which is not one.") from None
+
+
 def _load_raw(name: str) -> np.ndarray:
     from skimage import data
 
@@ -58,13 +72,15 @@ def _load_raw(name: str) -> np.ndarray:
         return faces[k]
     if name.startswith("mnist:"):
         path, _, k = name[6:].partition(":")
-        return read_idx(path)[int(k or 0)]
+        images = read_idx(path)
+        if not (k or "0").isdigit() or int(k or 0) >= len(images):
+            raise ValueError(f"Image index {k!r} of {name!r} must be an int in the range "
+                             f"[0, {len(images) - 1}] ({path!r} holds {len(images)} images).")
+        return images[int(k or 0)]
     if name in SKIMAGE_NAMES:
         return getattr(data, name)()
     if os.path.isfile(name):
-        from skimage import io
-
-        return io.imread(name)
+        return _read_image_file(name)
     raise ValueError(
         f"The 'image' parameter must be a file path, 'lfw:K', 'mnist:PATH[:K]' or one of "
         f"{sorted(SKIMAGE_NAMES)}. Got {name!r} (no such file) instead."
