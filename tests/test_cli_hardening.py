@@ -92,6 +92,7 @@ CASES = [
     (FIT + ["--model", "factor", "--model-rank", "0", "--out", "r"], "--model-rank"),
     (FIT + ["--widths", "2,0", "--out", "r"], "--widths"),
     (FIT + ["--out", "afile"], "--out"),
+    (FIT + ["--out", "afile/sub"], "--out"),
     (["fit", "notimage.png", "--out", "r"], "notimage.png"),
     (["fit", "missing.npz", "--out", "r"], "missing.npz"),
     (REC + ["--fraction", "0", "--out", "rec"], "--fraction"),
@@ -149,11 +150,11 @@ def test_internal_error_exits_1_and_points_at_debug(workdir, monkeypatch, capsys
 
     monkeypatch.chdir(workdir)
     monkeypatch.setattr(fit_cmd, "fit", bug)
-    out = workdir / "bugrun"
+    out = workdir / "bug" / "run"
     assert main(FIT + ["--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "internal error: ValueError" in err and "--debug" in err
-    assert not out.exists()  # the folder made for the run is removed again
+    assert not (workdir / "bug").exists()  # the folders made for the run are removed again
     with pytest.raises(ValueError, match="internal bug"):
         main(["--debug", *FIT, "--out", str(out)])
 

@@ -72,11 +72,12 @@ def check_real(value: float | None, flag: str, *, low: float = 0.0, strict: bool
 
 
 def check_out(path: str, flag: str = "--out") -> str:
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{flag} {path!r} exists and is not a folder")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UsageError(f"{flag} {path!r}: the folder {parent!r} does not exist")
+    """An output folder: existing, or creatable (no file in the way on its path)."""
+    head = os.path.abspath(path)
+    while not os.path.exists(head):
+        head = os.path.dirname(head)
+    if not os.path.isdir(head):
+        raise UsageError(f"{flag} {path!r}: {head!r} exists and is not a folder")
     return path
 
 
@@ -95,19 +96,24 @@ def check_out_file(path: str, suffix: str, flag: str = "--out") -> str:
 def output_dir(path: str):
     """Create the output folder for the work inside the block.
 
-    If the block fails (other than by Ctrl-C, which keeps checkpoints for ``--resume``) and the
-    folder was created here and is still empty, it is removed again.
+    If the block fails (other than by Ctrl-C, which keeps checkpoints for ``--resume``), the
+    folders created here that are still empty are removed again.
     """
-    created = not os.path.isdir(path)
+    created, head = [], os.path.abspath(path)
+    while not os.path.exists(head):
+        created.append(head)
+        head = os.path.dirname(head)
     os.makedirs(path, exist_ok=True)
     try:
         yield path
     except KeyboardInterrupt:
         raise
     except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                os.rmdir(path)  # only succeeds when empty
+        for folder in created:  # innermost first
+            try:
+                os.rmdir(folder)  # only succeeds when empty
+            except OSError:
+                break
         raise
 
 
