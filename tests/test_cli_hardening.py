@@ -258,3 +258,16 @@ def test_reproduce_one_figure_quick(tmp_path):  # about 10 s on 2 cores
     assert {"fig2.png", "fig2.pdf", "results.json", "report.md"} <= names
     assert not any(n.startswith(".") for n in names)  # no temp files left behind
     assert "fig3.png" not in names
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root can write anywhere")
+def test_unwritable_out_is_refused_before_any_work(tmp_path, workdir, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main(FIT + ["--out", str(locked / "r")]) == 2
+        assert "--out" in capsys.readouterr().err and os.listdir(locked) == []
+    finally:
+        locked.chmod(0o755)

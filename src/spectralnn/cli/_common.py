@@ -78,6 +78,8 @@ def check_out(path: str, flag: str = "--out") -> str:
         head = os.path.dirname(head)
     if not os.path.isdir(head):
         raise UsageError(f"{flag} {path!r}: {head!r} exists and is not a folder")
+    if not os.access(head, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path!r}: the folder {head!r} is not writable")
     return path
 
 
@@ -89,6 +91,8 @@ def check_out_file(path: str, suffix: str, flag: str = "--out") -> str:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"{flag} {path!r}: the folder {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path!r}: the folder {parent!r} is not writable")
     return path
 
 
