@@ -229,3 +229,34 @@ def test_kkt_certificate_refuses_bad_arguments(underdetermined, kwargs, name):
     X = theory.min_nuclear_norm(underdetermined)
     with pytest.raises((ValueError, TypeError), match=f"'{name}' parameter of kkt_certificate"):
         theory.kkt_certificate(X, underdetermined, **kwargs)
+
+
+def test_public_theory_functions_refuse_bad_arguments(underdetermined):
+    X = theory.min_nuclear_norm(underdetermined)
+    for func in (theory.projected_y, theory.min_frobenius_interpolant, theory.min_nuclear_norm):
+        with pytest.raises(TypeError, match="'problem' parameter of .* must be a Problem"):
+            func({"A": 1})
+    with pytest.raises(TypeError, match="'X' parameter of kkt_certificate"):
+        theory.kkt_certificate(X.numpy(), underdetermined)
+    with pytest.raises(ValueError, match=r"'X' parameter of kkt_certificate must have the "
+                       r"problem's shape \(10, 10\)"):
+        theory.kkt_certificate(X[:, :9], underdetermined)
+    with pytest.raises(ValueError, match="'X' parameter of kkt_certificate must be finite"):
+        theory.kkt_certificate(X * float("nan"), underdetermined)
+    gaussian = snn.make_problem("gaussian", (4, 4), 1, 8)
+    with pytest.raises(ValueError, match="'method' parameter of kkt_certificate can be "
+                       "'aligned' only"):
+        theory.kkt_certificate(torch.zeros(4, 4, dtype=torch.float64), gaussian,
+                               method="aligned")
+    with pytest.raises(ValueError, match=r"'losses' parameter of fit_rate must have shape"):
+        theory.fit_rate([0, 1, 2], [1.0, 0.5])
+    with pytest.raises(ValueError, match="'floor' parameter of fit_rate"):
+        theory.fit_rate([0, 1, 2], [1.0, 0.5, 0.2], floor=float("inf"))
+    model = snn.SNNFactorization((10, 10), (1,), init="spectral", problem=underdetermined)
+    for kwargs, name in (({"t_max": 0.0}, "t_max"), ({"t_max": 1.0, "n_eval": 1}, "n_eval"),
+                         ({"t_max": 1.0, "method": "euler"}, "method"),
+                         ({"t_max": 1.0, "rtol": -1.0}, "rtol")):
+        with pytest.raises(ValueError, match=f"'{name}' parameter of gradient_flow"):
+            theory.gradient_flow(model, underdetermined, **kwargs)
+    with pytest.raises(ValueError, match="'model' parameter of gradient_flow must admit"):
+        theory.gradient_flow(snn.SNNFactorization((10, 10), (1,)), underdetermined, 1.0)

@@ -22,8 +22,8 @@ import torch
 
 from ._kkt import Certificate, certificate
 from ._operators import AlignedOperator, CompletionOperator
-from ._validation import check_bool, check_choice, check_int, check_real
-from .errors import ConvergenceWarning
+from ._validation import check_array, check_bool, check_choice, check_int, check_matrix, check_real
+from .errors import ConvergenceWarning, InputError, InputTypeError
 
 __all__ = [
     "Certificate",
@@ -62,10 +62,19 @@ class NuclearNormSolution:
     residual: float | None = None
 
 
+def _check_problem(problem, where: str):
+    from .sensing import Problem
+
+    if not isinstance(problem, Problem):
+        raise InputTypeError(f"The 'problem' parameter of {where} must be a Problem. Got "
+                             f"{type(problem).__name__} instead.")
+    return problem
+
+
 def projected_y(problem) -> torch.Tensor:
     """``y`` projected onto the range of the operator (``A A^+ y``); ``y`` itself when the
     operator is onto (full row rank), which spares a least-squares solve and its rounding."""
-    op, y = problem.operator, problem.y
+    op, y = _check_problem(problem, "projected_y").operator, problem.y
     if isinstance(op, CompletionOperator) and len(set(op._flat_idx.tolist())) == op.m:
         return y
     M = op.S if isinstance(op, AlignedOperator) else op.dense().reshape(op.m, -1)
@@ -82,7 +91,7 @@ def projected_y(problem) -> torch.Tensor:
 
 def min_frobenius_interpolant(problem) -> torch.Tensor:
     """The minimum-Frobenius-norm least-squares solution ``A^+ y`` (a non-answer to compare)."""
-    op = problem.operator
+    op = _check_problem(problem, "min_frobenius_interpolant").operator
     if isinstance(op, AlignedOperator):
         return op.embed(torch.linalg.pinv(op.S) @ problem.y)
     M = op.dense().reshape(op.m, -1)
@@ -192,6 +201,7 @@ def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
         "optimal_inaccurate"): the returned matrix is then only an approximation.
     """
     where = "min_nuclear_norm"
+    _check_problem(problem, where)
     check_choice(method, "method", where, SOLVERS)
     check_real(tol, "tol", where, low=0.0, high=1.0, low_open=True)
     check_int(max_iter, "max_iter", where, low=1)
@@ -257,11 +267,18 @@ def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol:
         that is not aligned.
     """
     where = "kkt_certificate"
+    _check_problem(problem, where)
+    X = check_matrix(X, "X", where)
+    if tuple(X.shape) != tuple(problem.shape):
+        raise InputError(f"The 'X' parameter of {where} must have the problem's shape "
+                         f"{tuple(problem.shape)}. Got shape {tuple(X.shape)} instead.")
     check_choice(method, "method", where, ("auto", "lstsq", "exact", "aligned"))
     check_real(rank_tol, "rank_tol", where, low=0.0, high=1.0, low_open=True)
     check_real(tol, "tol", where, low=0.0, low_open=True)
     if method == "aligned" and not isinstance(problem.operator, AlignedOperator):
-        raise ValueError("method='aligned' needs an aligned problem.")
+        raise InputError(f"The 'method' parameter of {where} can be 'aligned' only for an "
+                         f"aligned problem. Got 'aligned' for a "
+                         f"{type(problem.operator).__name__} instead.")
     return certificate(X, problem, projected_y(problem), method=method, rank_tol=rank_tol,
                        tol=tol)
 
@@ -274,8 +291,18 @@ def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
     initial excess and above ``1e-9`` of it (rounding). Returns ``rate`` (per step), ``r2`` and
     the ``window`` of steps used (``rate`` is NaN when fewer than 3 points qualify).
     """
-    t = np.asarray(steps, dtype=float)
-    L = np.asarray(losses, dtype=float)
+    where = "fit_rate"
+    steps, losses = (np.asarray(v) if isinstance(v, (list, tuple)) else v
+                     for v in (steps, losses))
+    t = check_array(steps, "steps", where, ndim=1, layout="(n,)", cast_ints=True,
+                    dtype=torch.float64).numpy()
+    L = check_array(losses, "losses", where, ndim=1, layout=f"(n,) = ({len(t)},)",
+                    cast_ints=True, dtype=torch.float64, finite=False).numpy()
+    if len(L) != len(t):
+        raise InputError(f"The 'losses' parameter of {where} must have shape (n,) = "
+                         f"({len(t)},), one loss per step. Got shape {L.shape} instead.")
+    if floor is not None:
+        floor = check_real(floor, "floor", where)
     if floor is None:
         floor, low = 0.0, 10 * L[-1]
     else:
@@ -292,21 +319,35 @@ def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
     return {"rate": -slope, "r2": r2, "window": [float(tt[0]), float(tt[-1])]}
 
 
+def _check_flow_args(problem, t_max, n_eval, method, rtol, atol) -> None:
+    where = "gradient_flow"
+    _check_problem(problem, where)
+    check_real(t_max, "t_max", where, low=0.0, low_open=True)
+    check_int(n_eval, "n_eval", where, low=2)
+    check_choice(method, "method", where, ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"))
+    check_real(rtol, "rtol", where, low=0.0, low_open=True)
+    check_real(atol, "atol", where, low=0.0, low_open=True)
+
+
 def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: str = "LSODA",
                   rtol: float = 1e-9, atol: float = 1e-12) -> dict:
     r"""Integrate the gradient flow :math:`\dot\theta = -\nabla L(\theta)` of the reduced system.
 
     Needs what ``fit(method="reduced")`` needs (aligned problem, spectral init, odd activation).
     Uses ``scipy.integrate.solve_ivp`` with a stiff-capable ``method``. Returns ``t``, ``loss``
-    (at ``n_eval`` times in ``[0, t_max]``), the final coordinates ``x`` and the solver's status.
+    (at ``n_eval`` times in ``[0, t_max]``), the final coordinates ``x`` and the solver's status
+    (0 success; -1, with a :class:`~spectralnn.errors.ConvergenceWarning`, when the integrator
+    failed before ``t_max`` and ``t``, ``loss`` stop early).
     """
     from scipy.integrate import solve_ivp
 
     from ._reduced import ReducedObjective, ReducedSNN, reduced_unsupported
 
+    _check_flow_args(problem, t_max, n_eval, method, rtol, atol)
     why = reduced_unsupported(model, problem)
     if why is not None:
-        raise ValueError(f"gradient_flow needs the reduced system: {why}.")
+        raise InputError(f"The 'model' parameter of gradient_flow must admit the reduced "
+                         f"system: {why}.")
     problem = problem.to(dtype=torch.float64)
     red = ReducedSNN(model).double()
     obj = ReducedObjective(problem)
@@ -327,6 +368,9 @@ def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: st
     t_eval = np.linspace(0.0, t_max, n_eval)
     sol = solve_ivp(rhs, (0.0, t_max), theta0, method=method, t_eval=t_eval, rtol=rtol,
                     atol=atol)
+    if sol.status != 0:
+        warnings.warn(f"gradient_flow: {method} stopped at t={sol.t[-1] if len(sol.t) else 0:g} "
+                      f"of {t_max:g}: {sol.message}", ConvergenceWarning, stacklevel=2)
     losses = []
     for k in range(sol.y.shape[1]):
         load(sol.y[:, k])
