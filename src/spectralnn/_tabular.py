@@ -1,0 +1,232 @@
+"""Readers and writers of partially observed matrices for ``spectralnn complete``.
+
+Formats: a delimited text matrix (CSV, TSV; an empty cell, ``NaN``, ``NA``, ``N/A``, ``null`` or
+``?`` is a missing entry; an optional header row and index column), a ``.npy`` 2-D array (NaN =
+missing; never unpickled) and long-format triplets ``row,col,value`` (one observed entry per line,
+as rating data usually comes; detected from a header such as ``user,item,rating`` or flagged).
+Errors name the line and column (1-based) and raise :class:`TableError` (an ``InputError``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+
+import numpy as np
+
+from ._io import atomic_write
+from .errors import InputError
+
+__all__ = ["Table", "TableError", "read_table", "write_table", "FORMATS"]
+
+FORMATS = ("csv", "tsv", "npy", "triplets")
+MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
+_ROW_NAMES = {"row", "rows", "i", "user", "user_id", "userid", "r"}
+_COL_NAMES = {"col", "cols", "column", "j", "item", "item_id", "itemid", "movie", "movie_id", "c"}
+
+
+class TableError(InputError):
+    """An unreadable or malformed input matrix; the message names the line and column."""
+
+
+@dataclasses.dataclass
+class Table:
+    """A read matrix (NaN = missing) and what is needed to write its completion back alike."""
+
+    values: np.ndarray
+    fmt: str
+    delimiter: str = ","
+    header: list | None = None  # column labels (a text matrix) or the triplet header
+    index: list | None = None  # row labels
+    corner: str = ""  # header cell above the index column
+    row_labels: list | None = None  # triplets: label of each matrix row / column
+    col_labels: list | None = None
+
+
+def _number(cell: str):
+    """``float`` for a number, ``nan`` for a missing token, None for text."""
+    s = cell.strip()
+    if s.lower() in MISSING:
+        return float("nan")
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v
+
+
+def _rows(path: str, delimiter: str):
+    """``[(line_number, [cells])]`` of the non-blank lines."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise TableError(f"{path}: not a text file (use .npy for binary arrays)") from None
+    out = []
+    for lineno, line in enumerate(io.StringIO(text).read().splitlines(), 1):
+        if line.strip():
+            out.append((lineno, next(csv.reader([line], delimiter=delimiter))))
+    if not out:
+        raise TableError(f"{path}: the file is empty")
+    return out
+
+
+def _delimiter(path: str, fmt: str | None) -> str:
+    if fmt == "tsv" or os.path.splitext(path)[1].lower() in (".tsv", ".tab"):
+        return "\t"
+    if fmt == "csv":
+        return ","
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        first = f.readline()
+    return "\t" if "\t" in first else ";" if ";" in first and "," not in first else ","
+
+
+def _is_text(cell: str) -> bool:
+    return _number(cell) is None
+
+
+def _is_triplet_header(cells) -> bool:
+    names = [c.strip().lower() for c in cells]
+    return len(names) == 3 and names[0] in _ROW_NAMES and names[1] in _COL_NAMES
+
+
+def read_table(path, *, fmt: str | None = None, header: bool | None = None,
+               index_col: bool | None = None) -> Table:
+    """Read ``path`` (format from ``fmt`` or the extension/content; header row and index column
+    detected unless given)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise TableError(f"INPUT {path!r}: no such file")
+    if fmt is not None and fmt not in FORMATS:
+        raise TableError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if fmt == "npy" or (fmt is None and path.lower().endswith(".npy")):
+        return _read_npy(path)
+    delim = _delimiter(path, fmt)
+    rows = _rows(path, delim)
+    if fmt == "triplets" or (fmt is None and _is_triplet_header(rows[0][1])):
+        return _read_triplets(path, rows, delim, header)
+    return _read_matrix(path, rows, delim, header, index_col)
+
+
+def _read_npy(path: str) -> Table:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # bad magic, pickled objects, truncation: all "not a .npy matrix"
+        raise TableError(f"{path}: not a readable .npy array ({exc})") from None
+    if arr.ndim != 2 or arr.dtype.kind not in "fiub":
+        raise TableError(f"{path}: a .npy input must be a 2-D numeric array; got shape "
+                         f"{arr.shape}, dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if np.isinf(arr).any():
+        r, c = np.argwhere(np.isinf(arr))[0]
+        raise TableError(f"{path}: entry ({r}, {c}) is infinite; use NaN for a missing entry")
+    return Table(arr, "npy")
+
+
+def _read_matrix(path, rows, delim, header, index_col) -> Table:
+    first = rows[0][1]
+    if header is None:  # labels: some text and no number after the corner cell
+        rest = first[1:] if len(first) > 1 else first
+        header = (any(_is_text(c) for c in rest)
+                  and not any(_number(c) is not None and _number(c) == _number(c) for c in rest))
+    body = rows[1:] if header else rows
+    if not body:
+        raise TableError(f"{path}: no data rows after the header")
+    if index_col is None:  # every row starts with a label, or pandas' empty corner cell
+        index_col = all(_is_text(cells[0]) for _, cells in body) or bool(
+            header and first[0].strip() == "" and len(first) > 1)
+    width = len(body[0][1])
+    for lineno, cells in ([rows[0]] if header else []) + body:
+        if len(cells) != width:
+            raise TableError(f"{path} line {lineno}: {len(cells)} fields, expected {width} "
+                             f"(as on line {body[0][0]}); ragged rows")
+    start = 1 if index_col else 0
+    if width - start < 1:
+        raise TableError(f"{path}: no value columns (only an index column)")
+    values = np.empty((len(body), width - start))
+    for i, (lineno, cells) in enumerate(body):
+        for j, cell in enumerate(cells[start:]):
+            v = _number(cell)
+            if v is None or v in (float("inf"), float("-inf")):
+                raise TableError(f"{path} line {lineno}, column {j + start + 1}: {cell!r} is "
+                                 "not a finite number (use an empty cell or NaN for missing)")
+            values[i, j] = v
+    return Table(values, "tsv" if delim == "\t" else "csv", delim,
+                 [c.strip() for c in first[start:]] if header else None,
+                 [cells[0].strip() for _, cells in body] if index_col else None,
+                 first[0].strip() if header and index_col else "")
+
+
+def _labels(raw):
+    """Sorted numerically when every label is an integer, else in order of appearance."""
+    uniq = list(dict.fromkeys(raw))
+    try:
+        return sorted(uniq, key=lambda s: int(s))
+    except ValueError:
+        return uniq
+
+
+def _read_triplets(path, rows, delim, header) -> Table:
+    if header is None:
+        header = _is_triplet_header(rows[0][1]) or any(_is_text(c) for c in rows[0][1][2:])
+    body = rows[1:] if header else rows
+    if not body:
+        raise TableError(f"{path}: no data rows after the header")
+    trip = []
+    for lineno, cells in body:
+        if len(cells) != 3:
+            raise TableError(f"{path} line {lineno}: {len(cells)} fields, expected 3 "
+                             "(row, col, value) in a triplet file; ragged rows")
+        r, c = cells[0].strip(), cells[1].strip()
+        for col, lab in ((1, r), (2, c)):
+            if lab == "":
+                raise TableError(f"{path} line {lineno}, column {col}: empty label")
+        v = _number(cells[2])
+        if v is None or v in (float("inf"), float("-inf")):
+            raise TableError(f"{path} line {lineno}, column 3: {cells[2]!r} is not a finite "
+                             "number")
+        trip.append((lineno, r, c, v))
+    row_labels, col_labels = _labels([t[1] for t in trip]), _labels([t[2] for t in trip])
+    ri = {s: i for i, s in enumerate(row_labels)}
+    ci = {s: i for i, s in enumerate(col_labels)}
+    values = np.full((len(row_labels), len(col_labels)), np.nan)
+    seen: dict = {}
+    for lineno, r, c, v in trip:
+        key = (ri[r], ci[c])
+        if key in seen:
+            raise TableError(f"{path} line {lineno}: duplicate entry ({r}, {c}), first on line "
+                             f"{seen[key]}")
+        seen[key] = lineno
+        values[key] = v
+    return Table(values, "triplets", delim, [c.strip() for c in rows[0][1]] if header else None,
+                 row_labels=row_labels, col_labels=col_labels)
+
+
+def _fmt(v: float) -> str:
+    return repr(float(v))
+
+
+def write_table(path, table: Table, values: np.ndarray) -> str:
+    """Write ``values`` (the completed matrix) to ``path`` in ``table``'s format, atomically."""
+    values = np.asarray(values, dtype=np.float64)
+    if table.fmt == "npy":
+        return atomic_write(path, lambda f: np.save(f, values, allow_pickle=False))
+
+    def w(f):
+        out = csv.writer(f, delimiter=table.delimiter, lineterminator="\n")
+        if table.fmt == "triplets":
+            if table.header is not None:
+                out.writerow(table.header)
+            for i, r in enumerate(table.row_labels):
+                for j, c in enumerate(table.col_labels):
+                    out.writerow([r, c, _fmt(values[i, j])])
+            return
+        if table.header is not None:
+            out.writerow(([table.corner] if table.index is not None else []) + table.header)
+        for i, row in enumerate(values):
+            lead = [table.index[i]] if table.index is not None else []
+            out.writerow(lead + [_fmt(v) for v in row])
+
+    return atomic_write(path, w, text=True)
