@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "theory_check",
     "reproduce",
     "sweep",
+    "complete",
 )
 
 
