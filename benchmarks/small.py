@@ -101,7 +101,7 @@ def implementations(setting, runs, naive_train):
     }
 
 
-def measure(setting, steps, rounds, runs, naive_train, check_steps=50):
+def measure(setting, steps, rounds, runs, naive_train, clock, check_steps=50):
     impls = implementations(setting, runs, naive_train)
     # Same start, same number of steps: the losses must agree (also the warm-up).
     losses = {name: train(make(), check_steps) for name, (_, make, train) in impls.items()}
@@ -110,9 +110,9 @@ def measure(setting, steps, rounds, runs, naive_train, check_steps=50):
         for name, (r, make, train) in impls.items():
             n = max(20, steps // r)
             model = make()
-            t = time.perf_counter()
+            t = clock()
             train(model, n)
-            best[name] = min(best[name], (time.perf_counter() - t) / (n * r))
+            best[name] = min(best[name], (clock() - t) / (n * r))
     base, ref = best["naive reference"], losses["naive reference"]
     return [(setting, name, r, best[name] * 1e3, base / best[name],
              abs(losses[name] - ref) / abs(ref)) for name, (r, _, _) in impls.items()]
@@ -127,19 +127,23 @@ def main():
     ap.add_argument("--runs", type=int, default=64)
     ap.add_argument("--settings", default="fig3,fig2")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall: time.perf_counter; cpu: time.process_time (CPU time of this "
+                         "process, steadier on a loaded machine; use with --threads 1)")
     args = ap.parse_args()
     steps = args.steps or (100 if args.quick else 400)
     rounds = args.rounds or (2 if args.quick else 3)
     if args.threads:
         torch.set_num_threads(args.threads)
     naive_train = _naive_train()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(f"float64, cpu, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-          f"best of {rounds} rounds of {steps} run-steps")
+          f"best of {rounds} rounds of {steps} run-steps, {args.clock} clock")
     print()
     print("| setting | implementation | runs | ms per run-step | speed-up vs naive | loss rel. diff |")
     print("|---|---|---:|---:|---:|---:|")
     for setting in args.settings.split(","):
-        for row in measure(setting, steps, rounds, args.runs, naive_train):
+        for row in measure(setting, steps, rounds, args.runs, naive_train, clock):
             print("| {} | {} | {} | {:.4f} | {:.1f}x | {:.1e} |".format(*row))
 
 

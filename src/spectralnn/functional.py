@@ -154,20 +154,22 @@ class _SpectralNetwork(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, act, squeeze, *alphas):
-        lead = torch.broadcast_shapes(X.shape[:-3], *(a.shape[:-2] for a in alphas))
+        lead = X.shape[:-3]
+        if any(a.shape[:-2] != lead for a in alphas):  # (torch.broadcast_shapes is slow)
+            lead = torch.broadcast_shapes(lead, *(a.shape[:-2] for a in alphas))
         wide = X.shape[-2] < X.shape[-1]
         if wide:  # every layer commutes with the transpose
             X = X.mT
         ctx.x_shape, (d1, d2) = X.shape, X.shape[-2:]
         N = math.prod(lead)
-        X = X.expand(*lead, *X.shape[-3:]).reshape(-1, d1, d2)  # (N K_0, d1, d2)
+        X = _flat(X, lead, 3).view(-1, d1, d2)  # (N K_0, d1, d2)
         layers = []
         for alpha in alphas:
             k_in, k_out = alpha.shape[-2:]
             U, s, Vh = _svd(X)
             fs = act.f(s)
             gamma = torch.bmm(U * fs.unsqueeze(1), Vh).view(N, k_in, d1 * d2)
-            a3 = alpha.expand(*lead, k_in, k_out).reshape(N, k_in, k_out)
+            a3 = _flat(alpha, lead, 2)
             X = torch.bmm(a3.mT, gamma).view(N * k_out, d1, d2)
             layers.append((U, s, fs, Vh, gamma, a3))
         # Intermediates live on ctx (saved tensors are for inputs and outputs); the alphas
@@ -193,8 +195,8 @@ class _SpectralNetwork(torch.autograd.Function):
                  for j in (1, 2))
         P, B, q = _coefficients(s, fs, ctx.act, d1 == d2)
         sizes = [lay[1].shape[0] for lay in layers]
-        P, B = P.split(sizes), B.split(sizes)
-        q = [None] * n if q is None else q.split(sizes)
+        P, B = P.split_with_sizes(sizes), B.split_with_sizes(sizes)
+        q = [None] * n if q is None else q.split_with_sizes(sizes)
         grads = [None] * n
         Gf = G.reshape(N, alphas[-1].shape[-1], d1 * d2)
         for i in reversed(range(n)):
@@ -209,10 +211,18 @@ class _SpectralNetwork(torch.autograd.Function):
         return (gX.mT if ctx.wide else gX), None, None, *grads
 
 
+def _flat(t, lead, core):
+    """``t: ([...,] *core dims)`` broadcast to ``(*lead, ...)`` and flattened to ``(N, ...)``."""
+    if t.shape[:-core] != lead:
+        t = t.expand(*lead, *t.shape[-core:])
+    return t.reshape(-1, *t.shape[-core:])
+
+
 def _unbroadcast(g, lead, shape):
     """``g: (N, ...)`` back to ``(*lead, ...)``, summed down to ``shape``."""
-    g = g.view(*lead, *g.shape[1:])
-    return g if g.shape == shape else g.sum_to_size(shape)
+    if g.ndim - 1 + len(lead) == len(shape) and shape[:len(lead)] == lead:
+        return g.view(shape)
+    return g.view(*lead, *g.shape[1:]).sum_to_size(shape)
 
 
 def _spectral_network(X: torch.Tensor, alphas, act: Activation, squeeze: bool = False):
