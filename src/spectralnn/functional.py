@@ -59,12 +59,13 @@ def _coefficients(s, fs, act: Activation, square: bool):
     # f' at the midpoint; where s_i = s_j = 0 this is f'(0), the limit of D2 there too.
     dmid = act.df(0.5 * ssum)
     # D1 = (f(s_i) - f(s_j)) / (s_i - s_j), f' at the midpoint where s_i and s_j nearly tie.
-    d1 = torch.where(close, dmid, (fi - fj) / diff.masked_fill(close, 1.0))
+    # (The quotient's inf/nan at exact ties is computed and discarded: no autograd here.)
+    d1 = torch.where(close, dmid, (fi - fj) / diff)
     # D2 = (f(s_i) + f(s_j)) / (s_i + s_j): the divided difference of the odd extension
     # between s_i and -s_j; their gap s_i + s_j vanishes only when both are 0 (limit f'(0)).
-    zero = ssum == 0
-    d2 = torch.where(zero, dmid, (fi + fj) / ssum.masked_fill(zero, 1.0))
-    P, B = 0.5 * (d1 + d2), 0.5 * (d1 - d2)
+    d2 = torch.where(ssum == 0, dmid, (fi + fj) / ssum)
+    P = torch.lerp(d1, d2, 0.5)  # (D1 + D2) / 2
+    B = d1 - P  # (D1 - D2) / 2
     if square:
         return P, B, None
     q = torch.diagonal(d2, dim1=-2, dim2=-1).unsqueeze(-2)  # f(s_j) / s_j
@@ -162,7 +163,7 @@ class _SpectralNetwork(torch.autograd.Function):
             X = X.mT
         ctx.x_shape, (d1, d2) = X.shape, X.shape[-2:]
         N = math.prod(lead)
-        X = _flat(X, lead, 3).view(-1, d1, d2)  # (N K_0, d1, d2)
+        X = _flat(X, lead, 3).view(N * X.shape[-3], d1, d2)  # (N K_0, d1, d2)
         layers = []
         for alpha in alphas:
             k_in, k_out = alpha.shape[-2:]
@@ -215,7 +216,7 @@ def _flat(t, lead, core):
     """``t: ([...,] *core dims)`` broadcast to ``(*lead, ...)`` and flattened to ``(N, ...)``."""
     if t.shape[:-core] != lead:
         t = t.expand(*lead, *t.shape[-core:])
-    return t.reshape(-1, *t.shape[-core:])
+    return t.reshape(math.prod(lead), *t.shape[-core:])
 
 
 def _unbroadcast(g, lead, shape):
