@@ -2,7 +2,7 @@
 
     python benchmarks/small.py              # the table (about a minute on 2 quiet cores)
     python benchmarks/small.py --quick      # fewer steps and rounds
-    python benchmarks/small.py --steps 500 --rounds 5 --runs 64
+    python benchmarks/small.py --threads 1 --clock cpu   # steadier on a busy machine
 
 The naive reference is ``naive_train`` of ``benchmarks/run.py``: autograd through
 ``torch.linalg.svd``, measurements as ``(A * X.repeat(m, 1, 1)).sum()``, ``torch.optim.SGD``,
@@ -20,7 +20,10 @@ Settings (float64, 10 x 10, widths (2, 2, 2, 2), tanh):
   reduced system that ``method="auto"`` would pick).
 
 Every implementation starts from the same parameters; the last column is the relative
-difference of its train loss after 50 steps to the naive reference's.
+difference of its train loss after 50 steps to the naive reference's. The last row of each
+setting times only the LAPACK SVDs a batched forward pass takes (``torch.linalg.svd`` of the
+layer inputs half-way through the timed steps, serial on the CPU): no implementation that
+computes these SVDs on one core can beat its speed-up.
 Timings are the best of ``--rounds`` interleaved rounds; ratios come from this process only.
 """
 
@@ -101,6 +104,34 @@ def implementations(setting, runs, naive_train):
     }
 
 
+def layer_inputs(model):
+    """The matrices whose SVDs a forward pass of an SNNFactorization takes, one stack per layer."""
+    from spectralnn.functional import spectral_network
+
+    stacks, X = [], model.inputs().detach()
+    with torch.no_grad():
+        for layer in model.snn.layers:
+            stacks.append(X.reshape(-1, *X.shape[-2:]).clone())
+            X = spectral_network(X, [layer.alpha], model.snn.act)
+    return stacks
+
+
+def svd_floor(problem, make, lr, runs, steps, clock, reps=10):
+    """Time per run-step of the SVDs alone (forward only; the backward reuses them), at the
+    point reached after ``steps // 2`` steps (SVDs near the initial point are cheaper)."""
+    model = make(runs)
+    bare_steps(model, problem, lr, steps // 2)
+    stacks = layer_inputs(model)
+    best = float("inf")
+    for _ in range(3):
+        t = clock()
+        for _ in range(reps):
+            for X in stacks:
+                torch.linalg.svd(X, full_matrices=False)
+        best = min(best, (clock() - t) / (reps * runs))
+    return best
+
+
 def measure(setting, steps, rounds, runs, naive_train, clock, check_steps=50):
     impls = implementations(setting, runs, naive_train)
     # Same start, same number of steps: the losses must agree (also the warm-up).
@@ -108,21 +139,25 @@ def measure(setting, steps, rounds, runs, naive_train, clock, check_steps=50):
     best = {name: float("inf") for name in impls}
     for _ in range(rounds):
         for name, (r, make, train) in impls.items():
-            n = max(20, steps // r)
+            n = steps  # the same stretch of the trajectory for everyone
             model = make()
             t = clock()
             train(model, n)
             best[name] = min(best[name], (clock() - t) / (n * r))
     base, ref = best["naive reference"], losses["naive reference"]
-    return [(setting, name, r, best[name] * 1e3, base / best[name],
-             abs(losses[name] - ref) / abs(ref)) for name, (r, _, _) in impls.items()]
+    rows = [(setting, name, r, best[name] * 1e3, base / best[name],
+             f"{abs(losses[name] - ref) / abs(ref):.1e}") for name, (r, _, _) in impls.items()]
+    floor = svd_floor(*SETTINGS[setting](), runs, steps, clock)
+    rows.append((setting, "(its LAPACK SVDs alone: a bound)", runs, floor * 1e3,
+                 base / floor, "-"))
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--steps", type=int, default=None, help="steps per timing (default 400)")
+    ap.add_argument("--steps", type=int, default=None, help="steps per timing (default 200)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
     ap.add_argument("--runs", type=int, default=64)
     ap.add_argument("--settings", default="fig3,fig2")
@@ -131,20 +166,20 @@ def main():
                     help="wall: time.perf_counter; cpu: time.process_time (CPU time of this "
                          "process, steadier on a loaded machine; use with --threads 1)")
     args = ap.parse_args()
-    steps = args.steps or (100 if args.quick else 400)
+    steps = args.steps or (50 if args.quick else 200)
     rounds = args.rounds or (2 if args.quick else 3)
     if args.threads:
         torch.set_num_threads(args.threads)
     naive_train = _naive_train()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(f"float64, cpu, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-          f"best of {rounds} rounds of {steps} run-steps, {args.clock} clock")
+          f"best of {rounds} rounds of {steps} steps, {args.clock} clock")
     print()
     print("| setting | implementation | runs | ms per run-step | speed-up vs naive | loss rel. diff |")
     print("|---|---|---:|---:|---:|---:|")
     for setting in args.settings.split(","):
         for row in measure(setting, steps, rounds, args.runs, naive_train, clock):
-            print("| {} | {} | {} | {:.4f} | {:.1f}x | {:.1e} |".format(*row))
+            print("| {} | {} | {} | {:.4f} | {:.1f}x | {} |".format(*row))
 
 
 if __name__ == "__main__":

@@ -89,13 +89,18 @@ def _backward_tall(G, U, Vh, P, B, q, mm=torch.matmul):
 
 
 # Note [fused network]
-# A depth-D SNN built from spectral_apply and einsum is about 2 + 5 D autograd nodes, and its
-# backward evaluates the divided differences once per layer. For the paper's 10 x 10 settings
-# the cost of a step is these small ops, not arithmetic (benchmarks/small.py). The fused node
-# saves, per layer, U, s, f(s), Vh and Gamma_f(X); its backward stacks the singular values of
-# all layers, evaluates P, B, q of _coefficients in one pass, and walks the layers back with
-# four matmuls for alpha's and X's gradients each plus _backward_tall. Wide inputs are
-# transposed once for the whole network.
+# A depth-D SNN built from spectral_apply and einsum is about 4 D autograd nodes, its backward
+# evaluates the divided differences once per layer, and matmul/einsum pay for broadcasting
+# logic on every call. At the paper's 10 x 10 sizes a step costs these small ops (a few us
+# each), not arithmetic (benchmarks/small.py). _SpectralNetwork is one node for all layers:
+# leading dimensions are flattened (broadcast alphas expanded) once, wide inputs transposed
+# once, and everything runs on 3-d stacks with bmm. Forward per layer: one batched SVD of all
+# K_in inputs, f(s), Gamma_f, and the alpha mixing (one bmm); U, s, f(s), Vh, Gamma_f are kept
+# on ctx. Backward: the singular values of all layers are stacked so that _coefficients runs
+# once; per layer, alpha's gradient and the mixing are one bmm each, then _backward_tall
+# (four bmm for square matrices, where the (I - U U^T) term vanishes). The formula and its
+# tie handling are exactly those of spectral_apply, which tests/test_nn.py checks to 1e-12.
+# What remains per layer is the LAPACK SVD, which bounds batched runs (benchmarks/small.py).
 
 # Note [SVD on CUDA]
 # Measured on an H100 (benchmarks/gpu_svd.py, table in the README): up to 32 x 32 cuSOLVER's
