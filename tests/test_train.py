@@ -174,3 +174,142 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(rank2_problem, tmp_path, monkeypat
     resumed = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt)
     torch.testing.assert_close(resumed.X, straight.X, rtol=0, atol=0)
     assert resumed.column("step") == straight.column("step")
+
+
+# --------------------------------------------------------------------------- auto and reduced
+
+
+def _aligned():
+    return snn.make_problem("aligned", (8, 7), 3, 30, noise=0.01, seed=0, scale=3.0)
+
+
+def _spectral(p, seed=0):
+    return snn.SNNFactorization((8, 7), (2, 2), init="spectral", init_scale=0.5, problem=p,
+                                seed=seed)
+
+
+@pytest.mark.parametrize("tamper", ["rotate", "copy"])
+def test_auto_falls_back_to_full_when_the_spectral_form_is_gone(tamper):
+    p = _aligned()
+
+    def tampered():
+        model = _spectral(p)
+        with torch.no_grad():
+            if tamper == "rotate":  # U Q, V Q: the same inputs U V^T, other coordinates
+                r = model.U.shape[-1]
+                Q = torch.linalg.qr(torch.randn(r, r, dtype=torch.float64,
+                                                generator=torch.Generator().manual_seed(7))).Q
+                model.U.copy_(model.U @ Q)
+                model.V.copy_(model.V @ Q)
+            else:  # another model's spectral init (another G) copied in
+                other = _spectral(p, seed=5)
+                model.U.copy_(other.U)
+                model.V.copy_(other.V)
+        return model
+
+    with pytest.warns(UserWarning, match="no longer have the spectral form"):
+        auto = snn.fit(tampered(), p, 0.01, 60, record_every=20)
+    full = snn.fit(tampered(), p, 0.01, 60, record_every=20, method="full")
+    assert auto.method == "full"
+    assert auto.column("train_loss") == full.column("train_loss")  # step 0 and after
+    torch.testing.assert_close(auto.X, full.X, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="method='reduced' does not apply: the model's U, V"):
+        snn.fit(tampered(), p, 0.01, 1, method="reduced")
+    untouched = snn.fit(_spectral(p), p, 0.01, 1)
+    assert untouched.method == "reduced"
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # creates the marker file when unpickled
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch"])
+def test_a_pickle_payload_checkpoint_is_never_run(rank2_problem, tmp_path, writer):
+    import pickle
+
+    marker, ckpt = tmp_path / "PWNED", tmp_path / "checkpoint.pt"
+    payload = {"header": {"format": "spectralnn-checkpoint"}, "x": _Payload(str(marker))}
+    if writer == "pickle":
+        ckpt.write_bytes(pickle.dumps(payload))
+    else:
+        torch.save(payload, ckpt)
+    with pytest.raises(ValueError, match="'checkpoint' parameter of fit must be a spectralnn "
+                                         "checkpoint"):
+        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt)
+    assert not marker.exists()
+
+
+def test_a_foreign_checkpoint_is_refused_naming_what_differs(rank2_problem, tmp_path):
+    ckpt = tmp_path / "ck.pt"
+    snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 5, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="'checkpoint'.*model: checkpoint 'FreeMatrix', this fit "
+                                         "'SNNFactorization'"):
+        snn.fit(snn.SNNFactorization((12, 12), (1,)), rank2_problem, 0.1, 10, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="'checkpoint'.*optimizer: checkpoint 'gd', this fit "
+                                         "'adam'"):
+        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt,
+                optimizer="adam")
+    torch.save({"weights": torch.zeros(3)}, ckpt)  # a plain tensor file, not ours
+    with pytest.raises(ValueError, match="without a spectralnn checkpoint header"):
+        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt)
+    assert snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 3, checkpoint=ckpt,
+                   resume=False).steps == 3  # resume=False overwrites it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temp files left
+
+
+def test_fit_refuses_bad_arguments_before_work(rank2_problem, tmp_path):
+    free = snn.FreeMatrix((12, 12))
+    cases = [
+        (dict(checkpoint=tmp_path / "c.pt", checkpoint_every=0), "'checkpoint_every'"),
+        (dict(divergence_factor=0.0), "'divergence_factor'"),
+        (dict(divergence_factor=1.0), "'divergence_factor'"),
+        (dict(divergence_factor=math.inf), "'divergence_factor'"),
+        (dict(tol=math.inf), "'tol'"),
+        (dict(tol=-1e-3), "'tol'"),
+        (dict(tol=math.nan), "'tol'"),
+    ]
+    for kwargs, name in cases:
+        with pytest.raises(ValueError, match=name):
+            snn.fit(free, rank2_problem, 0.1, 10, **kwargs)
+    assert not (tmp_path / "c.pt").exists()
+    wrong = snn.make_problem("gaussian", (2, 3), 1, 5, seed=0)
+    with pytest.raises(ValueError, match=r"problem's shape \(2, 3\).*shape \(3, 2\)"):
+        snn.fit(snn.FreeMatrix((3, 2)), wrong, 0.1, 10)
+    with pytest.raises(TypeError, match="'problem' parameter of fit must be a Problem"):
+        snn.fit(free, "p.npz", 0.1, 10)
+
+
+def test_ctrl_c_in_lr_search_leaves_a_checkpoint(rank2_problem, tmp_path, monkeypatch):
+    ckpt = tmp_path / "search.pt"
+
+    def make(runs):
+        return snn.FreeMatrix((12, 12), runs=runs)
+
+    straight, _ = lr_search(make, rank2_problem, 60, keep=2, probe_steps=5, record_every=10)
+    real_loss, calls = type(rank2_problem).loss, {"n": 0}
+
+    def interrupting_loss(self, X, test=False):
+        if not test and X.ndim == 3:  # the batched run
+            calls["n"] += 1
+            if calls["n"] == 30:
+                raise KeyboardInterrupt
+        return real_loss(self, X, test)
+
+    monkeypatch.setattr(type(rank2_problem), "loss", interrupting_loss)
+    with pytest.raises(KeyboardInterrupt):
+        lr_search(make, rank2_problem, 60, keep=2, probe_steps=5, record_every=10,
+                  checkpoint=ckpt, checkpoint_every=1000)
+    monkeypatch.setattr(type(rank2_problem), "loss", real_loss)
+    assert 0 < torch.load(ckpt, weights_only=True)["step"] < 60
+    resumed, _ = lr_search(make, rank2_problem, 60, keep=2, probe_steps=5, record_every=10,
+                           checkpoint=ckpt)
+    for a, b in zip(resumed, straight):
+        assert a.lr == b.lr and a.column("step") == b.column("step")
+        torch.testing.assert_close(a.X, b.X, rtol=0, atol=0)
