@@ -17,6 +17,7 @@ index and columns for a DataFrame, a numpy array otherwise). Observed entries ar
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from .recipe import complete as _recipe_complete
-from .recipe import split
+from .recipe import SMALL_MATRIX, _small_threads, split
 
 __all__ = ["SNNCompleter", "FreeCompleter", "DeepCompleter", "ConvexCompleter",
            "SoftImputeCompleter", "COMPLETERS"]
@@ -55,6 +56,20 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
         def __repr__(self):
             args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
             return f"{type(self).__name__}({args})"
+
+
+@contextlib.contextmanager
+def _blas_threads(shape):
+    """One BLAS thread for small matrices (numpy SVDs of SoftImpute; see ``recipe``)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        threadpool_limits = None
+    if threadpool_limits is None or shape[0] * shape[1] > SMALL_MATRIX:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _as_matrix(X, where: str):
@@ -96,7 +111,8 @@ class _Completer(_Base):
         arr, _ = _as_matrix(X, where)
         mask = ~np.isnan(arr)
         t0 = time.perf_counter()
-        completed = np.asarray(self._complete(arr), dtype=np.float64)
+        with _small_threads(arr.shape), _blas_threads(arr.shape):
+            completed = np.asarray(self._complete(arr), dtype=np.float64)
         self.time_ = time.perf_counter() - t0
         self.mask_ = mask
         self.shape_ = arr.shape
@@ -130,6 +146,29 @@ class _Completer(_Base):
         return type(frame)(out, index=frame.index, columns=frame.columns)
 
 
+class _Bar:
+    """A tqdm bar fed by the recipe's ``progress(step, max_steps, best)`` callback."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, step, total, best):
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="fit", unit="step", leave=False)
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(held_out=f"{best:.3e}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(verbose):
+    return _Bar() if verbose else None
+
+
 class _RecipeCompleter(_Completer):
     _model = "snn"
 
@@ -137,10 +176,14 @@ class _RecipeCompleter(_Completer):
         return {}
 
     def _complete(self, arr):
+        bar = _progress_bar(self.verbose)
         res = _recipe_complete(arr, self._model, init_scale=getattr(self, "init_scale", None),
                                lr_factors=self.lr_factors, max_steps=self.max_steps,
                                validation_fraction=self.validation_fraction, refit=self.refit,
-                               seed=self.random_state, **self._recipe_kwargs())
+                               seed=self.random_state, tol=self.tol,
+                               progress=bar, **self._recipe_kwargs())
+        if bar is not None:
+            bar.close()
         self.result_ = res
         self.history_ = res.history
         self.lr_, self.lr_factor_ = res.lr, res.lr_factor
@@ -158,7 +201,7 @@ class SNNCompleter(_RecipeCompleter):
 
     Parameters
     ----------
-    widths : tuple of int, default=(2, 2)
+    widths : tuple of int, default=(4, 4)
         SNN widths (:class:`~spectralnn.SNNFactorization`).
     fn : str, default="tanh"
         Spectral activation.
@@ -168,7 +211,7 @@ class SNNCompleter(_RecipeCompleter):
         Inner dimension of the factors (default ``min(d1, d2)``; smaller is cheaper on big
         matrices).
     lr_factors : tuple of float, optional
-        Candidate rates in units of ``1 / curvature`` (``m`` for completion); default (4, 2, 1).
+        Candidate rates in units of ``1 / curvature`` (``m`` for completion); default (2, 1, 0.5).
     max_steps : int, default=2000
     validation_fraction : float, default=0.1
         Held-out observed entries for the lr choice and early stopping.
@@ -206,9 +249,10 @@ class SNNCompleter(_RecipeCompleter):
 
     _model = "snn"
 
-    def __init__(self, widths=(2, 2), fn="tanh", init_scale=1e-4, rank=None, lr_factors=None,
+    def __init__(self, widths=(4, 4), fn="tanh", init_scale=1e-4, rank=None, lr_factors=None,
                  max_steps=2000, validation_fraction=0.1, refit=True, keep_observed=True,
-                 random_state=0):
+                 random_state=0, tol=1e-3,
+                 verbose=False):
         self.widths = widths
         self.fn = fn
         self.init_scale = init_scale
@@ -219,6 +263,8 @@ class SNNCompleter(_RecipeCompleter):
         self.refit = refit
         self.keep_observed = keep_observed
         self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
 
     def _recipe_kwargs(self):
         return {"widths": tuple(self.widths), "fn": self.fn, "rank": self.rank}
@@ -231,7 +277,8 @@ class DeepCompleter(_RecipeCompleter):
     _model = "deep"
 
     def __init__(self, depth=3, init_scale=1e-1, lr_factors=None, max_steps=2000,
-                 validation_fraction=0.1, refit=True, keep_observed=True, random_state=0):
+                 validation_fraction=0.1, refit=True, keep_observed=True, random_state=0, tol=1e-3,
+                 verbose=False):
         self.depth = depth
         self.init_scale = init_scale
         self.lr_factors = lr_factors
@@ -240,6 +287,8 @@ class DeepCompleter(_RecipeCompleter):
         self.refit = refit
         self.keep_observed = keep_observed
         self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
 
     def _recipe_kwargs(self):
         return {"depth": self.depth}
@@ -252,13 +301,16 @@ class FreeCompleter(_RecipeCompleter):
     _model = "free"
 
     def __init__(self, lr_factors=None, max_steps=2000, validation_fraction=0.1, refit=True,
-                 keep_observed=True, random_state=0):
+                 keep_observed=True, random_state=0, tol=1e-3,
+                 verbose=False):
         self.lr_factors = lr_factors
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
         self.refit = refit
         self.keep_observed = keep_observed
         self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
 
 
 class ConvexCompleter(_Completer):

@@ -1,4 +1,5 @@
-"""``spectralnn recover``: recover an image from random Gaussian measurements."""
+"""``spectralnn recover``: recover an image from random Gaussian measurements (``--fraction``) or
+inpaint its missing pixels (``--missing P`` at random, or ``--mask PNG``) with the no-tuning recipe."""
 
 from __future__ import annotations
 
@@ -17,10 +18,23 @@ NAME = "recover"
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(NAME, help="recover an image from random measurements",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  spectralnn recover camera --fraction 0.6 --out rec/")
+                       epilog="examples:\n  spectralnn recover camera --fraction 0.6 --out rec/\n"
+                       "  spectralnn recover camera --missing 0.5 --size 64 --out inpaint/\n"
+                       "  spectralnn recover photo.png --mask scratches.png --out fixed/\n"
+                       "inpainting uses the recipe (no lr/steps flags needed) and writes "
+                       "recover.png: truth | observed (missing in red) | each model")
     p.add_argument("image", help="image file, skimage name (camera, moon, ...), lfw:K, "
                    "mnist:PATH[:K]")
-    p.add_argument("--fraction", type=float, default=0.6, help="m / (size^2) (default 0.6)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fraction", type=float, default=None,
+                      help="Gaussian measurements: m / (size^2) (default mode, 0.6)")
+    mode.add_argument("--missing", type=float, default=None,
+                      help="inpainting: this fraction of pixels missing at random, in (0, 1)")
+    mode.add_argument("--mask", default=None,
+                      help="inpainting: a mask image, white (>= 0.5) = missing pixel")
+    p.add_argument("--model", default=None,
+                   help="inpainting models, comma-separated from snn, softimpute, free, convex, "
+                   "deep (default snn,softimpute,free; free = linear regression)")
     p.add_argument("--size", type=int, default=28)
     p.add_argument("--widths", default="4,8,16")
     p.add_argument("--init-scale", type=float, default=1e-4)
@@ -34,6 +48,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def validate(args) -> dict:
+    if args.missing is not None or args.mask is not None:
+        from ._inpaint import validate_inpaint
+
+        return validate_inpaint(args)
+    if args.model is not None:
+        raise UsageError("--model applies to inpainting (--missing or --mask); the Gaussian "
+                         "mode compares snn and free")
+    args.fraction = 0.6 if args.fraction is None else args.fraction
     if not 0 < args.fraction <= 1:
         raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
     check_int(args.size, "--size", 2)
@@ -57,6 +79,10 @@ def validate(args) -> dict:
 
 
 def run(args, job) -> None:
+    if job.get("inpaint"):
+        from ._inpaint import run_inpaint
+
+        return run_inpaint(args, job)
     from ..metrics import psnr, relative_error
     from ..plotting import plot_images, save_figure
 
