@@ -1,0 +1,116 @@
+"""The no-tuning recipe: normalisation, curvature, held-out split, warnings, scale invariance."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import spectralnn as snn
+from spectralnn.recipe import (StallWarning, StillImprovingWarning, complete, curvature,
+                               fit_recipe, normalize, split)
+
+
+def _low_rank(d1=12, d2=10, rank=1, frac=0.7, seed=0, offset=3.0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((d1, rank)) @ rng.standard_normal((rank, d2)) + offset
+    M = np.where(rng.random(X.shape) < frac, X, np.nan)
+    return M, X
+
+
+def _miss_error(out, M, X):
+    miss = np.isnan(M)
+    return np.linalg.norm((out - X)[miss]) / np.linalg.norm(X[miss])
+
+
+def test_normalize_centres_and_scales_to_unit_estimated_norm():
+    p = snn.make_problem("completion", (9, 7), 2, 40, seed=1)
+    p = snn.Problem(p.operator, p.y * 50 + 7)
+    q, norm = normalize(p)
+    assert abs(float(q.y.mean())) < 1e-12
+    d1, d2 = p.shape
+    assert math.isclose(float((q.y ** 2).sum()) * d1 * d2 / p.m, 1.0, rel_tol=1e-12)
+    assert math.isclose(norm.offset, float(p.y.mean()), rel_tol=1e-12)
+    X = torch.randn(d1, d2, dtype=torch.float64)  # inverse maps the normalised loss back
+    assert torch.allclose(p.operator(norm.inverse(X)) - p.y, norm.scale * (q.operator(X) - q.y))
+
+
+def test_curvature_matches_the_hessian_eigenvalue():
+    p = snn.make_problem("gaussian", (5, 4), 1, 30, seed=0)
+    A = p.operator.A.reshape(30, -1)
+    exact = float(torch.linalg.eigvalsh(A.T @ A / 30).max())
+    assert math.isclose(curvature(p.operator, iters=200), exact, rel_tol=1e-6)
+    c = snn.make_problem("completion", (6, 6), 1, 20, seed=0)
+    assert curvature(c.operator) == 1 / 20
+
+
+def test_split_keeps_every_row_and_column_observed():
+    p = snn.make_problem("completion", (10, 8), 1, 30, seed=3)
+    train, val = split(p, 0.3, seed=0)
+    assert train.m + val.m == p.m
+    tr = set(zip(train.operator.rows.tolist(), train.operator.cols.tolist()))
+    va = set(zip(val.operator.rows.tolist(), val.operator.cols.tolist()))
+    assert not tr & va
+    rows_all, cols_all = set(p.operator.rows.tolist()), set(p.operator.cols.tolist())
+    assert {r for r, _ in tr} == rows_all and {c for _, c in tr} == cols_all
+
+
+@pytest.mark.parametrize("times", [1e-3, 1e3])
+def test_scale_invariance(times):
+    M, X = _low_rank()
+    base = _miss_error(complete(M, max_steps=400).X.numpy(), M, X)
+    other = _miss_error(complete(M * times, max_steps=400).X.numpy() / times, M, X)
+    assert base < 0.05
+    assert abs(other - base) <= 0.1 * base
+
+
+def test_recipe_on_a_gaussian_sensing_problem():
+    p = snn.make_problem("gaussian", (8, 8), 1, 48, seed=0)
+    res = fit_recipe(p, max_steps=400)
+    assert float(snn.metrics.relative_error(res.X, p.X_true)) < 0.1
+    assert res.normalization.offset == 0.0  # only completion data are centred
+
+
+def test_stall_warning_when_the_run_cannot_move():
+    M, _ = _low_rank()
+    with pytest.warns(StallWarning, match="never left its initial point"):
+        res = complete(M, lr_factors=(1e-12,), max_steps=200)
+    assert res.status == "stalled"
+    assert res.warnings
+
+
+def test_still_improving_warning_at_the_step_limit():
+    M, _ = _low_rank()
+    with pytest.warns(StillImprovingWarning, match="raise max_steps"):
+        res = complete(M, model="free", lr_factors=(0.01,), max_steps=60, chunk=10,
+                       validation_fraction=0.0)  # scored on the training loss
+    assert res.status == "max_steps"
+
+
+def test_diverging_rates_are_reported():
+    M, _ = _low_rank()
+    with pytest.warns(StallWarning, match="diverged"):
+        res = complete(M, model="free", lr_factors=(50.0,), max_steps=100)
+    assert res.status == "diverged"
+
+
+def test_recipe_reports_in_user_units_and_keeps_best_iterate():
+    M, X = _low_rank(offset=100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StillImprovingWarning)
+        res = complete(M, max_steps=400, refit=False)
+    assert res.validation_error is not None and res.validation_error < 0.01
+    assert abs(res.normalization.offset - np.nanmean(M)) < 1e-9
+    best = min(r["val_loss"] for r in res.history)
+    assert res.candidates[res.lr] == best
+
+
+def test_bad_arguments():
+    M, _ = _low_rank()
+    with pytest.raises(ValueError, match="validation_fraction"):
+        complete(M, validation_fraction=0.9)
+    with pytest.raises(ValueError, match="no observed entry"):
+        complete(np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match="lr_factors"):
+        complete(M, lr_factors=(-1.0,))
