@@ -56,6 +56,7 @@ import math
 import time
 import warnings
 
+import numpy as np
 import torch
 
 from ._validation import check_int, check_positive
@@ -502,7 +503,8 @@ def complete(M, model: str = "snn", **kwargs) -> RecipeResult:
     >>> res.X.shape
     torch.Size([8, 6])
     """
-    M = torch.as_tensor(M, dtype=torch.float64)
+    M = (M.detach().to(torch.float64) if isinstance(M, torch.Tensor)
+         else torch.tensor(np.array(M, dtype=np.float64)))  # a copy: read-only arrays are fine
     if M.ndim != 2:
         raise ValueError(f"The 'M' parameter of complete must be a 2-D matrix. Got shape "
                          f"{tuple(M.shape)} instead.")
