@@ -163,3 +163,17 @@ def test_spectral_network_rejects_bad_alphas(gen):
         spectral_network(X, [torch.rand(3)])
     with pytest.raises(ValueError, match="must be finite"):
         spectral_network(torch.full((2, 4, 4), float("nan")), [torch.rand(2, 1)])
+
+
+def test_fused_network_frees_its_saved_tensors_and_guards_alphas(gen):
+    X = torch.randn(2, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    alphas = [a.requires_grad_() for a in _alphas((2, 2), gen)]
+    out = spectral_network(X, alphas, "tanh")
+    out.sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        out.sum().backward()  # the SVDs of every layer were released after the first
+    out = spectral_network(X, alphas, "tanh")
+    with torch.no_grad():
+        alphas[1].add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()

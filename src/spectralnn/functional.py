@@ -178,10 +178,10 @@ class _SpectralNetwork(torch.autograd.Function):
             a3 = _flat(alpha, lead, 2)
             X = torch.bmm(a3.mT, gamma).view(N * k_out, d1, d2)
             layers.append((U, s, fs, Vh, gamma, a3))
-        # Intermediates live on ctx (saved tensors are for inputs and outputs); the alphas
-        # are also saved, so that modifying one in place before backward raises.
-        ctx.save_for_backward(*alphas)
-        ctx.layers, ctx.act, ctx.lead, ctx.wide = layers, act, lead, wide
+        # Saved tensors (not ctx attributes): freed right after a backward without
+        # retain_graph, and an alpha modified in place before backward raises.
+        ctx.save_for_backward(*alphas, *(t for layer in layers for t in layer))
+        ctx.act, ctx.lead, ctx.wide = act, lead, wide
         out = X.view(*lead, alphas[-1].shape[-1], d1, d2)
         if squeeze:
             out = out.squeeze(-3)
@@ -190,8 +190,9 @@ class _SpectralNetwork(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, G):
-        alphas, layers, lead = ctx.saved_tensors, ctx.layers, ctx.lead
-        n = len(layers)
+        saved, lead = ctx.saved_tensors, ctx.lead
+        n = len(saved) // 7
+        alphas, layers = saved[:n], [saved[n + 6 * i:n + 6 * i + 6] for i in range(n)]
         if ctx.wide:
             G = G.mT
         d1, d2 = G.shape[-2:]
