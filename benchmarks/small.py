@@ -90,7 +90,7 @@ def bare_steps(model, problem, lr, steps):
 
 def implementations(setting, runs, naive_train):
     problem, make, lr = SETTINGS[setting]()
-    fit_kw = dict(method="full", record_every=10**9, progress=False)
+    fit_kw = {"method": "full", "record_every": 10**9, "progress": False}
     return {
         # name: (runs, model factory, train(model, steps) -> final train loss of run 0)
         "naive reference": (1, make, lambda m, n: naive_train(m, problem, lr, n)),

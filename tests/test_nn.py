@@ -1,8 +1,10 @@
+import itertools
+
 import pytest
 import torch
+from conftest import finite_difference_grad
 
 import spectralnn as snn
-from conftest import finite_difference_grad
 from spectralnn.functional import spectral_apply, spectral_network
 
 
@@ -74,7 +76,7 @@ def _unfused(X, alphas, fn):
 def _alphas(widths, gen, runs=()):
     sizes = (*widths, 1)
     return [torch.rand(*runs, a, b, generator=gen, dtype=torch.float64)
-            for a, b in zip(sizes[:-1], sizes[1:])]
+            for a, b in itertools.pairwise(sizes)]
 
 
 def _values_and_grads(f, X, alphas, W):

@@ -7,6 +7,7 @@ Shapes follow MATH.md section 3: a block maps ``K`` matrices to one, a layer ``K
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -16,7 +17,7 @@ from ._activations import Activation, get_activation
 from ._validation import check_choice, check_int
 from .functional import _spectral_apply, _spectral_network
 
-__all__ = ["SpectralActivation", "SNNBlock", "SNNLayer", "SNN"]
+__all__ = ["SNN", "SNNBlock", "SNNLayer", "SpectralActivation"]
 
 ALPHA_INITS = ("uniform", "ones")
 
@@ -139,7 +140,7 @@ class SNN(nn.Module):
         sizes = (*widths, 1)
         self.layers = nn.ModuleList(
             SNNLayer(a, b, fn, alpha_init=alpha_init, generator=generator, dtype=dtype, runs=runs)
-            for a, b in zip(sizes[:-1], sizes[1:])
+            for a, b in itertools.pairwise(sizes)
         )
 
     @property
@@ -148,8 +149,9 @@ class SNN(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         _check_stack(X, self.widths[0], type(self).__name__)
-        # One fused autograd node for all layers (Note [fused network] in functional.py).
-        return _spectral_network(X, [layer.alpha for layer in self.layers], self.act, squeeze=True)
+        # One fused autograd node for all layers (Note [fused network] in _spectral.py).
+        alphas = [layer.alpha for layer in self.layers]
+        return _spectral_network(X, alphas, self.act, squeeze=True)
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, fn={self.act.name!r}"
