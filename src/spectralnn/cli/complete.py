@@ -147,6 +147,16 @@ def validate(args):
     return {"table": table, "note": _empty_lines(table.values, args.model)}
 
 
+def _settings(s: dict) -> str:
+    if "lr" in s:
+        init = "" if s["init_scale"] is None else f", init {s['init_scale']:g}"
+        return (f": lr {s['lr']:.4g} (factor {s['lr_factor']:g} / curvature){init}, "
+                f"{s['best_step']} steps, {s['status']}")
+    if "lambda" in s:
+        return f": lambda {s['lambda']:.4g} (held-out), rank {s['rank']}"
+    return f": solver {s['solver']}, {'converged' if s['converged'] else 'NOT converged'}"
+
+
 def run(args, job) -> None:
     from .. import _io
     from .._tabular import write_table
@@ -172,10 +182,7 @@ def run(args, job) -> None:
     val = summary.get("validation_error")
     lines = [f"{table.values.shape[0]}x{table.values.shape[1]} matrix, {summary['observed']} "
              f"observed ({summary['observed_fraction']:.1%})",
-             f"model {args.model}" + (f": lr {summary['lr']:.4g} (factor {summary['lr_factor']:g}"
-                                      f" x observations), init {summary['init_scale']:g}, "
-                                      f"{summary['best_step']} steps, {summary['status']}"
-                                      if "lr" in summary else ""),
+             f"model {args.model}" + _settings(summary),
              "held-out relative error " + ("n/a" if val is None else f"{val:.4g}"),
              f"time {elapsed:.1f} s; wrote {args.out}, {stem}.summary.json, {stem}.history.png"]
     print("\n".join(lines), file=sys.stdout)
