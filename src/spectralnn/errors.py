@@ -1,9 +1,13 @@
 """Exception and warning classes shared across spectralnn.
 
-``InputError`` marks a problem with what the user passed in (a value, a file, a flag), found by
-validation.  It subclasses :class:`ValueError`, so ``except ValueError`` keeps working; the
-command line reports it in one line with exit code 2, wherever it is raised.  Any other
-exception is an internal error (exit code 1).
+``InputError`` (a :class:`ValueError`) and ``InputTypeError`` (a :class:`TypeError`) mark a
+problem with what the user passed in (a value, a file, a flag), found by validation; ``except
+ValueError`` / ``except TypeError`` keep working.  The command line reports them in one line with
+exit code 2 wherever they are raised; other exceptions count as bad input only while a command
+validates its arguments, and as internal errors (exit code 1) once its work has started.
+
+``ConvergenceWarning`` is issued when a numerical solver returns an approximation: stopped at
+its iteration limit, ended "inaccurate", or fell back to a weaker method.
 """
 
 from __future__ import annotations
