@@ -166,8 +166,7 @@ def _bad_index(t: torch.Tensor, how: str, size: int):
 def test_operator_constructors(fuzz_counter, case, data):
     kind, args, gen = case
     cls = CLASSES[kind]
-    arrays = [k for k in args if k not in ("shape", "dtype")]
-    broken = data.draw(st.none() | st.sampled_from(arrays), label="broken array")
+    broken = data.draw(st.none() | st.sampled_from(sorted(args)), label="broken argument")
     if broken is None:
         op = cls(**args)
         fuzz_counter["valid"] += 1
@@ -180,7 +179,9 @@ def test_operator_constructors(fuzz_counter, case, data):
         tol = 1e-4 if op.dtype == torch.float32 else 1e-10
         torch.testing.assert_close(lhs, rhs, rtol=tol, atol=tol * (1 + rhs.abs().max().item()))
         return
-    if kind == "completion":
+    if broken in ("shape", "dtype"):
+        value = data.draw(st.sampled_from([v for v in BAD_MODEL[broken] if v is not None]))
+    elif kind == "completion":
         how = data.draw(st.sampled_from(BAD_INDEX), label="how")
         size = args["shape"][0 if broken == "rows" else 1]
         value = _bad_index(args[broken], how, size)

@@ -39,7 +39,12 @@ def _check_input(op: AbstractOperator, X, name: str, where: str, last: tuple) ->
 
 
 class AbstractOperator(abc.ABC):
-    """A linear map from ``d1 x d2`` matrices to ``R^m``; subclasses set ``kind``."""
+    """A linear map from ``d1 x d2`` matrices to ``R^m``.
+
+    Subclasses set ``kind`` and implement ``shape``, ``m``, ``_apply`` (``X -> A(X)``),
+    ``_adjoint`` (``r -> A^*(r)``), ``arrays`` and ``to``; the public ``__call__`` and
+    ``adjoint`` check the input's type, trailing shape and dtype first (no synchronisation).
+    """
 
     kind: str
 
@@ -56,17 +61,24 @@ class AbstractOperator(abc.ABC):
 
         ``X`` must have the operator's dtype (see :meth:`to`); a shape or dtype mismatch raises.
         """
-        if not (isinstance(X, torch.Tensor) and X.shape[-2:] == self.shape
-                and X.dtype == self.dtype and X.ndim >= 2):
+        shape, dtype, _ = self._signature()
+        if not isinstance(X, torch.Tensor) or X.shape[-2:] != shape or X.dtype is not dtype:
             _check_input(self, X, "X", f"{type(self).__name__}.__call__", self.shape)
         return self._apply(X)
 
     def adjoint(self, r: torch.Tensor) -> torch.Tensor:
         """``(..., m) -> (..., d1, d2)``: :math:`\\sum_i r_i A_i`."""
-        if not (isinstance(r, torch.Tensor) and r.ndim >= 1 and r.shape[-1] == self.m
-                and r.dtype == self.dtype):
+        _, dtype, m = self._signature()
+        if not isinstance(r, torch.Tensor) or r.shape[-1:] != (m,) or r.dtype is not dtype:
             _check_input(self, r, "r", f"{type(self).__name__}.adjoint", (self.m,))
         return self._adjoint(r)
+
+    def _signature(self) -> tuple[torch.Size, torch.dtype, int]:
+        """``(shape, dtype, m)``, cached: operators are immutable (``to`` builds a new one)."""
+        sig = self.__dict__.get("_sig")
+        if sig is None:
+            sig = self.__dict__["_sig"] = (torch.Size(self.shape), self.dtype, self.m)
+        return sig
 
     @abc.abstractmethod
     def _apply(self, X: torch.Tensor) -> torch.Tensor: ...
