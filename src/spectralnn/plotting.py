@@ -15,16 +15,24 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import textwrap
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
 
-__all__ = ["plot_histories", "plot_images", "save_figure", "style", "figure_width", "STYLES",
-           "log_limits"]
+__all__ = [
+    "STYLES",
+    "figure_width",
+    "log_limits",
+    "plot_histories",
+    "plot_images",
+    "save_figure",
+    "style",
+]
 
 _EMBED = {"pdf.fonttype": 42, "ps.fonttype": 42}
 STYLES = {
@@ -161,7 +169,7 @@ def plot_histories(histories: dict, title: str = "", reference_nuclear: float | 
             ax.text(0.5, 0.5, f"flat: no visible change in {n_steps:,} iterations at any lr",
                     transform=ax.transAxes, ha="center", va="center", fontsize="small",
                     color="firebrick", bbox={"fc": "white", "ec": "firebrick", "alpha": 0.85})
-    prefix = f"{row_label}\n" if row_label else ""
+    prefix = textwrap.fill(row_label, 34) + "\n" if row_label else ""
     axes[0].set_ylabel(prefix + "training error")
     axes[1].set_ylabel("nuclear norm")
     axes[2].set_ylabel(f"{n_singular} leading singular values")

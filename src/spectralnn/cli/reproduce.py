@@ -25,6 +25,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--mnist", help="a local MNIST IDX file: use its first 5 digits as images")
     p.add_argument("--workers", type=int, default=None,
                    help="processes (default: one per core; the GPU path uses one)")
+    p.add_argument("--style", choices=["screen", "paper"], default="screen",
+                   help="figure size and fonts: screen (default) or paper (7 in wide, 7-8 pt, "
+                   "for a two-column paper); PNG and PDF (fonts embedded) either way")
     return p
 
 
@@ -65,6 +68,7 @@ def run(args, job) -> None:
     from ..experiments.reproduce import reproduce
 
     summary = reproduce(job["names"], args.out, quick=args.quick, device=job["device"],
-                        images=job["images"], workers=args.workers, say=say)
+                        images=job["images"], workers=args.workers, say=say,
+                        style=args.style)
     say(f"all done in {summary['wall_time']:.1f} s; report: "
         f"{os.path.join(args.out, 'report.md')}")

@@ -22,13 +22,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--out", default=None, help="output folder (default: the config's name)")
+    p.add_argument("--style", choices=["screen", "paper"], default="screen",
+                   help="figure size and fonts (paper: 7 in wide, for a two-column paper)")
     return p
 
 
 def validate(args) -> dict:
-    from ..sweep import load_config
+    from ..sweep import ConfigError, load_config
 
-    cfg = load_config(args.config)  # rejects a malformed config before any run
+    try:  # every value of every axis, per model, before any cell runs or anything is written
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        raise UsageError(f"{args.config}: {exc}") from None
     if args.backend == "ray":
         try:
             import ray  # noqa: F401
@@ -40,12 +45,17 @@ def validate(args) -> dict:
     return {"config": cfg, "out": out}
 
 
+def resume_hint(args) -> str | None:
+    """Shown on Ctrl-C: a rerun skips the cells already in the results file."""
+    return "rerun the same command to continue; finished cells are kept"
+
+
 def run(args, job) -> None:
-    from .._sweep_run import format_summary, run_sweep
+    from ..sweep import format_summary, run_sweep
 
     out = job["out"]
     summary = run_sweep(job["config"], out, backend=args.backend, address=args.address,
-                        workers=args.workers, say=say)
+                        workers=args.workers, say=say, style=args.style)
     print(format_summary(summary))
     say(f"results: {os.path.join(out, 'table.csv')}, plots: "
         f"{os.path.join(out, 'phase_transition.png')}")

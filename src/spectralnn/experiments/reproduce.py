@@ -11,13 +11,14 @@ import os
 import time
 
 from .. import _io
-from ..plotting import save_figure, style as use_style
+from ..plotting import save_figure
+from ..plotting import style as use_style
 from ..sweep.backends import run_pool
 from . import figures, report
 from .configs import FIGURES
 from .runner import assemble, run_unit, units
 
-__all__ = ["reproduce", "FIGURES"]
+__all__ = ["FIGURES", "reproduce"]
 
 
 def _strip_history(result: dict) -> dict:

@@ -51,12 +51,36 @@ each seed, the learning rate with the lowest ``select`` loss, with n and 95% Wil
 
 from .backends import run_pool, run_ray
 from .cells import cell_id, expand, group_cells, make_cell_problem, run_cell_group
-from .config import (MODEL_KEYS, MODEL_NAMES, ConfigError, SweepConfig, load_config,
-                     parse_config)
-from .results import (best_per_seed, format_summary, read_results, run_sweep, summarise, table,
-                      wilson)
+from .config import MODEL_KEYS, MODEL_NAMES, ConfigError, SweepConfig, load_config, parse_config
+from .results import (
+                     best_per_seed,
+                     format_summary,
+                     read_results,
+                     run_sweep,
+                     summarise,
+                     table,
+                     wilson,
+)
 
-__all__ = ["load_config", "parse_config", "SweepConfig", "ConfigError", "expand", "group_cells",
-           "cell_id", "run_cell_group", "make_cell_problem", "run_sweep", "summarise", "table",
-           "read_results", "format_summary", "best_per_seed", "wilson", "run_pool", "run_ray",
-           "MODEL_NAMES", "MODEL_KEYS"]
+__all__ = [
+                     "MODEL_KEYS",
+                     "MODEL_NAMES",
+                     "ConfigError",
+                     "SweepConfig",
+                     "best_per_seed",
+                     "cell_id",
+                     "expand",
+                     "format_summary",
+                     "group_cells",
+                     "load_config",
+                     "make_cell_problem",
+                     "parse_config",
+                     "read_results",
+                     "run_cell_group",
+                     "run_pool",
+                     "run_ray",
+                     "run_sweep",
+                     "summarise",
+                     "table",
+                     "wilson",
+]

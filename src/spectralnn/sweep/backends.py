@@ -1,53 +1,48 @@
 """Where cells run: one local process-pool runner (shared by ``sweep`` and ``reproduce``) and
-Ray. Local workers are single-threaded and die with their parent process."""
+Ray. Local workers are single-threaded (``OMP_NUM_THREADS=1`` and friends, which torch reads at
+start-up) and die with their parent process."""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
 import os
-import signal
-import sys
-import threading
-import time
 
-__all__ = ["run_pool", "run_ray", "SINGLE_THREAD"]
+__all__ = ["SINGLE_THREAD", "run_pool", "run_ray", "worker_initializer"]
 
 # One BLAS/OpenMP thread per worker process on every backend, so that a cell gives the same
 # numbers locally and on Ray (reductions in threaded BLAS depend on the thread count).
 SINGLE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 SINGLE_THREAD["MKL_CBWR"] = "COMPATIBLE"  # MKL's reproducible code path (not alignment-bound)
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _watch_parent(parent: int, every: float = 0.5) -> None:
+# Run first in every worker, before anything imports torch or spectralnn (the initializer is
+# the builtin ``exec``, so unpickling it imports nothing): a worker still importing when the
+# parent is killed must die too. ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux, and everywhere a
+# watchdog thread that polls ``os.getppid()`` (the portable fallback).
+_DIE_WITH_PARENT = """
+import ctypes, os, signal, sys, threading, time
+if sys.platform.startswith("linux"):
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+if os.getppid() != PARENT:  # the parent died before the prctl
+    os._exit(1)
+def _watch():
     while True:
-        time.sleep(every)
-        if os.getppid() != parent:  # re-parented: the parent is gone
+        time.sleep(0.5)
+        if os.getppid() != PARENT:
             os._exit(1)
+threading.Thread(target=_watch, daemon=True, name="spectralnn-parent-watch").start()
+"""
 
 
-def die_with_parent(parent: int) -> None:
-    """Make this process end when ``parent`` ends, even by SIGKILL: ``prctl(PR_SET_PDEATHSIG)``
-    on Linux, and a watchdog thread polling ``os.getppid()`` everywhere (the portable fallback,
-    and a guard for the window before the prctl call)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
-                     name="spectralnn-parent-watch").start()
-
-
-def _worker_init(parent: int) -> None:
-    die_with_parent(parent)
-    import torch
-
-    torch.set_num_threads(1)
+def worker_initializer(parent: int | None = None) -> tuple:
+    """``(initializer, initargs)`` for a process pool whose workers end with ``parent``
+    (default: this process), even when it is killed with SIGKILL."""
+    parent = os.getpid() if parent is None else int(parent)
+    return exec, (_DIE_WITH_PARENT, {"PARENT": parent})
 
 
 @contextlib.contextmanager
@@ -74,9 +69,9 @@ def run_pool(fn, tasks: list[tuple], workers: int | None, on_result) -> None:
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     ctx = mp.get_context("spawn")
+    init, args = worker_initializer()
     with _env(SINGLE_THREAD), cf.ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_worker_init,
-            initargs=(os.getpid(),)) as pool:
+            workers, mp_context=ctx, initializer=init, initargs=args) as pool:
         futures = [pool.submit(fn, *task) for task in tasks]
         try:
             for fut in cf.as_completed(futures):

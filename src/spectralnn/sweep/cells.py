@@ -10,7 +10,7 @@ import warnings
 
 from .config import SweepConfig
 
-__all__ = ["expand", "group_cells", "cell_id", "run_cell_group", "make_cell_problem"]
+__all__ = ["cell_id", "expand", "group_cells", "make_cell_problem", "run_cell_group"]
 
 
 def cell_id(cell: dict) -> str:
@@ -100,7 +100,7 @@ def _run_group(group):
         # and a sweep must give the same table on every backend.
         with warnings.catch_warnings(record=True) as caught:  # a non-converged solve is
             warnings.simplefilter("always")                   # labelled, not raised
-            X, info = theory.min_nuclear_norm(problem, method="admm", tol=1e-9,
+            X, info = theory.min_nuclear_norm(problem, method="admm", tol=1e-8,
                                               return_info=True)
         converged = getattr(info, "converged", True) and not any(
             "converge" in str(w.message).lower() for w in caught)

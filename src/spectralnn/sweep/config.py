@@ -17,8 +17,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["ConfigError", "SweepConfig", "load_config", "parse_config", "MODEL_NAMES", "METRICS",
-           "SELECT", "model_keys"]
+__all__ = [
+    "METRICS",
+    "MODEL_NAMES",
+    "SELECT",
+    "ConfigError",
+    "SweepConfig",
+    "load_config",
+    "model_keys",
+    "parse_config",
+]
 
 
 class ConfigError(InputError):

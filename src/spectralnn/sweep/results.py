@@ -16,8 +16,17 @@ from .backends import run_pool, run_ray
 from .cells import cell_id, expand, group_cells, run_cell_group
 from .config import SweepConfig
 
-__all__ = ["run_sweep", "summarise", "format_summary", "table", "read_results",
-           "finished_cells", "best_per_seed", "wilson", "RESULTS"]
+__all__ = [
+    "RESULTS",
+    "best_per_seed",
+    "finished_cells",
+    "format_summary",
+    "read_results",
+    "run_sweep",
+    "summarise",
+    "table",
+    "wilson",
+]
 
 RESULTS = "results.csv"
 MODEL_LABELS = {"snn": "SNN", "free": "linear regression (free X)", "deep": "deep factorisation",
