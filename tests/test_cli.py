@@ -86,7 +86,8 @@ def test_help_has_examples():
 
 def test_theory_check_end_to_end(tmp_path):
     out = tmp_path / "tc"
-    assert main(["theory-check", "--seeds", "1", "--steps", "300", "--out", str(out)]) == 0
+    assert main(["theory-check", "--seeds", "1", "--steps", "300", "--drift-steps", "0",
+                 "--out", str(out)]) == 0
     data = json.loads((out / "theory_check.json").read_text())
     assert len(data["runs"]) == 9 and len(data["summary"]) == 9
     aligned = [r for r in data["runs"] if r["alignment"] is not None]
