@@ -50,3 +50,84 @@ def test_reproduce_rejects_bad_images(tmp_path):
     assert main(["reproduce", "fig4", "--quick", "--images", "no_such.png",
                  "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def _fake_curves(quick=True, floor=0.0):
+    hist = [{"step": s, "train_loss": 10.0 * 0.5**s, "nuclear_norm": 1.0 - 0.5**s,
+             "singular_values": [0.8, 0.1, 0.05]} for s in range(0, 50, 5)]
+    flat = [{"step": s, "train_loss": 24.0, "nuclear_norm": 1e-8,
+             "singular_values": [1e-8, 1e-8, 1e-8]} for s in range(0, 50, 5)]
+    runs = [{"model": "SNN", "name": "snn", "lr": lr, "history": hist, "steps": 45,
+             "final": {"train_loss": hist[-1]["train_loss"], "rel_error": 0.1,
+                       "nuclear_norm": 0.9}, "rate": {"rate": 0.1, "r2": 0.99}}
+            for lr in (1e-2, 1e-3)]
+    runs += [{"model": "deep", "name": "deep", "lr": lr, "history": flat, "steps": 45,
+              "final": {"train_loss": 24.0, "rel_error": 1.0, "nuclear_norm": 1e-8},
+              "rate": {"rate": None, "r2": None}} for lr in (1e-2, 1e-3)]
+    return {"figure": "fig3", "caption": "c", "quick": quick, "runs": runs,
+            "reference": {"min_nuclear_norm": 0.97, "loss_floor": floor}}
+
+
+def test_curves_figure_draws_every_row_with_plot_histories(monkeypatch):
+    from spectralnn import plotting
+    from spectralnn.experiments import figures
+
+    calls = []
+    monkeypatch.setattr(figures, "plot_histories",
+                        lambda h, **kw: calls.append((list(h), kw)) or
+                        plotting.plot_histories(h, **kw))
+    fig = figures.curves_figure(_fake_curves())
+    assert [c[0] for c in calls] == [["lr = 0.01", "lr = 0.001"]] * 2
+    loss_ax = fig.axes[0]
+    lo, hi = loss_ax.get_ylim()
+    assert lo > 1e-20 and hi < 1e3  # from the data, never a zero floor on a log axis
+    labels = loss_ax.get_legend().get_texts()
+    assert [t.get_text() for t in labels] == ["lr = 0.01", "lr = 0.001"]  # one entry per lr
+    sv_key = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert sv_key == ["$\\sigma_1$", "$\\sigma_2$", "$\\sigma_3$"]
+    flat_row = [t.get_text() for ax in fig.axes[3:6] for t in ax.texts]
+    assert sum("flat: no visible change" in t for t in flat_row) == 3
+    assert not any("flat" in t.get_text() for ax in fig.axes[:3] for t in ax.texts)
+    plotting.plt.close(fig)
+
+
+def test_log_limits_ignore_zeros_and_use_a_positive_floor():
+    from spectralnn.plotting import log_limits
+
+    assert log_limits([0.0, 1e-3, 10.0, None, float("nan")]) == (5e-4, 20.0)
+    assert log_limits([1e-3, 10.0], floor=1e-6) == (5e-7, 20.0)
+    assert log_limits([1e-3, 10.0], floor=0.0) == (5e-4, 20.0)
+    assert log_limits([0.0, -1.0]) is None
+
+
+def test_quick_report_does_not_judge_claims_and_states_conventions():
+    from spectralnn.experiments import report
+
+    res = _fake_curves(quick=True)
+    res.update(settings={"kind": "gaussian", "shape": (10, 10), "rank": 6, "measurements": 75,
+                         "noise": 0.01, "scale": 10.0, "seed": 42, "images": ()},
+               diverged=[], compute_time=1.0, jitter=None)
+    res["reference"].update(solver="cvxpy", rel_error_to_X_true=0.1)
+    for r in res["runs"]:
+        r["final"]["test_loss"] = 1.0
+        r["status"] = "max_steps"
+    text = report.render([res], {"spectralnn": "x"}, 1.0)
+    assert "NOT supported" not in text.split("at this budget the numbers read")[0]
+    assert "not tested at this budget (needs 10,001 iterations; this run: 46" in text
+    assert "identity initialisation: exactly 1e-4 i" in text.lower()
+    assert "N(0, 10^2)" in text
+    full = report.render([{**res, "quick": False}], {"spectralnn": "x"}, 1.0)
+    assert "not tested at this budget" not in full
+
+
+def test_psnr_255_is_the_authors_convention():
+    import torch
+
+    X_true = torch.zeros(4, 4, dtype=torch.float64)
+    X = X_true + 0.1  # RMSE 0.1 on [0, 1] = 25.5 on 0-255: 20 log10(255 / 25.5) = 20 dB
+    assert runner.psnr_255(X, X_true) == pytest.approx(20.0, abs=1e-9)
+
+
+def test_image_configs_use_the_authors_measurement_scale():
+    assert configs.FIG4.scale == configs.FIG5.scale == 28.0 == configs.FIG4.shape[0]
+    assert configs.FIG2.models[0].spectral_order == "ascending"

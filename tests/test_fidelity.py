@@ -30,7 +30,7 @@ def test_spectral_init_orders_ubar_vbar_ascending_like_the_authors():
 
 def test_descending_order_is_an_option_with_the_same_values():
     p = snn.make_problem("aligned", (8, 8), 3, 20, seed=1)
-    kw = dict(widths=(2, 2), init="spectral", init_scale=0.5, problem=p, seed=3)
+    kw = {"widths": (2, 2), "init": "spectral", "init_scale": 0.5, "problem": p, "seed": 3}
     up, _ = _ubar_vbar(snn.SNNFactorization((8, 8), **kw))
     down, _ = _ubar_vbar(snn.SNNFactorization((8, 8), spectral_order="descending", **kw))
     assert torch.all(down.diff(dim=-1) < 0)

@@ -23,8 +23,8 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch, capsys):
     namespace: dict = {"__name__": "__readme__"}
     for i, block in enumerate(python_blocks(README.read_text())):
         try:
-            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
-        except Exception as exc:  # name the block that failed
+            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)  # noqa: S102
+        except Exception as exc:  # noqa: BLE001 -- name the block that failed
             pytest.fail(f"README python block {i + 1} failed: {type(exc).__name__}: {exc}\n"
                         f"{block}")
     out = capsys.readouterr().out

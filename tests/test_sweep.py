@@ -94,7 +94,7 @@ BAD = [  # (config text, needle in the one-line message)
     ("[sweep]\nrepetitions = 0\n[problem]\nmeasurements = 5", "sweep.repetitions"),
     ("[sweep]\nrecovery_tol = -1\n[problem]\nmeasurements = 5", "sweep.recovery_tol"),
     ("[sweep]\nselect = 'best'\n[problem]\nmeasurements = 5", "sweep.select: must be one of"),
-    ('[sweep]\nx = "kind"\n[problem]\nkind = ["gaussian", "aligned"]\nmeasurements = 5',
+    (('[sweep]\nx = "kind"\n[problem]\nkind = ["gaussian", "aligned"]\nmeasurements = 5'),
      "sweep.x: must be a numeric parameter"),
     ('[sweep]\nx = "lr"\n[model]\nname = ["snn", "convex"]\n[train]\nlr = [0.1, 0.2]\n'
      '[problem]\nmeasurements = 5', "sweep.x: must be a numeric parameter"),

@@ -33,7 +33,7 @@ def _frames(steps: int, n: int) -> list[int]:
     return [0, *pts.tolist()]
 
 
-def _train_model(cfg, spec, problem, steps, device, snapshot_steps=()):
+def _train_model(cfg, spec, problem, steps, device, frame_steps=()):
     def make(runs):
         model = make_model(spec.name, problem.shape, runs=runs, widths=spec.widths,
                            init=spec.init, init_scale=spec.init_scale, depth=spec.depth,
@@ -42,7 +42,7 @@ def _train_model(cfg, spec, problem, steps, device, snapshot_steps=()):
         return model.to(device)
 
     return lr_search(make, problem, steps, keep=spec.n_lrs, record_every=max(1, steps // 100),
-                     snapshot_steps=snapshot_steps)
+                     snapshot_steps=frame_steps)  # copies of X (FitResult.snapshots)
 
 
 def _run_record(spec, res, problem, image_scale=None, with_kkt=False) -> dict:

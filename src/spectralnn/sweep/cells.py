@@ -73,7 +73,7 @@ def run_cell_group(group: list[dict], metrics: tuple, recovery_tol: float) -> li
     torch.set_num_threads(1)  # one process per core; identical numbers on every backend
     try:
         rows = _run_group(group)
-    except Exception as exc:  # a failing cell is recorded, the sweep goes on
+    except Exception as exc:  # noqa: BLE001 -- a failing cell is recorded, the sweep goes on
         rows = [{"status": "error", "error": f"{type(exc).__name__}: {exc}"} for _ in group]
     keep = set(metrics) | set(ALWAYS)
     out = []

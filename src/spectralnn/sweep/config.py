@@ -145,7 +145,7 @@ def _values(where, raw, typ) -> list:
         if typ is int and any(float(v) != round(float(v)) for v in vals):
             raise ConfigError(f"{where}: expected int values; the range {raw} gives "
                               f"non-integers")
-        vals = [int(round(float(v))) if typ is int else float(v) for v in vals]
+        vals = [round(float(v)) if typ is int else float(v) for v in vals]
         if not vals:
             raise ConfigError(f"{where}: the range {raw} is empty")
         return vals
