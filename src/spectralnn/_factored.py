@@ -115,6 +115,45 @@ def _side_factors(C: torch.Tensor, act):
     return DL, DR
 
 
+def _transfers(sides, alphas):
+    """The linear maps of the outside parts through the network: ``E21_out = sum_k E21_k T_k``
+    and ``E12t_out = sum_k E12t_k S_k`` for first-layer parts ``E21_k (d1, r')``, ``E12t_k
+    (d2, r)``. Layer ``l`` maps ``E21_k -> sum_k alpha_kj E21_k D_R(C_k)`` (likewise ``D_L``),
+    so ``T^l_k = D_R^l_k sum_j alpha^l_kj T^{l+1}_j`` from ``T^D = I``: all in ``r x r``."""
+    DL, DR = sides[-1]
+    T = torch.eye(DR.shape[-1], dtype=DR.dtype, device=DR.device)
+    S = torch.eye(DL.shape[-1], dtype=DL.dtype, device=DL.device)
+    T, S = T.expand(*DR.shape[:-3], 1, *T.shape), S.expand(*DL.shape[:-3], 1, *S.shape)
+    for (DL, DR), alpha in zip(reversed(sides), reversed(alphas)):
+        T = DR @ torch.einsum("...kj,...jab->...kab", alpha, T)
+        S = DL @ torch.einsum("...kj,...jab->...kab", alpha, S)
+    return T, S  # ([R,] L0, r', r'), ([R,] L0, r, r)
+
+
+class _Outside(torch.autograd.Function):
+    """The network's output outside parts ``E21 (d1, r')``, ``E12t (d2, r)``: value 0, and
+    derivative ``E21 = sum_k (I - Q1 Q1^T) dU_k (Q2^T V_k)^T T_k`` (likewise ``E12t`` with
+    ``dV_k``, ``Q1^T U_k``, ``S_k``): the first-order change of the network's output outside
+    the spans (module docstring). Cost O((d1 + d2) L0 r p), no d x r tensor per block."""
+
+    @staticmethod
+    def forward(ctx, U, V, Q1, Q2, Uc, Vc, T, S):
+        ctx.save_for_backward(Q1, Q2, Uc, Vc, T, S)
+        batch = U.shape[:-3]
+        return (U.new_zeros(*batch, U.shape[-2], Q2.shape[-1]),
+                V.new_zeros(*batch, V.shape[-2], Q1.shape[-1]))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gE21, gE12t):
+        Q1, Q2, Uc, Vc, T, S = ctx.saved_tensors
+        gE21 = gE21 - Q1 @ (Q1.mT @ gE21)  # (I - Q1 Q1^T) g: ([R,] d1, r')
+        gE12t = gE12t - Q2 @ (Q2.mT @ gE12t)
+        gU = gE21.unsqueeze(-3) @ (T.mT @ Vc)  # ([R,] L0, d1, p)
+        gV = gE12t.unsqueeze(-3) @ (S.mT @ Uc)
+        return gU, gV, None, None, None, None, None, None
+
+
 class _SampledProduct(torch.autograd.Function):
     """``out[..., i] = <L[..., rows_i, :], R[..., cols_i, :]>`` in chunks (memory O(chunk k))."""
 
@@ -239,20 +278,16 @@ class FactoredObjective:
         Q1t, Q2t = Q1.mT.unsqueeze(-3), Q2.mT.unsqueeze(-3)
         Uc, Vc = Q1t @ U, Q2t @ V  # ([R,] L0, r, p), ([R,] L0, r', p)
         C = Uc @ Vc.mT  # ([R,] L0, r, r')
-        E21 = E12t = None
-        if need_grad:
-            dU, dV = U - U.detach(), V - V.detach()  # value 0, derivative the identity
-            E21 = (dU - Q1.unsqueeze(-3) @ (Q1t @ dU)) @ Vc.detach().mT  # ([R,] L0, d1, r')
-            E12t = (dV - Q2.unsqueeze(-3) @ (Q2t @ dV)) @ Uc.detach().mT  # ([R,] L0, d2, r)
+        sides = []  # per layer: (D_L, D_R) of its input cores
         for alpha in self.alphas:
             if need_grad:
-                DL, DR = _side_factors(C.detach(), self.act)
-                E21 = torch.einsum("...kj,...kab->...jab", alpha, E21 @ DR)
-                E12t = torch.einsum("...kj,...kab->...jab", alpha, E12t @ DL)
+                sides.append(_side_factors(C.detach(), self.act))
             C = torch.einsum("...kj,...kab->...jab", alpha, _spectral_apply(C, self.act))
         C = C.squeeze(-3)
-        if need_grad:
-            E21, E12t = E21.squeeze(-3), E12t.squeeze(-3)
+        E21 = E12t = None
+        if need_grad:  # zero-valued outside parts that carry the exact derivatives
+            T, S = _transfers(sides, [a.detach() for a in self.alphas])
+            E21, E12t = _Outside.apply(U, V, Q1, Q2, Uc.detach(), Vc.detach(), T, S)
         return Q1, Q2, C, E21, E12t
 
     def evaluate(self, need_grad: bool) -> torch.Tensor:
