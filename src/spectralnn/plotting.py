@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "STYLES",
@@ -120,6 +121,9 @@ def _flat(histories: dict, key: str = "train_loss", rtol: float = 1e-3,
     return True
 
 
+_ITER_FORMAT = FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}")
+
+
 def plot_histories(histories: dict, title: str = "", reference_nuclear: float | None = None,
                    n_singular: int = 3, *, axes=None, loss_floor: float | None = None,
                    row_label: str | None = None, colors=None):
@@ -156,9 +160,8 @@ def plot_histories(histories: dict, title: str = "", reference_nuclear: float | 
     if loss_floor is not None and math.isfinite(loss_floor) and loss_floor > 0:
         axes[0].axhline(loss_floor, color="gray", ls=":", lw=1, label="least-squares floor")
     elif loss_floor is not None:
-        axes[0].text(0.98, 0.04, "least-squares floor 0 (interpolation possible)",
-                     transform=axes[0].transAxes, ha="right", va="bottom", fontsize="x-small",
-                     color="gray")
+        axes[0].set_title("least-squares floor 0 (not drawn)", loc="right", fontsize="x-small",
+                          color="gray")
     if reference_nuclear is not None:
         axes[1].axhline(reference_nuclear, color="red", ls="--", lw=1,
                         label=f"convex minimiser ({reference_nuclear:.4g})")
@@ -169,12 +172,13 @@ def plot_histories(histories: dict, title: str = "", reference_nuclear: float | 
             ax.text(0.5, 0.5, f"flat: no visible change in {n_steps:,} iterations at any lr",
                     transform=ax.transAxes, ha="center", va="center", fontsize="small",
                     color="firebrick", bbox={"fc": "white", "ec": "firebrick", "alpha": 0.85})
-    prefix = textwrap.fill(row_label, 34) + "\n" if row_label else ""
+    prefix = textwrap.fill(row_label, 40) + "\n" if row_label else ""
     axes[0].set_ylabel(prefix + "training error")
     axes[1].set_ylabel("nuclear norm")
     axes[2].set_ylabel(f"{n_singular} leading singular values")
     for ax in axes:
         ax.set_xlabel("iteration")
+        ax.xaxis.set_major_formatter(_ITER_FORMAT)  # 20k, not 20000 (ticks that never collide)
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", ncol=1 + (len(histories) > 5))
     if reference_nuclear is not None:
