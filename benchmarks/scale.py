@@ -216,7 +216,11 @@ def main():
     c.add_argument("--lr", type=float, default=2e6)
     c.add_argument("--rank", type=int, default=16)
     c.add_argument("--init-scale", type=float, default=0.03)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (default: torch's choice; 1 is steadier on a busy box)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.cmd == "one":
         print(json.dumps(one(args)))
     else:
