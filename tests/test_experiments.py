@@ -27,6 +27,21 @@ def test_loss_floor_is_the_least_squares_residual():
     assert runner.loss_floor(under) < 1e-20  # m < d1 d2: the data can be interpolated
 
 
+def test_reproduce_fig2_quick_writes_figures_and_an_honest_report(tmp_path):
+    out = tmp_path / "r"
+    assert main(["reproduce", "fig2", "--quick", "--style", "paper", "--out", str(out)]) == 0
+    assert (out / "fig2.png").stat().st_size > 10_000
+    pdf = (out / "fig2.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and b"/FontFile2" in pdf and b"/Type3" not in pdf  # embedded
+    report = (out / "report.md").read_text()
+    assert "sorted **ascending**" in report and "s_i = 10 N(0, I)" in report
+    assert "not tested at this budget (needs 100,001 iterations" in report
+    assert "| fig2 | SNN training error falls exponentially to the noise floor | not tested" in report
+    results = json.loads((out / "results.json").read_text())
+    assert results["style"] == "paper" and results["quick"] is True
+
+
+@pytest.mark.slow
 def test_reproduce_all_quick_end_to_end(tmp_path):
     out = tmp_path / "r"
     assert main(["reproduce", "all", "--quick", "--out", str(out)]) == 0
