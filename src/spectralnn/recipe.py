@@ -334,7 +334,7 @@ def _small_threads(shape):
 
 SMALL_MATRIX = 256 * 256
 LARGE_SIDE = 256
-"""From this smallest side on, the SNN's factors get rank ``min(d) / (2 L0)`` (factored path)."""
+"""From this smallest side on, the SNN's factors get rank ``min(d) / (4 L0)`` (factored path)."""
 """Matrices with at most this many entries are trained on one thread (see ``_small_threads``)."""
 
 
@@ -418,9 +418,10 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
     for f in factors:
         check_positive(f, "lr_factors", where)
     if model == "snn" and kwargs.get("rank") is None and min(problem.shape) >= LARGE_SIDE:
-        # Low-rank factors, so that fit(method="auto") can take the factored path (cost
-        # follows the rank, not d^3): L0 * rank = min(d) / 2.
-        kwargs["rank"] = max(1, min(problem.shape) // (2 * tuple(kwargs["widths"])[0]))
+        # Low-rank factors, so that fit(method="auto") takes the factored path (cost follows
+        # the rank, not d^3; auto picks it for 4 L0 rank <= min(d)): measured at 300x260 with
+        # widths (4, 4) on one thread, 600 ms/step full (rank 260), 67 ms/step factored (16).
+        kwargs["rank"] = max(1, min(problem.shape) // (4 * tuple(kwargs["widths"])[0]))
     kwargs.setdefault("seed", seed)
     kwargs.setdefault("dtype", problem.dtype)
     norm_problem, norm = normalize(problem, center, seed)
