@@ -21,7 +21,7 @@ import numpy as np
 import spectralnn as snn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from ratings_example import observed  # noqa: E402
+from ratings_example import observed
 
 
 def _case(shape, rank, frac, noise, scale, offset, seed=0):
@@ -71,7 +71,7 @@ def main() -> None:
         M, X = make()
         miss = np.isnan(M)
         cells = []
-        for method, run in methods.items():
+        for run in methods.values():
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

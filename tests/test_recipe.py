@@ -8,8 +8,15 @@ import pytest
 import torch
 
 import spectralnn as snn
-from spectralnn.recipe import (StallWarning, StillImprovingWarning, complete, curvature,
-                               fit_recipe, normalize, split)
+from spectralnn.recipe import (
+    StallWarning,
+    StillImprovingWarning,
+    complete,
+    curvature,
+    fit_recipe,
+    normalize,
+    split,
+)
 
 
 def _low_rank(d1=12, d2=10, rank=1, frac=0.7, seed=0, offset=3.0):
@@ -96,7 +103,7 @@ def test_diverging_rates_are_reported():
 
 
 def test_recipe_reports_in_user_units_and_keeps_best_iterate():
-    M, X = _low_rank(offset=100.0)
+    M, _X = _low_rank(offset=100.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StillImprovingWarning)
         res = complete(M, max_steps=400, refit=False)

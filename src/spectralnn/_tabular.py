@@ -19,7 +19,7 @@ import numpy as np
 from ._io import atomic_write
 from .errors import InputError
 
-__all__ = ["Table", "TableError", "read_table", "write_table", "FORMATS"]
+__all__ = ["FORMATS", "Table", "TableError", "read_table", "write_table"]
 
 FORMATS = ("csv", "tsv", "npy", "triplets")
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
@@ -113,7 +113,7 @@ def read_table(path, *, fmt: str | None = None, header: bool | None = None,
 def _read_npy(path: str) -> Table:
     try:
         arr = np.load(path, allow_pickle=False)
-    except Exception as exc:  # bad magic, pickled objects, truncation: all "not a .npy matrix"
+    except Exception as exc:  # noqa: BLE001 - bad magic, pickles, truncation: "not a .npy"
         raise TableError(f"{path}: not a readable .npy array ({exc})") from None
     if arr.ndim != 2 or arr.dtype.kind not in "fiub":
         raise TableError(f"{path}: a .npy input must be a 2-D numeric array; got shape "

@@ -24,11 +24,17 @@ import time
 import numpy as np
 import torch
 
-from .recipe import complete as _recipe_complete
 from .recipe import SMALL_MATRIX, _small_threads, split
+from .recipe import complete as _recipe_complete
 
-__all__ = ["SNNCompleter", "FreeCompleter", "DeepCompleter", "ConvexCompleter",
-           "SoftImputeCompleter", "COMPLETERS"]
+__all__ = [
+    "COMPLETERS",
+    "ConvexCompleter",
+    "DeepCompleter",
+    "FreeCompleter",
+    "SNNCompleter",
+    "SoftImputeCompleter",
+]
 
 try:  # scikit-learn is an optional extra: match its protocol without it
     from sklearn.base import BaseEstimator as _Base

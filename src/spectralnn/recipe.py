@@ -64,8 +64,17 @@ from .models import make_model
 from .sensing import CompletionOperator, DenseOperator, Problem, RankOneOperator
 from .train import Status, fit_runs
 
-__all__ = ["StallWarning", "StillImprovingWarning", "Normalization", "RecipeResult",
-           "fit_recipe", "complete", "normalize", "curvature", "DEFAULTS"]
+__all__ = [
+    "DEFAULTS",
+    "Normalization",
+    "RecipeResult",
+    "StallWarning",
+    "StillImprovingWarning",
+    "complete",
+    "curvature",
+    "fit_recipe",
+    "normalize",
+]
 
 
 class StallWarning(UserWarning):
@@ -167,7 +176,7 @@ def _subset(op, idx):
 
 def _validation_indices(op, fraction, gen) -> torch.Tensor | None:
     """Held-out indices: ``fraction`` of the observations, never a row's or column's last one."""
-    n_val = int(round(fraction * op.m))
+    n_val = round(fraction * op.m)
     if n_val < 5 or op.m - n_val < 5:
         return None
     perm = torch.randperm(op.m, generator=gen)
@@ -421,7 +430,7 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
         # Low-rank factors, so that fit(method="auto") takes the factored path (cost follows
         # the rank, not d^3; auto picks it for 4 L0 rank <= min(d)): measured at 300x260 with
         # widths (4, 4) on one thread, 600 ms/step full (rank 260), 67 ms/step factored (16).
-        kwargs["rank"] = max(1, min(problem.shape) // (4 * tuple(kwargs["widths"])[0]))
+        kwargs["rank"] = max(1, min(problem.shape) // (4 * next(iter(kwargs["widths"]))))
     kwargs.setdefault("seed", seed)
     kwargs.setdefault("dtype", problem.dtype)
     norm_problem, norm = normalize(problem, center, seed)

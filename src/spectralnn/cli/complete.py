@@ -180,8 +180,8 @@ def run(args, job) -> None:
     _io.write_json(f"{stem}.summary.json", summary)
     save_figure(fig, f"{stem}.history.png")
     val = summary.get("validation_error")
-    lines = [f"{table.values.shape[0]}x{table.values.shape[1]} matrix, {summary['observed']} "
-             f"observed ({summary['observed_fraction']:.1%})",
+    lines = [(f"{table.values.shape[0]}x{table.values.shape[1]} matrix, {summary['observed']} "
+             f"observed ({summary['observed_fraction']:.1%})"),
              f"model {args.model}" + _settings(summary),
              "held-out relative error " + ("n/a" if val is None else f"{val:.4g}"),
              f"time {elapsed:.1f} s; wrote {args.out}, {stem}.summary.json, {stem}.history.png"]
