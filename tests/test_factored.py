@@ -158,8 +158,8 @@ def test_resume_of_a_factored_fit(problems, tmp_path):
 
 
 def test_auto_picks_factored_only_when_it_pays():
-    p = snn.make_problem("completion", (64, 64), 2, 800, seed=0)
-    small_rank = snn.fit(snn.SNNFactorization((64, 64), (1,), init="gaussian", rank=4), p,
+    p = snn.make_problem("completion", (96, 100), 2, 800, seed=0)
+    small_rank = snn.fit(snn.SNNFactorization((96, 100), (1,), init="gaussian", rank=4), p,
                          1.0, 1)
     assert small_rank.method == "factored"
     q = snn.make_problem("completion", (12, 12), 2, 60, seed=0)

@@ -76,15 +76,17 @@ def factored_unsupported(model, problem) -> str | None:
 
 
 def factored_faster(model, problem) -> bool:
-    """``method="auto"``: the factored path when it is measured to be faster.
+    """``method="auto"``: the factored path where it was measured to be faster.
 
-    ``benchmarks/scale.py`` (2 cores, float64): the factored path wins once the stacked rank
-    ``L0 p`` is at most about a quarter of ``min(d1, d2)`` and ``min(d1, d2) >= 48``; below
-    that the full path's few small SVDs cost about the same as the two bases.
+    Measured in one process (1 thread, float64, completion at 50% and rank-one, widths (1,) and
+    (2, 2)): at d = 24-48 the factored path is 0.1-1.0x the full one (its fixed per-step work
+    dominates), at d = 96 with ``L0 p <= d / 4`` it is 1.0-1.7x, and from there it grows like
+    ``(d / r)^3`` (512 x 512, widths (4, 8, 16), p = 32: 15.6x). So: ``min(d1, d2) >= 96``
+    and ``4 L0 p <= min(d1, d2)``.
     """
     p, L0 = _rank_of(model), model.snn.widths[0]
     k = min(model.shape)
-    return k >= 48 and 4 * L0 * p <= k
+    return k >= 96 and 4 * L0 * p <= k
 
 
 # --------------------------------------------------------------------------- helpers
