@@ -108,7 +108,7 @@ def run_one(**kw) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "one"]
     for k, v in kw.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed", **kw}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,7 +117,7 @@ def run_one(**kw) -> dict:
 def _row(r):
     if "error" in r:
         return f"  {r}"
-    return (f"{r['kind']:>10} {r['d']:>6} {str(tuple(r['widths'])):>11} {r['rank']:>4} "
+    return (f"{r['kind']:>10} {r['d']:>6} {tuple(r['widths'])!s:>11} {r['rank']:>4} "
             f"{r['m']:>9} {r['method']:>9} {r['sec_per_step'] * 1e3:>10.1f} ms "
             f"{r['peak_rss_gb']:>6.2f} GB")
 

@@ -102,7 +102,7 @@ def test_basis_held_fixed_alone_is_not_the_gradient():
         (gU_fixed,) = torch.autograd.grad(loss, model.U)
     obj.evaluate(need_grad=True)
     (gU,) = [g for q, g in zip(obj.params, obj.grads([True])) if q is model.U]
-    rel = lambda a: ((a - ref.U.grad).norm() / ref.U.grad.norm()).item()  # noqa: E731
+    rel = lambda a: ((a - ref.U.grad).norm() / ref.U.grad.norm()).item()
     assert rel(gU) < 1e-12 and rel(gU_fixed) > 0.1
 
 

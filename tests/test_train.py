@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-
 import pytest
 import torch
 
@@ -267,13 +266,13 @@ def test_a_foreign_checkpoint_is_refused_naming_what_differs(rank2_problem, tmp_
 def test_fit_refuses_bad_arguments_before_work(rank2_problem, tmp_path):
     free = snn.FreeMatrix((12, 12))
     cases = [
-        (dict(checkpoint=tmp_path / "c.pt", checkpoint_every=0), "'checkpoint_every'"),
-        (dict(divergence_factor=0.0), "'divergence_factor'"),
-        (dict(divergence_factor=1.0), "'divergence_factor'"),
-        (dict(divergence_factor=math.inf), "'divergence_factor'"),
-        (dict(tol=math.inf), "'tol'"),
-        (dict(tol=-1e-3), "'tol'"),
-        (dict(tol=math.nan), "'tol'"),
+        ({"checkpoint": tmp_path / "c.pt", "checkpoint_every": 0}, "'checkpoint_every'"),
+        ({"divergence_factor": 0.0}, "'divergence_factor'"),
+        ({"divergence_factor": 1.0}, "'divergence_factor'"),
+        ({"divergence_factor": math.inf}, "'divergence_factor'"),
+        ({"tol": math.inf}, "'tol'"),
+        ({"tol": -1e-3}, "'tol'"),
+        ({"tol": math.nan}, "'tol'"),
     ]
     for kwargs, name in cases:
         with pytest.raises(ValueError, match=name):

@@ -61,7 +61,7 @@ def _read(path, device):
     where = "The 'checkpoint' parameter of fit"
     try:
         state = torch.load(path, weights_only=True, map_location=device)
-    except Exception as exc:  # restricted unpickler, zip and OS errors: not ours
+    except Exception as exc:  # noqa: BLE001 (restricted unpickler, zip, OS errors: not ours)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise InputError(f"{where} must be a spectralnn checkpoint. Got {path!r}, which could "
                          f"not be read as one ({type(exc).__name__}: {msg[:160]}) instead."

@@ -13,12 +13,12 @@ import torch
 from torch import nn
 
 from . import _checkpoint
-from ._objective import METHODS, make_objective
+from ._objective import make_objective
 from ._optim import Optimizer
 from ._validation import check_choice, check_int, check_positive, check_real
 from .sensing import Problem
 
-__all__ = ["fit", "fit_runs", "lr_search", "FitResult", "Status", "LR_GRID", "OPTIMIZERS"]
+__all__ = ["LR_GRID", "OPTIMIZERS", "FitResult", "Status", "fit", "fit_runs", "lr_search"]
 
 LR_GRID = tuple(c * 10.0**e for e in range(1, -12, -1) for c in (5, 1))
 """The paper's protocol: {5, 1} x 10^e for e = 1, 0, ..., -11, largest first."""
@@ -409,10 +409,10 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
             (diverged if probe.status == Status.DIVERGED else candidates).append(lr)
         if not candidates:
             break
-        if checkpoint is not None and os.path.exists(checkpoint):
-            # A checkpoint of another batch (an earlier round of this search) is spent.
-            if _checkpoint.saved_lrs(checkpoint) != [float(v) for v in candidates]:
-                os.unlink(checkpoint)
+        # A checkpoint of another batch (an earlier round of this search) is spent.
+        if checkpoint is not None and os.path.exists(checkpoint) and \
+                _checkpoint.saved_lrs(checkpoint) != [float(v) for v in candidates]:
+            os.unlink(checkpoint)
         for res in fit_runs(make_model(len(candidates)), problem, candidates, steps,
                             **fit_kwargs):
             (diverged.append(res.lr) if res.status == Status.DIVERGED else kept.append(res))
