@@ -83,10 +83,10 @@ def test_alignment_hand_values():
         metrics.alignment(aligned, Psi, Phi)
 
 
-def test_snapshot_recomputed_from_its_matrix():
+def test_record_recomputed_from_its_matrix():
     p = snn.make_problem("gaussian", (5, 4), 2, 15, noise=0.01, seed=0)
     X = torch.randn(5, 4, generator=torch.Generator().manual_seed(2), dtype=D)
-    rec = metrics.snapshot(X, p, grad_norm=0.5)
+    rec = metrics.record(X, p, grad_norm=0.5)
     A = p.operator.dense()
     train = 0.5 * np.mean([((A[i] * X).sum() - p.y[i]).item() ** 2 for i in range(p.m)])
     assert rec["train_loss"] == pytest.approx(train, rel=1e-12)
@@ -98,8 +98,8 @@ def test_snapshot_recomputed_from_its_matrix():
     q = s / s.sum()
     assert rec["erank"] == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-12)
     assert rec["grad_norm"] == 0.5
-    with pytest.raises(ValueError, match=r"'X' parameter of snapshot must have the problem's"):
-        metrics.snapshot(X.mT, p)
+    with pytest.raises(ValueError, match=r"'X' parameter of record must have the problem's"):
+        metrics.record(X.mT, p)
 
 
 def _usv(s, gen):

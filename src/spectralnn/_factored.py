@@ -359,7 +359,7 @@ class FactoredObjective:
         return (Q1 @ C) @ Q2.mT
 
     def record(self, i: int, grad_norm) -> dict:
-        """The metrics of ``metrics.snapshot`` from the core: ``X = Q1 C Q2^T`` has the
+        """The metrics of ``metrics.record`` from the core: ``X = Q1 C Q2^T`` has the
         singular values of ``C`` (padded with zeros to ``min(d1, d2)``)."""
         Q1, Q2, C, loss = self._run(i)
         s = torch.linalg.svdvals(C)

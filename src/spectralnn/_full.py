@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import snapshot
+from .metrics import record
 
 
 class FullObjective:
@@ -37,7 +37,7 @@ class FullObjective:
         return (self._out[i] if self.batched else self._out).detach()
 
     def record(self, i: int, grad_norm: float | None) -> dict:
-        return snapshot(self.matrix(i), self.problem, grad_norm)
+        return record(self.matrix(i), self.problem, grad_norm)
 
     def finish(self, model):
         with torch.no_grad():

@@ -144,7 +144,7 @@ class ReducedObjective:
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((x @ self.op.S.mT - self.y) ** 2).mean(-1)
 
-    def snapshot(self, x: torch.Tensor, grad_norm=None) -> dict:
+    def coordinate_record(self, x: torch.Tensor, grad_norm=None) -> dict:
         x = x.detach()
         s = x.abs().sort(descending=True).values
         pad = max(self.k - s.numel(), 0)
@@ -193,7 +193,7 @@ class ReducedFitObjective(ReducedObjective):
         return super().matrix(self._coords(i))
 
     def record(self, i: int, grad_norm) -> dict:
-        return self.snapshot(self._coords(i), grad_norm)
+        return self.coordinate_record(self._coords(i), grad_norm)
 
     def finish(self, model):
         self.module.write_back(model)

@@ -10,7 +10,7 @@ from ._validation import check_matrix
 from .errors import InputError, InputTypeError
 from .functional import effective_rank, effective_rank_of, nuclear_norm
 
-__all__ = ["relative_error", "psnr", "alignment", "nuclear_norm", "effective_rank", "snapshot"]
+__all__ = ["relative_error", "psnr", "alignment", "nuclear_norm", "effective_rank", "record"]
 
 
 def _pair(where: str, X, X_true, same_shape: bool = False):
@@ -84,14 +84,14 @@ def alignment(X: torch.Tensor, Phi: torch.Tensor, Psi: torch.Tensor) -> torch.Te
     return torch.linalg.matrix_norm(off) / torch.linalg.matrix_norm(X).clamp_min(1e-300)
 
 
-def snapshot(X: torch.Tensor, problem, grad_norm: float | None = None) -> dict:
+def record(X: torch.Tensor, problem, grad_norm: float | None = None) -> dict:
     """Every per-record metric of DESIGN.md for one matrix ``X: (d1, d2)`` of ``problem``'s
     shape (non-finite entries allowed: a diverged run is still recorded)."""
     if not isinstance(X, torch.Tensor):
-        raise InputTypeError(f"The 'X' parameter of snapshot must be a torch.Tensor. "
+        raise InputTypeError(f"The 'X' parameter of record must be a torch.Tensor. "
                              f"Got {type(X).__name__} instead.")
     if tuple(X.shape) != tuple(problem.shape):
-        raise InputError(f"The 'X' parameter of snapshot must have the problem's shape "
+        raise InputError(f"The 'X' parameter of record must have the problem's shape "
                          f"{tuple(problem.shape)}. Got {tuple(X.shape)} instead.")
     X = X.detach()
     s = torch.linalg.svdvals(X)
