@@ -344,6 +344,8 @@ def _small_threads(shape):
 SMALL_MATRIX = 256 * 256
 LARGE_SIDE = 256
 """From this smallest side on, the SNN's factors get rank ``min(d) / (4 L0)`` (factored path)."""
+MAX_RANK = 32
+"""...but at most this rank (cores of ``L0 * MAX_RANK`` columns; 128 with the default widths)."""
 """Matrices with at most this many entries are trained on one thread (see ``_small_threads``)."""
 
 
@@ -430,7 +432,9 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
         # Low-rank factors, so that fit(method="auto") takes the factored path (cost follows
         # the rank, not d^3; auto picks it for 4 L0 rank <= min(d)): measured at 300x260 with
         # widths (4, 4) on one thread, 600 ms/step full (rank 260), 67 ms/step factored (16).
-        kwargs["rank"] = max(1, min(problem.shape) // (4 * next(iter(kwargs["widths"]))))
+        # Capped at MAX_RANK: the cores are L0 * rank square, and their SVDs dominate a step.
+        kwargs["rank"] = max(1, min(MAX_RANK,
+                                    min(problem.shape) // (4 * next(iter(kwargs["widths"])))))
     kwargs.setdefault("seed", seed)
     kwargs.setdefault("dtype", problem.dtype)
     norm_problem, norm = normalize(problem, center, seed)
