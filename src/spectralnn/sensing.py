@@ -159,8 +159,12 @@ class Problem:
             return None if t is None else t.to(*args, **kwargs)
 
         test = None if self.test_operator is None else self.test_operator.to(*args, **kwargs)
-        return Problem(self.operator.to(*args, **kwargs), mv(self.y), mv(self.X_true), test,
-                       mv(self.y_test), dict(self.meta))
+        moved = Problem(self.operator.to(*args, **kwargs), mv(self.y), mv(self.X_true), test,
+                        mv(self.y_test), dict(self.meta))
+        factors = getattr(self, "X_true_factors", None)  # a low-rank truth (see _factored.py)
+        if factors is not None:
+            moved.X_true_factors = tuple(torch.as_tensor(t).to(*args, **kwargs) for t in factors)
+        return moved
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the documented ``.npz`` format atomically (temp file + rename)."""

@@ -229,7 +229,7 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
     steps, record_every, checkpoint_every, tol, divergence_factor = _check_train_args(
         steps, optimizer, record_every, checkpoint_every, tol, divergence_factor)
     snapshot_steps = set(snapshot_steps)
-    problem = _moved(problem, first)
+    problem = problem.to(dtype=first.dtype, device=first.device)
     obj = make_objective(method, model, problem, optimizer)
     opt = Optimizer(optimizer, obj.params, torch.tensor(lrs, dtype=first.dtype,
                                                         device=first.device), batched)
@@ -288,15 +288,6 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
                                                          for f in factors))
             for i, run in enumerate(loop.runs)]
 
-
-def _moved(problem, like):
-    """The problem in the model's dtype and device (a low-rank truth travels along)."""
-    moved = problem.to(dtype=like.dtype, device=like.device)
-    fac = getattr(problem, "X_true_factors", None)
-    if fac is not None:
-        moved.X_true_factors = tuple(torch.as_tensor(t).to(dtype=like.dtype, device=like.device)
-                                     for t in fac)
-    return moved
 
 
 def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "gd",
