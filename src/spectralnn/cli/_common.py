@@ -121,5 +121,18 @@ def output_dir(path: str):
         raise
 
 
+def write_recovery(out: str, arrays: dict, fig, meta: dict) -> None:
+    """``recover``'s outputs, written together once every model is done: ``X_<model>.npz``,
+    ``recover.png`` and ``metrics.json`` (``meta`` plus the versions)."""
+    from .. import _io
+    from ..plotting import save_figure
+
+    with output_dir(out):
+        for name, X in arrays.items():
+            _io.write_npz(os.path.join(out, f"X_{name}.npz"), X=X)
+        save_figure(fig, os.path.join(out, "recover.png"))
+        _io.write_json(os.path.join(out, "metrics.json"), {**meta, "versions": _io.provenance()})
+
+
 def say(msg: str) -> None:
     print(msg, file=sys.stderr)

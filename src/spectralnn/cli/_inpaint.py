@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ._common import UsageError, check_int, check_out, check_real, say
+from ._common import UsageError, check_int, check_out, check_real, say, write_recovery
 
 INPAINT_MODELS = ("snn", "softimpute", "free", "convex", "deep")
 LABELS = {"snn": "SNN", "softimpute": "SoftImpute", "free": "linear regression",
@@ -80,9 +80,8 @@ def _shown(observed, missing):
 def run_inpaint(args, job) -> None:
     import torch
 
-    from .. import _io
     from ..metrics import psnr
-    from ..plotting import plot_images, save_figure
+    from ..plotting import plot_images
 
     img, observed, missing = job["image"], job["observed"], job["missing"]
     truth = torch.from_numpy(img)
@@ -107,13 +106,6 @@ def run_inpaint(args, job) -> None:
     how = f"mask {os.path.basename(args.mask)}" if args.mask else "random missing pixels"
     fig = plot_images([(args.image, cells)], title=f"{args.image} {args.size}x{args.size}: "
                       f"{frac:.0%} of pixels missing ({how})")
-    from ._common import output_dir
-
-    with output_dir(args.out):  # written only once every model is done
-        for name, X in arrays.items():
-            _io.write_npz(os.path.join(args.out, f"X_{name}.npz"), X=X)
-        save_figure(fig, os.path.join(args.out, "recover.png"))
-        _io.write_json(os.path.join(args.out, "metrics.json"),
-                       {"image": args.image, "mode": "inpaint", "missing_fraction": frac,
-                        "mask": args.mask, "size": args.size, "noise": args.noise,
-                        "models": metrics, "versions": _io.provenance()})
+    write_recovery(args.out, arrays, fig,
+                   {"image": args.image, "mode": "inpaint", "missing_fraction": frac,
+                    "mask": args.mask, "size": args.size, "noise": args.noise, "models": metrics})

@@ -4,13 +4,11 @@ inpaint its missing pixels (``--missing P`` at random, or ``--mask PNG``) with t
 from __future__ import annotations
 
 import argparse
-import os
 
-from .. import _io
 from ..models import make_model
 from ..sensing import make_image_problem
 from ..train import fit
-from ._common import UsageError, check_int, check_out, check_real, output_dir, parse_widths, say
+from ._common import UsageError, check_int, check_out, check_real, parse_widths, say, write_recovery
 
 NAME = "recover"
 
@@ -84,7 +82,7 @@ def run(args, job) -> None:
 
         return run_inpaint(args, job)
     from ..metrics import psnr, relative_error
-    from ..plotting import plot_images, save_figure
+    from ..plotting import plot_images
 
     problem, scale = job["problem"], job["scale"]
     img, m = (problem.X_true * scale).numpy(), problem.m
@@ -101,10 +99,5 @@ def run(args, job) -> None:
         say(f"{label}: PSNR {p:.2f} dB, relative error {e:.4f} ({res.status})")
     fig = plot_images([(args.image, cells)], title=f"{args.image}: {m} Gaussian measurements "
                       f"({args.fraction:.0%} of {args.size}x{args.size})")
-    with output_dir(args.out):  # written only once both fits are done
-        for name, X in arrays.items():
-            _io.write_npz(os.path.join(args.out, f"X_{name}.npz"), X=X)
-        save_figure(fig, os.path.join(args.out, "recover.png"))
-        _io.write_json(os.path.join(args.out, "metrics.json"),
-                       {"image": args.image, "measurements": m, "models": metrics,
-                        "versions": _io.provenance()})
+    write_recovery(args.out, arrays, fig,
+                   {"image": args.image, "measurements": m, "models": metrics})
