@@ -59,7 +59,7 @@ import warnings
 import numpy as np
 import torch
 
-from ._validation import check_int, check_positive
+from ._validation import check_int, check_positive, check_real
 from .models import make_model
 from .sensing import CompletionOperator, DenseOperator, Problem, RankOneOperator
 from .train import Status, fit_runs
@@ -239,14 +239,6 @@ class RecipeResult:
     warnings: list = dataclasses.field(default_factory=list)
 
 
-def _check_fraction(value, name, where, low, high):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
-    if not ok:
-        raise ValueError(f"The {name!r} parameter of {where} must be a number in "
-                         f"[{low:g}, {high:g}]. Got {value!r} instead.")
-    return float(value)
-
-
 def _state(model, i):
     return {k: v.detach()[i].clone() for k, v in model.state_dict().items()}
 
@@ -416,9 +408,9 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
     max_steps = check_int(max_steps, "max_steps", where, 1)
     chunk = max(10, max_steps // 100) if chunk is None else check_int(chunk, "chunk", where, 1)
     check_int(patience, "patience", where, 1)
-    _check_fraction(validation_fraction, "validation_fraction", where, 0.0, 0.5)
-    _check_fraction(stall_fraction, "stall_fraction", where, 1e-9, 1.0)
-    _check_fraction(race_fraction, "race_fraction", where, 0.0, 1.0)
+    check_real(validation_fraction, "validation_fraction", where, low=0.0, high=0.5)
+    check_real(stall_fraction, "stall_fraction", where, low=1e-9, high=1.0)
+    check_real(race_fraction, "race_fraction", where, low=0.0, high=1.0)
     check_positive(tol, "tol", where)
     defaults = DEFAULTS.get(model, {})
     kwargs = {k: v for k, v in defaults.items() if k != "lr_factors"}
