@@ -179,3 +179,98 @@ def test_fused_network_frees_its_saved_tensors_and_guards_alphas(gen):
         alphas[1].add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+# --------------------------------------------------------------------------- the Gram route
+ROUTE_CASES = [  # widths, batch, runs, shape: square, tall, wide, runs, one layer
+    ((2, 2, 2, 2), (), (), (10, 10)),
+    ((4, 8, 16), (), (), (7, 5)),
+    ((3, 1), (2,), (), (4, 9)),
+    ((2, 3), (2, 3), (3,), (5, 6)),
+    ((1,), (), (), (5, 3)),
+]
+
+
+@pytest.mark.parametrize("widths,batch,runs,shape", ROUTE_CASES)
+@pytest.mark.parametrize("fn", ["tanh", "sin", "softsign", "identity"])
+def test_gram_route_equals_svd_route_and_layer_by_layer(widths, batch, runs, shape, fn, gen):
+    """The Gram route (X h(X^T X), one eigh) against the SVD route and against composing
+    spectral_apply (SVD) layer by layer: values and all gradients."""
+    X = torch.randn(*batch, widths[0], *shape, generator=gen, dtype=torch.float64)
+    alphas = _alphas(widths, gen, runs)
+    W = torch.randn(*batch, 1, *shape, generator=gen, dtype=torch.float64)
+    got = {r: _values_and_grads(lambda Z, al, r=r: spectral_network(Z, al, fn, route=r),
+                                X, alphas, W) for r in ("gram", "svd")}
+    ref = _values_and_grads(lambda Z, al: _unfused(Z, al, fn), X, alphas, W)
+    for r in ("gram", "svd"):
+        torch.testing.assert_close(got[r][0], ref[0], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(got[r][1], ref[1], rtol=1e-11, atol=1e-12)
+        for ga, gr in zip(got[r][2], ref[2]):
+            torch.testing.assert_close(ga, gr, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (6, 4), (3, 5)])
+@pytest.mark.parametrize("fn", ["tanh", "soft_threshold", "sigmoid_centered"])
+def test_gram_route_at_degenerate_inputs(shape, fn, gen):
+    """Identity-like (all singular values equal), zero, rank-one and repeated-singular-value
+    inputs: the Gram route is finite and equals the SVD route and central finite differences."""
+    d1, d2 = shape
+    low = torch.randn(d1, 1, generator=gen, dtype=torch.float64) @ torch.randn(
+        1, d2, generator=gen, dtype=torch.float64)
+    eye = 1e-4 * torch.eye(d1, d2, dtype=torch.float64)
+    Q = torch.linalg.qr(torch.randn(d1, d1, generator=gen, dtype=torch.float64)).Q
+    rep = Q @ torch.eye(d1, d2, dtype=torch.float64) * 0.7  # orthogonal-like: s all 0.7
+    X = torch.stack([eye, torch.zeros(d1, d2, dtype=torch.float64), low, rep])
+    alphas = _alphas((4, 3, 2), gen)
+    W = torch.randn(1, d1, d2, generator=gen, dtype=torch.float64)
+    gram = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn, route="gram"),
+                             X, alphas, W)
+    svd = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn, route="svd"),
+                            X, alphas, W)
+    assert all(torch.isfinite(t).all() for t in (gram[0], gram[1], *gram[2]))
+    torch.testing.assert_close(gram[0], svd[0], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(gram[1], svd[1], rtol=1e-11, atol=1e-12)
+    for ga, gr in zip(gram[2], svd[2]):
+        torch.testing.assert_close(ga, gr, rtol=1e-11, atol=1e-12)
+    if fn != "soft_threshold":  # (its kink at s = 0.1 is not under the inputs here, but the
+        # finite difference of a piecewise map is only checked where it is smooth)
+        fd = finite_difference_grad(
+            lambda Z: spectral_network(Z, alphas, fn, route="gram"), X, W)
+        assert (gram[1] - fd).norm() / fd.norm() < 1e-7
+
+
+def test_gram_route_gradcheck(gen):
+    X = torch.randn(2, 2, 4, 3, generator=gen, dtype=torch.float64).requires_grad_()
+    alphas = [a.requires_grad_() for a in _alphas((2, 3), gen, (2,))]
+    assert torch.autograd.gradcheck(
+        lambda Z, a, b: spectral_network(Z, [a, b], "tanh", route="gram"),
+        (X, *alphas), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("top", [1.0, 10.0, 1e3])
+def test_gram_route_with_widely_spread_singular_values(top, gen):
+    """Singular values from ``top`` down to 1e-8: the Gram route stays within
+    ``16 eps top^2`` of the SVD route (its stated roundoff: the Gram matrix carries an absolute
+    error ``eps ||X||^2``; Note [Gram route]), i.e. 1e-13 at the scale of the paper's runs."""
+    Q1 = torch.linalg.qr(torch.randn(8, 8, generator=gen, dtype=torch.float64)).Q
+    Q2 = torch.linalg.qr(torch.randn(8, 8, generator=gen, dtype=torch.float64)).Q
+    s = torch.logspace(torch.log10(torch.tensor(top)).item(), -8, 8, dtype=torch.float64)
+    X = (Q1 * s) @ Q2.mT
+    X = torch.stack([X, X.mT])
+    alphas = _alphas((2, 2), gen)
+    W = torch.randn(1, 8, 8, generator=gen, dtype=torch.float64)
+    out = {r: _values_and_grads(lambda Z, al, r=r: spectral_network(Z, al, "tanh", route=r),
+                                X, alphas, W) for r in ("gram", "svd")}
+    bound = 16 * torch.finfo(torch.float64).eps * max(top, 1.0) ** 2
+    assert (out["gram"][0] - out["svd"][0]).abs().max() < bound
+    assert (out["gram"][1] - out["svd"][1]).abs().max() < bound * out["svd"][1].abs().max()
+
+
+def test_route_is_validated():
+    X = torch.randn(2, 3, 3, dtype=torch.float64)
+    alphas = [torch.ones(2, 1, dtype=torch.float64)]
+    with pytest.raises(ValueError, match="'route'.*'cholesky'"):
+        spectral_network(X, alphas, "tanh", route="cholesky")
+    with pytest.raises(ValueError, match="'route'.*f\\(0\\) != 0"):
+        with pytest.warns(UserWarning):
+            spectral_network(X, alphas, "sigmoid", route="gram")

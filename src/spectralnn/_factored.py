@@ -41,7 +41,8 @@ from __future__ import annotations
 import torch
 
 from ._operators import AlignedOperator, CompletionOperator, DenseOperator, RankOneOperator
-from .functional import _spectral_apply, effective_rank_of
+from ._spectral import _spectral_network
+from .functional import effective_rank_of
 
 DENSE_X_LIMIT = 2**25
 """``FitResult.X`` of a factored fit is dense up to this many entries (else None; use
@@ -92,41 +93,49 @@ def factored_faster(model, problem) -> bool:
 # --------------------------------------------------------------------------- helpers
 
 
-def _basis(S: torch.Tensor) -> torch.Tensor:
-    """Orthonormal basis ``(..., d, r)`` of ``range(S)``, ``S: (..., d, n)``; rank-revealing.
+FULL_RANK_GAP = 1e-6
+"""``_basis`` keeps the Householder QR factor when ``min |R_ii| > FULL_RANK_GAP max |R_ii|``."""
 
-    With a runs dimension, ``r`` is the largest rank over runs (a superset basis is as exact)."""
+
+def _basis(S: torch.Tensor) -> torch.Tensor:
+    """Orthonormal basis ``(..., d, r)`` of ``range(S)``, ``S: (..., d, n)``, ``d > n``.
+
+    Householder QR's ``Q`` spans ``range(S)`` to roundoff whatever the rank of ``S``, so it is
+    always exact; when ``R`` shows a (near-)dependent column, the SVD is taken instead so that
+    ``r`` is the numerical rank: identical blocks (identity-like inits) give a smaller ``r`` and
+    cheaper cores. The QR costs about a third of the SVD. With a runs dimension, ``r`` is the
+    largest rank over runs (a superset basis is as exact)."""
+    Q, R = torch.linalg.qr(S)
+    dr = R.diagonal(dim1=-2, dim2=-1).abs()
+    if bool((dr.amin(-1) > FULL_RANK_GAP * dr.amax(-1)).all()):
+        return Q.contiguous()
     Q, s, _ = torch.linalg.svd(S, full_matrices=False)
     tol = s[..., :1] * max(S.shape[-2:]) * torch.finfo(S.dtype).eps
     r = max(int((s > tol).sum(-1).max()), 1)
     return Q[..., :r].contiguous()  # LAPACK returns column-major: make row gathers cheap
 
 
-def _side_factors(C: torch.Tensor, act):
-    """``D_L = h(C C^T)`` and ``D_R = h(C^T C)`` with ``h(s^2) = f(s)/s``, ``h(0) = f'(0)``:
-    the derivative of Gamma_f on the one-sided outside blocks (no gradient through C: they
-    multiply parts whose value is 0).
+def _side_factors(lam, W, XW, h, act, wide: bool):
+    """``(D_L, D_R) = (h(C C^T), h(C^T C))`` with ``h(s^2) = f(s)/s``, ``h(0) = f'(0)``: the
+    derivative of Gamma_f on the one-sided outside blocks (no gradient through C: they
+    multiply parts whose value is 0), from the Gram-route decomposition of the forward pass
+    (``_spectral._gram_decompose`` of ``X = C``, or of ``C^T`` when ``wide``):
+    ``X^T X = W diag(lam) W^T``, ``XW = X W``.
 
-    One ``eigh`` of the smaller Gram matrix ``W diag(lam) W^T`` (about half an SVD's cost):
-    with ``q(lam) = (h(lam) - f'(0)) / lam``, the small side is ``f'(0) I + W diag(lam q) W^T``
-    and the large side ``f'(0) I + (C W) diag(q) (C W)^T``. ``q`` is smooth, so it is evaluated
-    at ``max(lam, sqrt(eps) lam_max)``: below that the weight ``lam`` (or ``|C w|^2 = lam``)
-    makes the change of order ``eps lam_max^2``."""
-    tall = C.shape[-2] >= C.shape[-1]
-    lam, W = torch.linalg.eigh(C.mT @ C if tall else C @ C.mT)
-    lam = lam.clamp_min(0)
-    floor = torch.finfo(C.dtype).eps ** 0.5 * lam[..., -1:]
+    The small side is ``W diag(h) W^T``; the large one ``f'(0) I + XW diag(q) XW^T`` with
+    ``q(lam) = (h(lam) - f'(0)) / lam``. ``q`` is smooth, so it is evaluated at ``max(lam,
+    sqrt(eps) lam_max)``: below that the weight ``|X w|^2 = lam`` makes the change of order
+    ``eps lam_max^2``."""
+    floor = torch.finfo(lam.dtype).eps ** 0.5 * lam[..., -1:]
     lc = torch.maximum(lam, floor)
     lc = torch.where(lc > 0, lc, torch.ones_like(lc))  # the zero matrix: q unused
-    s = lc.sqrt()
-    d0 = act.df(s.new_zeros(()))
-    q = (act.f(s) / s - d0) / lc
-    CW = C @ W if tall else C.mT @ W
-    small = (W * (lam * q).unsqueeze(-2)) @ W.mT
-    large = (CW * q.unsqueeze(-2)) @ CW.mT
-    small = small + d0 * torch.eye(small.shape[-1], dtype=C.dtype, device=C.device)
-    large = large + d0 * torch.eye(large.shape[-1], dtype=C.dtype, device=C.device)
-    return (large, small) if tall else (small, large)
+    sc = lc.sqrt()
+    d0 = act.df(lam.new_zeros(()))
+    q = (act.f(sc) / sc - d0) / lc
+    small = (W * h.unsqueeze(-2)) @ W.mT
+    large = (XW * q.unsqueeze(-2)) @ XW.mT
+    large = large + d0 * torch.eye(large.shape[-1], dtype=lam.dtype, device=lam.device)
+    return (small, large) if wide else (large, small)
 
 
 def _transfers(sides, alphas):
@@ -134,11 +143,9 @@ def _transfers(sides, alphas):
     and ``E12t_out = sum_k E12t_k S_k`` for first-layer parts ``E21_k (d1, r')``, ``E12t_k
     (d2, r)``. Layer ``l`` maps ``E21_k -> sum_k alpha_kj E21_k D_R(C_k)`` (likewise ``D_L``),
     so ``T^l_k = D_R^l_k sum_j alpha^l_kj T^{l+1}_j`` from ``T^D = I``: all in ``r x r``."""
-    DL, DR = sides[-1]
-    T = torch.eye(DR.shape[-1], dtype=DR.dtype, device=DR.device)
-    S = torch.eye(DL.shape[-1], dtype=DL.dtype, device=DL.device)
-    T, S = T.expand(*DR.shape[:-3], 1, *T.shape), S.expand(*DL.shape[:-3], 1, *S.shape)
-    for (DL, DR), alpha in zip(reversed(sides), reversed(alphas)):
+    (DL, DR), alpha = sides[-1], alphas[-1]  # the last layer: T^D = I, one output
+    T, S = DR * alpha[..., 0, None, None], DL * alpha[..., 0, None, None]
+    for (DL, DR), alpha in zip(reversed(sides[:-1]), reversed(alphas[:-1])):
         T = DR @ torch.einsum("...kj,...jab->...kab", alpha, T)
         S = DL @ torch.einsum("...kj,...jab->...kab", alpha, S)
     return T, S  # ([R,] L0, r', r'), ([R,] L0, r, r)
@@ -313,14 +320,13 @@ class FactoredObjective:
         Q1t, Q2t = Q1.mT.unsqueeze(-3), Q2.mT.unsqueeze(-3)
         Uc, Vc = Q1t @ U, Q2t @ V  # ([R,] L0, r, p), ([R,] L0, r', p)
         C = Uc @ Vc.mT  # ([R,] L0, r, r')
-        sides = []  # per layer: (D_L, D_R) of its input cores
-        for alpha in self.alphas:
-            if need_grad:
-                sides.append(_side_factors(C.detach(), self.act))
-            C = torch.einsum("...kj,...kab->...jab", alpha, _spectral_apply(C, self.act))
-        C = C.squeeze(-3)
+        lead, wide = C.shape[:-3], C.shape[-2] < C.shape[-1]
+        rec = [] if need_grad else None  # the layers' Gram decompositions, for D_L, D_R
+        C = _spectral_network(C, self.alphas, self.act, squeeze=True, route="gram", record=rec)
         E21 = E12t = None
         if need_grad:  # zero-valued outside parts that carry the exact derivatives
+            sides = [_side_factors(*(t.view(*lead, -1, *t.shape[1:]) for t in layer),
+                                   self.act, wide) for layer in rec]
             T, S = _transfers(sides, [a.detach() for a in self.alphas])
             E21, E12t = _Outside.apply(U, V, Q1, Q2, Uc.detach(), Vc.detach(), T, S)
         return Q1, Q2, C, E21, E12t

@@ -28,11 +28,13 @@ import torch
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
 from ._spectral import (  # noqa: F401  (_svd, CUDA_SVD_VIA_CPU: used by tests, benchmarks)
     CUDA_SVD_VIA_CPU,
+    ROUTES,
     _spectral_apply,
     _spectral_network,
     _svd,
 )
-from ._validation import check_matrix
+from ._validation import check_choice, check_matrix
+from .errors import InputError
 
 __all__ = [
     "ACTIVATIONS",
@@ -46,16 +48,21 @@ __all__ = [
 
 
 def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "tanh", *,
-                     check_finite: bool = True) -> torch.Tensor:
+                     route: str = "auto", check_finite: bool = True) -> torch.Tensor:
     r"""The layers of a spectral network, :math:`X^{(i+1)}_j = \sum_k \alpha^{(i)}_{kj}
     \Gamma_f(X^{(i)}_k)`, with one exact backward for all of them.
 
     :class:`spectralnn.SNN` (and :class:`~spectralnn.SNNLayer`, one layer) is this function
     with its ``alpha`` parameters. It equals composing :func:`spectral_apply` with
     ``einsum("...kj,...kab->...jab", alpha, .)`` layer by layer, values and gradients, but runs
-    as one autograd node: one batched SVD per layer forward, and a backward whose
+    as one autograd node: one batched decomposition per layer forward, and a backward whose
     divided-difference weights are computed for all layers at once (Note [fused network] in
     ``_spectral.py``).
+
+    Two exact routes compute the same map and gradient: the SVD of every input (any ``f``),
+    and for ``f(0) = 0`` the *Gram route*, ``Gamma_f(X) = X h(X^T X)`` with
+    ``h(s^2) = f(s)/s`` from one symmetric eigendecomposition (about half the SVD's cost;
+    Note [Gram route]). They agree to about 1e-13 (tests/test_nn.py).
 
     Parameters
     ----------
@@ -65,6 +72,9 @@ def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "ta
         Mixing weights of layer ``i``; leading dimensions broadcast against those of ``X``
         (e.g. a runs dimension).
     fn : str or Activation or (f, df), default="tanh"
+    route : {"auto", "gram", "svd"}, default="auto"
+        "auto" takes the Gram route when ``f(0) = 0`` and the stacks are not tiny (where it
+        measured faster; ``_spectral.GRAM_MIN_STACK``), else the SVD. "gram" needs f(0) = 0.
     check_finite : bool, default=True
         Raise on NaN/inf entries of ``X`` (one device synchronisation).
 
@@ -82,6 +92,12 @@ def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "ta
     """
     act = get_activation(fn)
     check_matrix(X, "X", "spectral_network", finite=check_finite)
+    check_choice(route, "route", "spectral_network", ROUTES)
+    if route == "gram" and not act.zero_at_zero:
+        raise InputError(
+            f"The 'route' parameter of spectral_network: 'gram' needs f(0) = 0, and the "
+            f"activation {act.name!r} has f(0) != 0. Got route='gram' instead (use 'auto' or "
+            "'svd').")
     alphas = list(alphas)
     k = X.shape[-3] if X.ndim >= 3 else None
     for i, alpha in enumerate(alphas):
@@ -93,7 +109,7 @@ def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "ta
                 f"Got {got} instead."
             )
         k = alpha.shape[-1]
-    return _spectral_network(X, alphas, act)
+    return _spectral_network(X, alphas, act, route=route)
 
 
 def spectral_apply(
