@@ -20,10 +20,13 @@ Settings (float64, 10 x 10, widths (2, 2, 2, 2), tanh):
   reduced system that ``method="auto"`` would pick).
 
 Every implementation starts from the same parameters; the last column is the relative
-difference of its train loss after 50 steps to the naive reference's. The last row of each
-setting times only the LAPACK SVDs a batched forward pass takes (``torch.linalg.svd`` of the
-layer inputs half-way through the timed steps, serial on the CPU): no implementation that
-computes these SVDs on one core can beat its speed-up.
+difference of its train loss after 50 steps to the naive reference's. The last rows of each
+setting time only the LAPACK decompositions a forward pass takes, at 1 and at ``--runs`` runs
+(of the layer inputs half-way through the timed steps, serial on the CPU): the SVDs, which the
+SVD route takes (and which ``route="auto"`` keeps for stacks under 8 matrices of under 16 x 16,
+as in the unbatched rows), and the eigendecompositions of the Gram matrices, which the Gram
+route takes (the batched rows). No implementation that computes these on one core can beat
+their speed-ups.
 Timings are the best of ``--rounds`` interleaved rounds; ratios come from this process only.
 """
 
@@ -105,7 +108,7 @@ def implementations(setting, runs, naive_train):
 
 
 def layer_inputs(model):
-    """The matrices whose SVDs a forward pass of an SNNFactorization takes, one stack per layer."""
+    """The matrices a forward pass of an SNNFactorization decomposes, one stack per layer."""
     from spectralnn.functional import spectral_network
 
     stacks, X = [], model.inputs().detach()
@@ -116,9 +119,16 @@ def layer_inputs(model):
     return stacks
 
 
-def svd_floor(problem, make, lr, runs, steps, clock, reps=10):
-    """Time per run-step of the SVDs alone (forward only; the backward reuses them), at the
-    point reached after ``steps // 2`` steps (SVDs near the initial point are cheaper)."""
+DECOMPOSITIONS = {  # what each route takes per layer (Note [Gram route] in _spectral.py)
+    "SVDs": lambda X: torch.linalg.svd(X, full_matrices=False),
+    "eigh of the Gram matrices": lambda X: torch.linalg.eigh(X.mT @ X),
+}
+
+
+def decomposition_floor(problem, make, lr, runs, steps, clock, decompose, reps=10):
+    """Time per run-step of the layers' decompositions alone (forward only; the backward reuses
+    them), at the point reached after ``steps // 2`` steps (near the initial point they are
+    cheaper)."""
     model = make(runs)
     bare_steps(model, problem, lr, steps // 2)
     stacks = layer_inputs(model)
@@ -127,7 +137,7 @@ def svd_floor(problem, make, lr, runs, steps, clock, reps=10):
         t = clock()
         for _ in range(reps):
             for X in stacks:
-                torch.linalg.svd(X, full_matrices=False)
+                decompose(X)
         best = min(best, (clock() - t) / (reps * runs))
     return best
 
@@ -147,9 +157,11 @@ def measure(setting, steps, rounds, runs, naive_train, clock, check_steps=50):
     base, ref = best["naive reference"], losses["naive reference"]
     rows = [(setting, name, r, best[name] * 1e3, base / best[name],
              f"{abs(losses[name] - ref) / abs(ref):.1e}") for name, (r, _, _) in impls.items()]
-    floor = svd_floor(*SETTINGS[setting](), runs, steps, clock)
-    rows.append((setting, "(its LAPACK SVDs alone: a bound)", runs, floor * 1e3,
-                 base / floor, "-"))
+    for what, decompose in DECOMPOSITIONS.items():
+        for r in (1, runs):
+            floor = decomposition_floor(*SETTINGS[setting](), r, steps, clock, decompose)
+            rows.append((setting, f"(its LAPACK {what} alone)", r, floor * 1e3, base / floor,
+                         "-"))
     return rows
 
 

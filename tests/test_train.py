@@ -154,20 +154,20 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(rank2_problem, tmp_path, monkeypat
     straight = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10)
     ckpt = tmp_path / "ckpt.pt"
     calls = {"n": 0}
-    real_loss = type(rank2_problem).loss
+    op_type = type(rank2_problem.operator)
+    real_call = op_type.__call__
 
-    def interrupting_loss(self, X, test=False):
-        if not test:
-            calls["n"] += 1
-            if calls["n"] == 70:  # Ctrl-C part-way (records call loss() too)
-                raise KeyboardInterrupt
-        return real_loss(self, X, test)
+    def interrupting_call(self, X):  # every objective measures X through the operator
+        calls["n"] += 1
+        if calls["n"] == 70:  # Ctrl-C part-way (records measure X too)
+            raise KeyboardInterrupt
+        return real_call(self, X)
 
-    monkeypatch.setattr(type(rank2_problem), "loss", interrupting_loss)
+    monkeypatch.setattr(op_type, "__call__", interrupting_call)
     with pytest.raises(KeyboardInterrupt):
         snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt,
                 checkpoint_every=1000)
-    monkeypatch.setattr(type(rank2_problem), "loss", real_loss)
+    monkeypatch.setattr(op_type, "__call__", real_call)
     saved = torch.load(ckpt, weights_only=True)["step"]
     assert 10 < saved < 120  # written at the interrupt, not by the (disabled) cadence
     resumed = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt)

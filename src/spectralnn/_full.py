@@ -1,9 +1,11 @@
-"""The full objective: autograd through the model itself (any model, any operator)."""
+"""The full objective: autograd through the model itself (any model, any operator), and its
+hand-written form for :class:`~spectralnn.SNNFactorization` (no autograd graph at all)."""
 
 from __future__ import annotations
 
 import torch
 
+from ._spectral import _spectral_network_parts
 from .metrics import record
 
 
@@ -42,3 +44,45 @@ class FullObjective:
     def finish(self, model):
         with torch.no_grad():
             return model().detach(), None
+
+
+class SNNFullObjective(FullObjective):
+    r"""The full objective of an :class:`~spectralnn.SNNFactorization`, by hand.
+
+    The same values and gradients as :class:`FullObjective` (tests/test_train.py checks them
+    to 1e-12), without the autograd engine: at the paper's 10 x 10 sizes a step is a few
+    hundred small tensor operations, and the engine's graph building, node dispatch and
+    gradient accumulation were a quarter of it (benchmarks/small.py). The chain is short:
+    inputs ``X_k = U_k V_k^T``, the fused network (``_spectral.py``, whose backward is called
+    directly), ``X``, and the loss ``1/(2m) ||A(X) - y||^2`` with ``dL/dX = A^*(r) / m``; then
+    ``dL/dU_k = G_k V_k``, ``dL/dV_k = G_k^T U_k``.
+    """
+
+    def __init__(self, model, problem):
+        super().__init__(model, problem)
+        self._net = None
+
+    def evaluate(self, need_grad: bool) -> torch.Tensor:
+        m = self.module
+        with torch.no_grad():
+            U, V = m.U.detach(), m.V.detach()
+            alphas = [layer.alpha.detach() for layer in m.snn.layers]
+            X, self._net = _spectral_network_parts(U @ V.mT, alphas, m.snn.act, need_grad)
+            self._res = self.problem.operator(X) - self.problem.y
+            self._out = X
+            self._losses = (0.5 * (self._res * self._res).mean(-1)).reshape(-1)
+        return self._losses
+
+    def grads(self, active: list[bool]) -> list[torch.Tensor]:
+        m, op = self.module, self.problem.operator
+        with torch.no_grad():
+            res = self._res
+            if not all(active):
+                res = res * torch.tensor(active, dtype=res.dtype, device=res.device)[:, None]
+            G = op.adjoint(res) / op.m  # dL/dX: ([R,] d1, d2)
+            gX, g_alphas = self._net(G)  # ([R,] L0, d1, d2), one per layer
+            self._net = None  # spent, as an autograd graph would be
+            U, V = m.U.detach(), m.V.detach()
+            found = {id(m.U): gX @ V, id(m.V): gX.mT @ U}
+            found.update((id(layer.alpha), g) for layer, g in zip(m.snn.layers, g_alphas))
+        return [found[id(p)] for p in self.params]

@@ -2,7 +2,8 @@
 
 An objective owns one way of computing the training loss of a model and its exact gradients:
 
-* ``full`` (``_full.py``): autograd through the model itself, ``forward() -> X``;
+* ``full`` (``_full.py``): autograd through the model itself, ``forward() -> X`` (for an
+  SNNFactorization the same chain by hand, without the autograd engine);
 * ``reduced`` (``_reduced.py``): the coordinatewise system of MATH.md section 4;
 * ``factored`` (``_factored.py``): the SNN on small cores, MATH.md section 7.
 
@@ -55,12 +56,18 @@ def make_objective(method: str, model: nn.Module, problem, optimizer: str) -> Ob
     with a warning, to the next method).
     """
     from ._factored import FactoredObjective, factored_faster, factored_unsupported
-    from ._full import FullObjective
+    from ._full import FullObjective, SNNFullObjective
+    from .models import SNNFactorization
+
+    def full():
+        if isinstance(model, SNNFactorization):
+            return SNNFullObjective(model, problem)
+        return FullObjective(model, problem)
     from ._reduced import ReducedFitObjective, reduced_unsupported
 
     check_choice(method, "method", "fit", METHODS)
     if method == "full":
-        return FullObjective(model, problem)
+        return full()
     if method == "reduced":
         why = reduced_unsupported(model, problem, optimizer)
         if why is not None:
@@ -81,4 +88,4 @@ def make_objective(method: str, model: nn.Module, problem, optimizer: str) -> Ob
                       "full model instead.", UserWarning, stacklevel=4)
     if factored_unsupported(model, problem) is None and factored_faster(model, problem):
         return FactoredObjective(model, problem)
-    return FullObjective(model, problem)
+    return full()

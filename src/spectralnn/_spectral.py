@@ -120,13 +120,14 @@ def _gram_backward(G, W, XW, h, Dh):
 # logic on every call. At the paper's 10 x 10 sizes a step costs these small ops (a few us
 # each), not arithmetic (benchmarks/small.py). _SpectralNetwork is one node for all layers:
 # leading dimensions are flattened (broadcast alphas expanded) once, wide inputs transposed
-# once, and everything runs on 3-d stacks with bmm. Forward per layer: one batched SVD of all
-# K_in inputs, f(s), Gamma_f, and the alpha mixing (one bmm); U, s, f(s), Vh, Gamma_f are kept
-# on ctx. Backward: the singular values of all layers are stacked so that _coefficients runs
-# once; per layer, alpha's gradient and the mixing are one bmm each, then _backward_tall
-# (four bmm for square matrices, where the (I - U U^T) term vanishes). The formula and its
-# tie handling are exactly those of spectral_apply, which tests/test_nn.py checks to 1e-12.
-# What remains per layer is the LAPACK SVD, which bounds batched runs (benchmarks/small.py).
+# once, and everything runs on 3-d stacks with bmm. Forward per layer: one batched
+# decomposition of all K_in inputs (the SVD, or the Gram route's eigh: Note [Gram route]),
+# f, Gamma_f, and the alpha mixing (one bmm); the decomposition and Gamma_f are kept on ctx.
+# Backward: the singular values (or Gram eigenvalues) of all layers are stacked so that the
+# divided-difference weights are computed once; per layer, alpha's gradient and the mixing are
+# one bmm each, then four bmm for the spectral map. The formula and its tie handling are those
+# of spectral_apply, which tests/test_nn.py checks to 1e-12 (both routes). What remains per
+# layer is the LAPACK decomposition, which bounds batched runs (benchmarks/small.py).
 
 # Note [SVD on CUDA]
 # Measured on an H100 (benchmarks/gpu_svd.py, table in the README): up to 32 x 32 cuSOLVER's
@@ -283,16 +284,47 @@ the SVD route's time for 64 x 2 matrices of 10 x 10, 0.89x for 4 x 2, 0.59x for 
 cost more than the eigendecomposition saves."""
 
 
+def _pick_route(X: torch.Tensor, act: Activation, route: str) -> bool:
+    """Whether ``route`` means the Gram route for the stack ``X`` (:data:`GRAM_MIN_STACK`)."""
+    if route == "auto":
+        d1, d2 = X.shape[-2:]
+        return act.zero_at_zero and (min(d1, d2) >= GRAM_MIN_SIDE
+                                     or X.numel() >= GRAM_MIN_STACK * d1 * d2)
+    return route == "gram"
+
+
 def _spectral_network(X: torch.Tensor, alphas, act: Activation, squeeze: bool = False,
                       route: str = "auto", record: list | None = None):
     """Unchecked :func:`spectral_network`. ``route``: "auto" (:data:`GRAM_MIN_STACK`), "svd"
     or "gram" (Note [Gram route]; f(0) = 0 only). ``record``: a list that receives ``(lam, W,
     XW, h)`` of every layer (Gram route; leading dimensions flattened, wide inputs
     transposed), for callers that reuse the decompositions (the factored path)."""
-    if route == "auto":
-        d1, d2 = X.shape[-2:]
-        gram = act.zero_at_zero and (min(d1, d2) >= GRAM_MIN_SIDE
-                                     or X.numel() >= GRAM_MIN_STACK * d1 * d2)
-    else:
-        gram = route == "gram"
+    gram = _pick_route(X, act, route)
     return _SpectralNetwork.apply(X, act, squeeze, gram, record, *alphas)
+
+
+class _Ctx:
+    """Stands in for autograd's ``ctx`` so that :func:`_spectral_network_parts` can call the
+    Function's forward and backward directly."""
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+def _spectral_network_parts(X: torch.Tensor, alphas, act: Activation, need_grad: bool,
+                            route: str = "auto"):
+    """A whole SNN without autograd (the hand-written full objective, ``_full.py``):
+    ``(out (..., d1, d2), backward)`` where ``backward(G) -> (dL/dX, [dL/dalpha_i])`` for the
+    output gradient ``G`` (None without ``need_grad``). Call under ``torch.no_grad()``; the
+    values and gradients are those of :func:`_spectral_network` with ``squeeze=True``."""
+    ctx = _Ctx()
+    out = _SpectralNetwork.forward(ctx, X, act, True, _pick_route(X, act, route), None, *alphas)
+    if not need_grad:
+        return out, None
+    ctx.needs_input_grad = (True, False, False, False, False) + (True,) * len(alphas)
+
+    def backward(G):
+        gX, *rest = _SpectralNetwork.backward(ctx, G)
+        return gX, rest[4:]
+
+    return out, backward
