@@ -21,7 +21,8 @@ PROBLEMS = [
 @pytest.mark.parametrize("runs", [None, 3])
 def test_by_hand_equals_autograd(kind, shape, rank, m, widths, fn, runs):
     p = snn.make_problem(kind, shape, rank, m, seed=1)
-    kw = dict(widths=widths, fn=fn, init="gaussian", init_scale=0.3, seed=2, runs=runs)
+    kw = {"widths": widths, "fn": fn, "init": "gaussian", "init_scale": 0.3, "seed": 2,
+          "runs": runs}
     with pytest.warns(UserWarning) if fn == "sigmoid" else _nothing():
         a, b = snn.SNNFactorization(shape, **kw), snn.SNNFactorization(shape, **kw)
     if runs:  # different copies, so that a run mix-up would show

@@ -271,6 +271,5 @@ def test_route_is_validated():
     alphas = [torch.ones(2, 1, dtype=torch.float64)]
     with pytest.raises(ValueError, match="'route'.*'cholesky'"):
         spectral_network(X, alphas, "tanh", route="cholesky")
-    with pytest.raises(ValueError, match="'route'.*f\\(0\\) != 0"):
-        with pytest.warns(UserWarning):
-            spectral_network(X, alphas, "sigmoid", route="gram")
+    with pytest.raises(ValueError, match="'route'.*f\\(0\\) != 0"), pytest.warns(UserWarning):
+        spectral_network(X, alphas, "sigmoid", route="gram")

@@ -155,19 +155,19 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(rank2_problem, tmp_path, monkeypat
     ckpt = tmp_path / "ckpt.pt"
     calls = {"n": 0}
     op_type = type(rank2_problem.operator)
-    real_call = op_type.__call__
+    real_apply = op_type._apply
 
-    def interrupting_call(self, X):  # every objective measures X through the operator
+    def interrupting_apply(self, X):  # the full objectives measure X through the operator
         calls["n"] += 1
         if calls["n"] == 70:  # Ctrl-C part-way (records measure X too)
             raise KeyboardInterrupt
-        return real_call(self, X)
+        return real_apply(self, X)
 
-    monkeypatch.setattr(op_type, "__call__", interrupting_call)
+    monkeypatch.setattr(op_type, "_apply", interrupting_apply)
     with pytest.raises(KeyboardInterrupt):
         snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt,
                 checkpoint_every=1000)
-    monkeypatch.setattr(op_type, "__call__", real_call)
+    monkeypatch.setattr(op_type, "_apply", real_apply)
     saved = torch.load(ckpt, weights_only=True)["step"]
     assert 10 < saved < 120  # written at the interrupt, not by the (disabled) cadence
     resumed = snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt)

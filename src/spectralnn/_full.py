@@ -60,29 +60,32 @@ class SNNFullObjective(FullObjective):
 
     def __init__(self, model, problem):
         super().__init__(model, problem)
-        self._net = None
+        self._net = self._res = None
+        self._U, self._V = model.U, model.V
+        self._alphas = [layer.alpha for layer in model.snn.layers]
+        self._act = model.snn.act
+        self._op, self._y = problem.operator, problem.y
+        op = self._op
+        if op.shape != tuple(model.shape) or op.dtype != model.U.dtype:
+            op(model.U.new_zeros(model.shape))  # raises the operator's own error
 
     def evaluate(self, need_grad: bool) -> torch.Tensor:
-        m = self.module
-        with torch.no_grad():
-            U, V = m.U.detach(), m.V.detach()
-            alphas = [layer.alpha.detach() for layer in m.snn.layers]
-            X, self._net = _spectral_network_parts(U @ V.mT, alphas, m.snn.act, need_grad)
-            self._res = self.problem.operator(X) - self.problem.y
+        with torch.no_grad():  # parameters are used as plain tensors: no graph is built
+            X, self._net = _spectral_network_parts(self._U @ self._V.mT, self._alphas,
+                                                   self._act, need_grad)
+            self._res = self._op._apply(X) - self._y  # shape and dtype checked in __init__
             self._out = X
             self._losses = (0.5 * (self._res * self._res).mean(-1)).reshape(-1)
         return self._losses
 
     def grads(self, active: list[bool]) -> list[torch.Tensor]:
-        m, op = self.module, self.problem.operator
         with torch.no_grad():
             res = self._res
             if not all(active):
                 res = res * torch.tensor(active, dtype=res.dtype, device=res.device)[:, None]
-            G = op.adjoint(res) / op.m  # dL/dX: ([R,] d1, d2)
+            G = self._op._adjoint(res) / self._op.m  # dL/dX: ([R,] d1, d2)
             gX, g_alphas = self._net(G)  # ([R,] L0, d1, d2), one per layer
             self._net = None  # spent, as an autograd graph would be
-            U, V = m.U.detach(), m.V.detach()
-            found = {id(m.U): gX @ V, id(m.V): gX.mT @ U}
-            found.update((id(layer.alpha), g) for layer, g in zip(m.snn.layers, g_alphas))
+            found = {id(self._U): gX @ self._V, id(self._V): gX.mT @ self._U}
+            found.update(zip(map(id, self._alphas), g_alphas))
         return [found[id(p)] for p in self.params]

@@ -206,7 +206,7 @@ class _SpectralNetwork(torch.autograd.Function):
                 if record is not None:
                     record.append((lam, W, XW, h))
             else:  # (U, s, f(s), Vh)
-                U, s, Vh = _svd(X)
+                U, s, Vh = _svd(X) if X.is_cuda else torch.linalg.svd(X, full_matrices=False)
                 fs = act.f(s)
                 gamma = torch.bmm(U * fs.unsqueeze(1), Vh).view(N, k_in, d1 * d2)
                 saved = (U, s, fs, Vh)
