@@ -115,6 +115,22 @@ def _basis(S: torch.Tensor) -> torch.Tensor:
     return Q[..., :r].contiguous()  # LAPACK returns column-major: make row gathers cheap
 
 
+def _first_gram(F: torch.Tensor, G: torch.Tensor):
+    """``(lam, W)`` of ``F G F^T`` (``F: (..., n, p)``, ``G: (..., p, p)`` symmetric PSD, p < n),
+    flattened to ``(N, n)``, ``(N, n, n)``: the first layer's Gram matrices, whose rank is at
+    most p (``C_k = Uc_k Vc_k^T``). With the complete QR ``F = [Q_p, Q_perp] [R; 0]``:
+    ``F G F^T = Q_p (R G R^T) Q_p^T``, so one ``p x p`` eigendecomposition ``R G R^T = Z mu Z^T``
+    gives ``W = [Q_perp, Q_p Z]``, ``lam = [0, .., 0, mu]`` (ascending), in place of an
+    ``n x n`` one."""
+    n, p = F.shape[-2:]
+    Q, R = torch.linalg.qr(F, mode="complete")
+    R = R[..., :p, :]
+    mu, Z = torch.linalg.eigh(R @ G @ R.mT)
+    W = torch.cat([Q[..., p:], Q[..., :p] @ Z], -1)
+    lam = torch.cat([mu.new_zeros(*mu.shape[:-1], n - p), mu], -1)
+    return lam.reshape(-1, n), W.reshape(-1, n, n)
+
+
 def _side_factors(lam, W, XW, h, act, wide: bool):
     """``(D_L, D_R) = (h(C C^T), h(C^T C))`` with ``h(s^2) = f(s)/s``, ``h(0) = f'(0)``: the
     derivative of Gamma_f on the one-sided outside blocks (no gradient through C: they
@@ -134,7 +150,7 @@ def _side_factors(lam, W, XW, h, act, wide: bool):
     q = (act.f(sc) / sc - d0) / lc
     small = (W * h.unsqueeze(-2)) @ W.mT
     large = (XW * q.unsqueeze(-2)) @ XW.mT
-    large = large + d0 * torch.eye(large.shape[-1], dtype=lam.dtype, device=lam.device)
+    large.diagonal(dim1=-2, dim2=-1).add_(d0)
     return (small, large) if wide else (large, small)
 
 
@@ -322,7 +338,14 @@ class FactoredObjective:
         C = Uc @ Vc.mT  # ([R,] L0, r, r')
         lead, wide = C.shape[:-3], C.shape[-2] < C.shape[-1]
         rec = [] if need_grad else None  # the layers' Gram decompositions, for D_L, D_R
-        C = _spectral_network(C, self.alphas, self.act, squeeze=True, route="gram", record=rec)
+        first = None
+        p = Uc.shape[-1]
+        if p < min(C.shape[-2:]):  # the first layer's Gram matrices have rank <= p
+            with torch.no_grad():
+                F, H = (Uc, Vc) if wide else (Vc, Uc)
+                first = _first_gram(F.detach(), H.detach().mT @ H.detach())
+        C = _spectral_network(C, self.alphas, self.act, squeeze=True, route="gram", record=rec,
+                              first=first)
         E21 = E12t = None
         if need_grad:  # zero-valued outside parts that carry the exact derivatives
             sides = [_side_factors(*(t.view(*lead, -1, *t.shape[1:]) for t in layer),

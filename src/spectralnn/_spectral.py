@@ -80,13 +80,14 @@ def _backward_tall(G, U, Vh, P, B, q, mm=torch.matmul):
 # f(0) != 0 has no such h, so those activations keep the SVD route.
 
 
-def _gram_decompose(X, act: Activation):
+def _gram_decompose(X, act: Activation, eig=None):
     """``X: (N, d1, d2)`` tall -> ``(lam, W, XW, h)`` of the Gram route (Note [Gram route]).
 
-    ``h = f(s)/s`` is evaluated at ``max(s, sqrt(tiny))`` (about 1e-154 in float64): there it
-    equals ``f'(0)`` to rounding for every f with f(0) = 0 (f(s)/s = f'(0) + O(s)), so no
-    branch is needed at zero singular values."""
-    lam, W = torch.linalg.eigh(torch.bmm(X.mT, X))
+    ``eig``: ``(lam, W)`` of ``X^T X`` when the caller has it more cheaply (the factored
+    path's first layer, whose inputs have a known low rank). ``h = f(s)/s`` is evaluated at
+    ``max(s, sqrt(tiny))`` (about 1e-154 in float64): there it equals ``f'(0)`` to rounding for
+    every f with f(0) = 0 (f(s)/s = f'(0) + O(s)), so no branch is needed at zero."""
+    lam, W = torch.linalg.eigh(torch.bmm(X.mT, X)) if eig is None else eig
     lam = lam.clamp_min(0)
     s = lam.sqrt().clamp_min(torch.finfo(lam.dtype).tiny ** 0.5)
     return lam, W, torch.bmm(X, W), act.f(s) / s
@@ -99,11 +100,11 @@ def _gram_weights(lam, h, act: Activation):
     off the divided difference by O(diff^2)) and needs ``f'`` on vectors only."""
     pos = lam > 0
     l1 = torch.where(pos, lam, 1.0)
-    dh = torch.where(pos, (act.df(l1.sqrt()) - h) / (2 * l1), 0.0)
+    half_dh = torch.where(pos, (act.df(l1.sqrt()) - h) / (4 * l1), 0.0)  # h'(lam) / 2
     li, lj = lam.unsqueeze(-1), lam.unsqueeze(-2)
     diff = li - lj
     close = diff.abs() <= _TIE.get(lam.dtype, 1e-5) * (li + lj)  # includes lam_i = lam_j = 0
-    return torch.where(close, 0.5 * (dh.unsqueeze(-1) + dh.unsqueeze(-2)),
+    return torch.where(close, half_dh.unsqueeze(-1) + half_dh.unsqueeze(-2),
                        (h.unsqueeze(-1) - h.unsqueeze(-2)) / diff)
 
 
@@ -186,7 +187,7 @@ class _SpectralNetwork(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, X, act, squeeze, gram, record, *alphas):
+    def forward(ctx, X, act, squeeze, gram, record, first, *alphas):
         lead = X.shape[:-3]
         if any(a.shape[:-2] != lead for a in alphas):  # (torch.broadcast_shapes is slow)
             lead = torch.broadcast_shapes(lead, *(a.shape[:-2] for a in alphas))
@@ -200,7 +201,7 @@ class _SpectralNetwork(torch.autograd.Function):
         for alpha in alphas:
             k_in, k_out = alpha.shape[-2:]
             if gram:  # (W, lam, h, XW): Note [Gram route]
-                lam, W, XW, h = _gram_decompose(X, act)
+                lam, W, XW, h = _gram_decompose(X, act, first if not layers else None)
                 gamma = torch.bmm(XW * h.unsqueeze(1), W.mT).view(N, k_in, d1 * d2)
                 saved = (W, lam, h, XW)
                 if record is not None:
@@ -246,10 +247,10 @@ class _SpectralNetwork(torch.autograd.Function):
         Gf = G.reshape(N, alphas[-1].shape[-1], d1 * d2)
         for i in reversed(range(n)):
             U, _, h, Vh, gamma, a3 = layers[i]  # Gram route: (W, lam, h, XW, ...)
-            if ctx.needs_input_grad[5 + i]:
+            if ctx.needs_input_grad[6 + i]:
                 grads[i] = _unbroadcast(torch.bmm(gamma, Gf.mT), lead, alphas[i].shape)
             if i == 0 and not ctx.needs_input_grad[0]:
-                return None, None, None, None, None, *grads
+                return None, None, None, None, None, None, *grads
             G = torch.bmm(a3, Gf).view(U.shape[0], d1, d2)  # (N K_in, d1, d2)
             if ctx.gram:
                 Gf = _gram_backward(G, U, Vh, h, Dh[i])
@@ -257,7 +258,7 @@ class _SpectralNetwork(torch.autograd.Function):
                 Gf = _backward_tall(G, U, Vh, P[i], B[i], q[i], torch.bmm)
             Gf = Gf.view(*gamma.shape)
         gX = _unbroadcast(Gf.view(*Gf.shape[:2], d1, d2), lead, ctx.x_shape)
-        return (gX.mT if ctx.wide else gX), None, None, None, None, *grads
+        return (gX.mT if ctx.wide else gX), None, None, None, None, None, *grads
 
 
 def _flat(t, lead, core):
@@ -294,13 +295,14 @@ def _pick_route(X: torch.Tensor, act: Activation, route: str) -> bool:
 
 
 def _spectral_network(X: torch.Tensor, alphas, act: Activation, squeeze: bool = False,
-                      route: str = "auto", record: list | None = None):
+                      route: str = "auto", record: list | None = None, first=None):
     """Unchecked :func:`spectral_network`. ``route``: "auto" (:data:`GRAM_MIN_STACK`), "svd"
-    or "gram" (Note [Gram route]; f(0) = 0 only). ``record``: a list that receives ``(lam, W,
-    XW, h)`` of every layer (Gram route; leading dimensions flattened, wide inputs
-    transposed), for callers that reuse the decompositions (the factored path)."""
+    or "gram" (Note [Gram route]; f(0) = 0 only). Gram route only: ``record``, a list that
+    receives ``(lam, W, XW, h)`` of every layer, and ``first``, ``(lam, W)`` of the first
+    layer's Gram matrices, for callers that reuse or know them (the factored path); both with
+    the leading dimensions flattened and wide inputs transposed."""
     gram = _pick_route(X, act, route)
-    return _SpectralNetwork.apply(X, act, squeeze, gram, record, *alphas)
+    return _SpectralNetwork.apply(X, act, squeeze, gram, record, first, *alphas)
 
 
 class _Ctx:
@@ -318,13 +320,14 @@ def _spectral_network_parts(X: torch.Tensor, alphas, act: Activation, need_grad:
     output gradient ``G`` (None without ``need_grad``). Call under ``torch.no_grad()``; the
     values and gradients are those of :func:`_spectral_network` with ``squeeze=True``."""
     ctx = _Ctx()
-    out = _SpectralNetwork.forward(ctx, X, act, True, _pick_route(X, act, route), None, *alphas)
+    out = _SpectralNetwork.forward(ctx, X, act, True, _pick_route(X, act, route), None, None,
+                                   *alphas)
     if not need_grad:
         return out, None
-    ctx.needs_input_grad = (True, False, False, False, False) + (True,) * len(alphas)
+    ctx.needs_input_grad = (True, False, False, False, False, False) + (True,) * len(alphas)
 
     def backward(G):
         gX, *rest = _SpectralNetwork.backward(ctx, G)
-        return gX, rest[4:]
+        return gX, rest[5:]
 
     return out, backward
