@@ -75,3 +75,39 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.parametrize("runs", [None, 4])
+def test_model_route_is_honoured_and_routes_agree(runs, monkeypatch):
+    """``model.snn.route`` reaches both full objectives (the SVD route takes no eigh, the
+    Gram route no SVD); the routes' losses and gradients agree to 1e-12, and a bad route is
+    refused naming the parameter."""
+    p = snn.make_problem("gaussian", (10, 10), 3, 60, seed=1)
+    calls = {"svd": 0, "eigh": 0}
+    for name in calls:
+        real = getattr(torch.linalg, name)
+
+        def counted(*a, _real=real, _name=name, **k):
+            calls[_name] += 1
+            return _real(*a, **k)
+
+        monkeypatch.setattr(torch.linalg, name, counted)
+    out = {}
+    for route in ("svd", "gram"):
+        for cls in (FullObjective, SNNFullObjective):
+            model = snn.SNNFactorization((10, 10), (2, 2), init="gaussian", init_scale=0.3,
+                                         seed=2, runs=runs)
+            model.snn.route = route
+            obj = cls(model, p)
+            calls.update(svd=0, eigh=0)
+            out[route, cls] = (obj.evaluate(True), obj.grads([True] * (runs or 1)))
+            assert calls == ({"svd": 2, "eigh": 0} if route == "svd" else
+                             {"svd": 0, "eigh": 2}), (route, cls)
+    ref = out["svd", FullObjective]
+    for losses, grads in out.values():
+        torch.testing.assert_close(losses, ref[0], rtol=1e-12, atol=0)
+        for g, r in zip(grads, ref[1]):
+            torch.testing.assert_close(g, r, rtol=1e-11, atol=1e-13)
+    model = snn.SNNFactorization((10, 10), (2, 2), seed=0)
+    with pytest.raises(ValueError, match="'route'.*'qr'"):
+        model.snn.route = "qr"

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from ._activations import Activation, get_activation
+from ._spectral import ROUTES
 from ._validation import check_choice, check_int
+from .errors import InputError
 from .functional import _spectral_apply, _spectral_network
 
 __all__ = ["SNN", "SNNBlock", "SNNLayer", "SpectralActivation"]
@@ -116,6 +118,10 @@ class SNN(nn.Module):
 
     Shapes: ``(..., L_0, d1, d2) -> (..., d1, d2)``.
 
+    The attribute ``route`` (``"auto"``, ``"gram"`` or ``"svd"``; default ``"auto"``) chooses
+    how the spectral maps are computed; every route gives the same values and exact gradients
+    (:func:`spectralnn.functional.spectral_network`).
+
     Examples
     --------
     >>> import torch, spectralnn as snn
@@ -137,6 +143,7 @@ class SNN(nn.Module):
         for w in widths:
             check_int(w, "widths", "SNN")
         self.widths = widths
+        self._route = "auto"
         sizes = (*widths, 1)
         self.layers = nn.ModuleList(
             SNNLayer(a, b, fn, alpha_init=alpha_init, generator=generator, dtype=dtype, runs=runs)
@@ -147,11 +154,23 @@ class SNN(nn.Module):
     def act(self) -> Activation:
         return self.layers[0].act
 
+    @property
+    def route(self) -> str:
+        return self._route
+
+    @route.setter
+    def route(self, value: str) -> None:
+        check_choice(value, "route", type(self).__name__, ROUTES)
+        if value == "gram" and not self.act.zero_at_zero:
+            raise InputError(f"The 'route' parameter of {type(self).__name__}: 'gram' needs "
+                             f"f(0) = 0, and {self.act.name!r} has f(0) != 0. Got 'gram' instead.")
+        self._route = value
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         _check_stack(X, self.widths[0], type(self).__name__)
         # One fused autograd node for all layers (Note [fused network] in _spectral.py).
         alphas = [layer.alpha for layer in self.layers]
-        return _spectral_network(X, alphas, self.act, squeeze=True)
+        return _spectral_network(X, alphas, self.act, squeeze=True, route=self.route)
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, fn={self.act.name!r}"
