@@ -94,3 +94,27 @@ def test_theory_check_end_to_end(tmp_path):
     assert all(r["alignment"] < 1e-10 for r in aligned)  # Theorem 1's spectral picture
     assert all(r["method"] == "reduced" for r in aligned)
     assert (out / "theory_check.png").exists() and (out / "theory_check.csv").exists()
+
+
+def test_fit_too_large_for_a_dense_x_writes_its_factors(tmp_path, monkeypatch):
+    """A factored fit whose X is not formed (FitResult.X is None above DENSE_X_LIMIT) writes
+    X.npz as factors L, R with X = L R^T, equal to the model's matrix."""
+    from spectralnn import _factored
+
+    monkeypatch.setattr(_factored, "DENSE_X_LIMIT", 100)  # so that 100 x 100 counts as large
+    p, out = str(tmp_path / "p.npz"), tmp_path / "run"
+    assert main(["make-problem", "completion", "--shape", "100x100", "--rank", "2",
+                 "--measurements", "3000", "--seed", "0", "--out", p]) == 0
+    assert main(["fit", p, "--widths", "1", "--model-rank", "8", "--init", "gaussian",
+                 "--init-scale", "0.1", "--lr", "1000", "--steps", "20", "--out",
+                 str(out)]) == 0
+    with np.load(out / "X.npz") as f:
+        assert set(f.files) == {"L", "R"}
+        L, R = f["L"], f["R"]
+    assert L.shape[0] == 100 and R.shape[0] == 100 and L.shape[1] == R.shape[1] <= 8
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "max_steps"
+    with np.load(p) as f:  # the factors are the final X: its recorded error, recomputed
+        X_true = f["X_true"]
+    err = np.linalg.norm(L @ R.T - X_true) / np.linalg.norm(X_true)
+    assert err == pytest.approx(summary["final"]["rel_error"], rel=1e-9)

@@ -6,6 +6,7 @@ import torch
 
 import spectralnn as snn
 from spectralnn import _factored
+from spectralnn._factored import factored_matrix
 from spectralnn.sensing import AbstractOperator, Problem
 
 CASES = {  # kind: (shape, measurements, lr, {init: init_scale})
@@ -198,3 +199,19 @@ def test_bad_input_rank_and_operator():
     with pytest.raises(ValueError, match="method='factored' does not apply: the model is a "
                                          "FreeMatrix"):
         snn.fit(snn.FreeMatrix((10, 8)), p, 0.1, 1, method="factored")
+
+
+@pytest.mark.parametrize("widths,p", [((2, 3), 4), ((1,), 6), ((2,), 12)])
+def test_factored_matrix_equals_the_model(widths, p):
+    """X through the cores equals model() (the full network) to 1e-12; None where the factored
+    path does not apply (L0 p >= min(d), another model)."""
+    model = snn.SNNFactorization((30, 24), widths, init="gaussian", init_scale=0.5, rank=p,
+                                 seed=3)
+    X = factored_matrix(model)
+    if widths[0] * p >= 24:
+        assert X is None
+        return
+    with torch.no_grad():
+        ref = model()
+    torch.testing.assert_close(X, ref, rtol=1e-12, atol=1e-14)
+    assert factored_matrix(snn.FreeMatrix((30, 24))) is None

@@ -298,6 +298,26 @@ def measure(op, L: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     return op(L @ R.mT)
 
 
+def factored_matrix(model) -> torch.Tensor | None:
+    """``model()`` of an SNNFactorization computed on its cores, ``(Q1 C) Q2^T``, without any
+    d1 x d2 spectral map (None where the factored path does not apply: another model, f(0) != 0,
+    or ``L0 p >= min(d1, d2)``). Equal to ``model()`` to roundoff; no gradient."""
+    from .models import SNNFactorization
+
+    if not isinstance(model, SNNFactorization) or not model.snn.act.zero_at_zero:
+        return None
+    if model.snn.widths[0] * _rank_of(model) >= min(model.shape):
+        return None
+    with torch.no_grad():
+        U, V = model.U, model.V
+        Q1 = _basis(U.movedim(-3, -2).flatten(-2))
+        Q2 = _basis(V.movedim(-3, -2).flatten(-2))
+        C = (Q1.mT.unsqueeze(-3) @ U) @ (Q2.mT.unsqueeze(-3) @ V).mT
+        alphas = [layer.alpha for layer in model.snn.layers]
+        C = _spectral_network(C, alphas, model.snn.act, squeeze=True, route="gram")
+        return (Q1 @ C) @ Q2.mT
+
+
 class FactoredObjective:
     """:class:`~spectralnn.SNNFactorization` trained on cores; see the module docstring."""
 

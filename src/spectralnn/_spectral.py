@@ -282,15 +282,16 @@ GRAM_MIN_STACK, GRAM_MIN_SIDE = 8, 16
 Measured (float64, 2 cores, fused forward + backward of 4 layers): the Gram route takes 0.56x
 the SVD route's time for 64 x 2 matrices of 10 x 10, 0.89x for 4 x 2, 0.59x for 4 of 128 x 128,
 0.88x for 2 of 32 x 32, but 1.05-1.1x for 2 of 10 x 10, where its few extra small products
-cost more than the eigendecomposition saves."""
+cost more than the eigendecomposition saves. On CUDA "auto" keeps the SVD, whose routing
+was measured there (Note [SVD on CUDA]); "gram" is available but untimed on a GPU."""
 
 
 def _pick_route(X: torch.Tensor, act: Activation, route: str) -> bool:
     """Whether ``route`` means the Gram route for the stack ``X`` (:data:`GRAM_MIN_STACK`)."""
-    if route == "auto":
-        d1, d2 = X.shape[-2:]
-        return act.zero_at_zero and (min(d1, d2) >= GRAM_MIN_SIDE
-                                     or X.numel() >= GRAM_MIN_STACK * d1 * d2)
+    if route == "auto":  # CUDA: the SVD routing measured on an H100 (Note [SVD on CUDA]);
+        d1, d2 = X.shape[-2:]  # the Gram route there has not been timed yet
+        return act.zero_at_zero and not X.is_cuda and (
+            min(d1, d2) >= GRAM_MIN_SIDE or X.numel() >= GRAM_MIN_STACK * d1 * d2)
     return route == "gram"
 
 

@@ -258,6 +258,11 @@ class _Race:
 
     def __init__(self, model, lrs, train, val, patience, tol):
         self.model, self.lrs, self.train, self.val = model, list(lrs), train, val
+        # Held-out scores come from fit's own records (test_loss): no dense X per chunk.
+        self.scored = train if val is None else Problem(
+            train.operator, train.y, train.X_true, val.operator, val.y, dict(train.meta))
+        ref = train.y if val is None else val.y
+        self.zero_score = max(float(0.5 * (ref * ref).mean()), 1e-300)  # the loss of X = 0
         self.patience, self.tol = patience, tol
         k = len(lrs)
         self.ids = list(range(k))  # candidate index of each run still in the batch
@@ -269,20 +274,20 @@ class _Race:
         self.hist = [[] for _ in range(k)]
         self.last_train = [math.inf] * k
 
-    def _score(self, X):
-        return float(self.val.loss(X) if self.val is not None else self.train.loss(X))
+    def _score(self, res):
+        return float(res.final["test_loss" if self.val is not None else "train_loss"])
 
     def chunk(self, step, n):
         lrs = [self.lrs[c] for c in self.ids]
-        results = fit_runs(self.model, self.train, lrs, n, record_every=n, progress=False)
+        results = fit_runs(self.model, self.scored, lrs, n, record_every=n, progress=False)
         for j, (c, res) in enumerate(zip(self.ids, results)):
             if self.dead[c] or res.status == Status.DIVERGED:
                 self.dead[c] = True
                 continue
             if self.loss0[c] is None:
                 self.loss0[c] = res.history[0]["train_loss"]
-                self.score0[c] = max(self._score(res.X.new_zeros(res.X.shape)), 1e-300)
-            score = self._score(res.X)
+                self.score0[c] = self.zero_score
+            score = self._score(res)
             rec = {k: v for k, v in res.final.items() if k not in ("test_loss", "step")}
             self.hist[c].append(dict(rec, step=step + n,
                                      val_loss=score if self.val is not None else None))
@@ -312,6 +317,17 @@ class _Race:
         self.model = _build(model_name, shape, 1, kwargs)
         self.model.load_state_dict(state)
         self.ids = [c]
+
+
+def _matrix(model) -> torch.Tensor:
+    """The model's X: through the factored cores where ``method="auto"`` would train there
+    (a d1 x d2 spectral map of a large matrix costs O(d^3)), else ``model()``."""
+    from ._factored import factored_faster, factored_matrix
+
+    with torch.no_grad():
+        big = hasattr(model, "snn") and factored_faster(model, None)
+        X = factored_matrix(model) if big else None
+        return model().detach() if X is None else X
 
 
 def _build(model_name, shape, runs, kwargs):
@@ -471,7 +487,7 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
     val_error = None
     if val is not None and status != "diverged":
         with torch.no_grad():
-            Xv = norm.inverse(final())
+            Xv = norm.inverse(_matrix(final))
             yv = val.y * norm.scale + val.operator(torch.full(problem.shape, norm.offset,
                                                               dtype=problem.dtype))
             val_error = float(torch.linalg.vector_norm(val.operator(Xv) - yv)
@@ -482,8 +498,7 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
         final, hist = _refit(model, problem.shape, kwargs, norm_problem, factors[win],
                              max(best_step, chunk))
         history += [dict(r, phase="refit") for r in hist]
-    with torch.no_grad():
-        Xn = final().detach()
+    Xn = _matrix(final)
     cands = {lr: race.best[i] if not race.dead[i] else math.inf for i, lr in enumerate(lrs)}
     return RecipeResult(norm.inverse(Xn), Xn, final, norm, lrs[win], factors[win], cands,
                         history, status, best_step, val_error, kwargs.get("init_scale"),

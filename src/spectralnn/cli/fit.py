@@ -111,7 +111,11 @@ def _write_outputs(args, problem, result, diverged) -> None:
     from ..plotting import plot_histories, save_figure
 
     out = args.out
-    _io.write_npz(os.path.join(out, "X.npz"), X=result.X.cpu().numpy())
+    if result.X is not None:
+        _io.write_npz(os.path.join(out, "X.npz"), X=result.X.cpu().numpy())
+    else:  # a factored fit too large for a dense X (FitResult.X is None): X = L R^T
+        L, R = (f.cpu().numpy() for f in result.factors)
+        _io.write_npz(os.path.join(out, "X.npz"), L=L, R=R)
     _io.write_json(os.path.join(out, "history.json"), result.history)
     _io.write_history_csv(os.path.join(out, "history.csv"), result.history)
     summary = {"status": str(result.status), "lr": result.lr, "diverged_at": result.diverged_at,
