@@ -1,8 +1,8 @@
 r"""The factored SNN objective (MATH.md section 7): an SNN on ``r x r'`` cores, never ``d1 x d2``.
 
 With ``U_k (d1, p)``, ``V_k (d2, p)`` and ``f(0) = 0``, every matrix of the network has its
-column space in ``span[U_1..U_L0]`` and its row space in ``span[V_1..V_L0]``. One rank-revealing
-orthonormal basis per step, ``Q1 (d1, r)`` of ``S_U = [U_1 .. U_L0]`` and ``Q2 (d2, r')`` of
+column space in ``span[U_1..U_L0]`` and its row space in ``span[V_1..V_L0]``. One orthonormal
+basis per step (rank-revealing where the stack is rank-deficient), ``Q1 (d1, r)`` of ``S_U = [U_1 .. U_L0]`` and ``Q2 (d2, r')`` of
 ``S_V`` (``r, r' <= L0 p``; identical blocks, as in identity-like inits, give smaller ranks and
 no jitter is needed), turns the network into one on cores,
 
@@ -25,6 +25,10 @@ outside block as ``D_L = P h(C C^T)`` on the left, ``D_R = h(C^T C)`` on the rig
 reaches ``dL/dU_k = (dL/dX_k^{(0)}) V_k``. So autograd through ``(C, E21, E12)`` returns the
 exact gradient of the full model (tests/test_factored.py checks it against the full path to
 1e-10 and by finite differences).
+
+The cores run through the fused network on the Gram route (``_spectral.py``, Note [Gram
+route]): its eigendecompositions ``C^T C = W diag(lam) W^T`` give ``D_R = W diag(h) W^T`` and
+``D_L`` for free, and the first layer's (rank-p inputs) come from ``p x p`` problems.
 
 Cost per step: the two bases ``O((d1 + d2)(L0 p)^2)``, the cores ``O(K r^3)``, the outside
 parts ``O(K (d1 + d2) r^2)``, and the loss: completion ``O(m r)`` (chunked gathers), rank-one
@@ -82,8 +86,9 @@ def factored_faster(model, problem) -> bool:
     Measured in one process (1 thread, float64, completion at 50% and rank-one, widths (1,) and
     (2, 2)): at d = 24-48 the factored path is 0.1-1.0x the full one (its fixed per-step work
     dominates), at d = 96 with ``L0 p <= d / 4`` it is 1.0-1.7x, and from there it grows like
-    ``(d / r)^3`` (512 x 512, widths (4, 8, 16), p = 32: 15.6x). So: ``min(d1, d2) >= 96``
-    and ``4 L0 p <= min(d1, d2)``.
+    ``(d / r)^3`` (512 x 512, widths (4, 8, 16), p = 32: 18-22x, both paths on the Gram route;
+    ``benchmarks/results_cpu_scale.txt``). So: ``min(d1, d2) >= 96`` and
+    ``4 L0 p <= min(d1, d2)``.
     """
     p, L0 = _rank_of(model), model.snn.widths[0]
     k = min(model.shape)
