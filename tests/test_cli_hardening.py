@@ -176,7 +176,10 @@ def test_ctrl_c_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path, workd
     out = tmp_path / "long"
     argv = [sys.executable, "-m", "spectralnn", "fit", str(workdir / "p.npz"), "--model", "free",
             "--lr", "0.01", "--steps", "100000000", "--record-every", "50", "--out", str(out)]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    # A shell's background jobs inherit SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the child the default disposition, as a terminal would.
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.1)
