@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of the performance issue, as one script for the device tool:
-#   CUDA tests, the SVD-route table, training-step timings, a quick reproduction on CUDA.
+#   CUDA tests, the SVD/Gram-route table, training steps per route, factored vs full at 512,
+#   a quick reproduction on CUDA. Decides whether route="auto" should take the Gram route on CUDA.
 set -uo pipefail
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
