@@ -2,9 +2,10 @@ r"""The factored SNN objective (MATH.md section 7): an SNN on ``r x r'`` cores, 
 
 With ``U_k (d1, p)``, ``V_k (d2, p)`` and ``f(0) = 0``, every matrix of the network has its
 column space in ``span[U_1..U_L0]`` and its row space in ``span[V_1..V_L0]``. One orthonormal
-basis per step (rank-revealing where the stack is rank-deficient), ``Q1 (d1, r)`` of ``S_U = [U_1 .. U_L0]`` and ``Q2 (d2, r')`` of
-``S_V`` (``r, r' <= L0 p``; identical blocks, as in identity-like inits, give smaller ranks and
-no jitter is needed), turns the network into one on cores,
+basis per step (rank-revealing where the stack is rank-deficient), ``Q1 (d1, r)`` of
+``S_U = [U_1 .. U_L0]`` and ``Q2 (d2, r')`` of ``S_V`` (``r, r' <= L0 p``; identical blocks, as
+in identity-like inits, give smaller ranks and no jitter is needed), turns the network into one
+on cores,
 
 .. math:: \Gamma_f(Q_1 C Q_2^\top) = Q_1 \Gamma_f(C) Q_2^\top,
           \qquad C_k^{(0)} = (Q_1^\top U_k)(Q_2^\top V_k)^\top,
@@ -303,6 +304,33 @@ def measure(op, L: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     return op(L @ R.mT)
 
 
+def _network(model, alphas, act, need_grad: bool):
+    """Bases, output core and (with ``need_grad``) the zero-valued outside parts of an
+    SNNFactorization: ``(Q1, Q2, C, E21, E12t)`` (module docstring)."""
+    U, V = model.U, model.V  # ([R,] L0, d1, p), ([R,] L0, d2, p)
+    with torch.no_grad():
+        Q1 = _basis(U.detach().movedim(-3, -2).flatten(-2))  # ([R,] d1, r)
+        Q2 = _basis(V.detach().movedim(-3, -2).flatten(-2))  # ([R,] d2, r')
+    Q1t, Q2t = Q1.mT.unsqueeze(-3), Q2.mT.unsqueeze(-3)
+    Uc, Vc = Q1t @ U, Q2t @ V  # ([R,] L0, r, p), ([R,] L0, r', p)
+    C = Uc @ Vc.mT  # ([R,] L0, r, r')
+    lead, wide = C.shape[:-3], C.shape[-2] < C.shape[-1]
+    rec = [] if need_grad else None  # the layers' Gram decompositions, for D_L, D_R
+    first = None
+    if Uc.shape[-1] < min(C.shape[-2:]):  # the first layer's Gram matrices have rank <= p
+        with torch.no_grad():
+            F, H = (Uc, Vc) if wide else (Vc, Uc)
+            first = _first_gram(F, H.mT @ H)
+    C = _spectral_network(C, alphas, act, squeeze=True, route="gram", record=rec, first=first)
+    E21 = E12t = None
+    if need_grad:  # zero-valued outside parts that carry the exact derivatives
+        sides = [_side_factors(*(t.view(*lead, -1, *t.shape[1:]) for t in layer), act, wide)
+                 for layer in rec]
+        T, S = _transfers(sides, [a.detach() for a in alphas])
+        E21, E12t = _Outside.apply(U, V, Q1, Q2, Uc.detach(), Vc.detach(), T, S)
+    return Q1, Q2, C, E21, E12t
+
+
 def factored_matrix(model) -> torch.Tensor | None:
     """``model()`` of an SNNFactorization computed on its cores, ``(Q1 C) Q2^T``, without any
     d1 x d2 spectral map (None where the factored path does not apply: another model, f(0) != 0,
@@ -314,12 +342,8 @@ def factored_matrix(model) -> torch.Tensor | None:
     if model.snn.widths[0] * _rank_of(model) >= min(model.shape):
         return None
     with torch.no_grad():
-        U, V = model.U, model.V
-        Q1 = _basis(U.movedim(-3, -2).flatten(-2))
-        Q2 = _basis(V.movedim(-3, -2).flatten(-2))
-        C = (Q1.mT.unsqueeze(-3) @ U) @ (Q2.mT.unsqueeze(-3) @ V).mT
         alphas = [layer.alpha for layer in model.snn.layers]
-        C = _spectral_network(C, alphas, model.snn.act, squeeze=True, route="gram")
+        Q1, Q2, C, _, _ = _network(model, alphas, model.snn.act, need_grad=False)
         return (Q1 @ C) @ Q2.mT
 
 
@@ -353,31 +377,7 @@ class FactoredObjective:
             self.y = problem.y[order]
 
     def _network(self, need_grad: bool):
-        """Bases, output core and (with ``need_grad``) the zero-valued outside parts."""
-        U, V = self.model.U, self.model.V  # ([R,] L0, d1, p), ([R,] L0, d2, p)
-        with torch.no_grad():
-            Q1 = _basis(U.detach().movedim(-3, -2).flatten(-2))  # ([R,] d1, r)
-            Q2 = _basis(V.detach().movedim(-3, -2).flatten(-2))  # ([R,] d2, r')
-        Q1t, Q2t = Q1.mT.unsqueeze(-3), Q2.mT.unsqueeze(-3)
-        Uc, Vc = Q1t @ U, Q2t @ V  # ([R,] L0, r, p), ([R,] L0, r', p)
-        C = Uc @ Vc.mT  # ([R,] L0, r, r')
-        lead, wide = C.shape[:-3], C.shape[-2] < C.shape[-1]
-        rec = [] if need_grad else None  # the layers' Gram decompositions, for D_L, D_R
-        first = None
-        p = Uc.shape[-1]
-        if p < min(C.shape[-2:]):  # the first layer's Gram matrices have rank <= p
-            with torch.no_grad():
-                F, H = (Uc, Vc) if wide else (Vc, Uc)
-                first = _first_gram(F.detach(), H.detach().mT @ H.detach())
-        C = _spectral_network(C, self.alphas, self.act, squeeze=True, route="gram", record=rec,
-                              first=first)
-        E21 = E12t = None
-        if need_grad:  # zero-valued outside parts that carry the exact derivatives
-            sides = [_side_factors(*(t.view(*lead, -1, *t.shape[1:]) for t in layer),
-                                   self.act, wide) for layer in rec]
-            T, S = _transfers(sides, [a.detach() for a in self.alphas])
-            E21, E12t = _Outside.apply(U, V, Q1, Q2, Uc.detach(), Vc.detach(), T, S)
-        return Q1, Q2, C, E21, E12t
+        return _network(self.model, self.alphas, self.act, need_grad)
 
     def evaluate(self, need_grad: bool) -> torch.Tensor:
         for p in self.params:

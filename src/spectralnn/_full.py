@@ -49,9 +49,9 @@ class FullObjective:
 class SNNFullObjective(FullObjective):
     r"""The full objective of an :class:`~spectralnn.SNNFactorization`, by hand.
 
-    The same values and gradients as :class:`FullObjective` (tests/test_train.py checks them
-    to 1e-12), without the autograd engine: at the paper's 10 x 10 sizes a step is a few
-    hundred small tensor operations, and the engine's graph building, node dispatch and
+    The same values and gradients as :class:`FullObjective` (tests/test_full_objective.py
+    checks them to 1e-12), without the autograd engine: at the paper's 10 x 10 sizes a step is a
+    few hundred small tensor operations, and the engine's graph building, node dispatch and
     gradient accumulation were a quarter of it (benchmarks/small.py). The chain is short:
     inputs ``X_k = U_k V_k^T``, the fused network (``_spectral.py``, whose backward is called
     directly), ``X``, and the loss ``1/(2m) ||A(X) - y||^2`` with ``dL/dX = A^*(r) / m``; then

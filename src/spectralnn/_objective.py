@@ -57,13 +57,13 @@ def make_objective(method: str, model: nn.Module, problem, optimizer: str) -> Ob
     """
     from ._factored import FactoredObjective, factored_faster, factored_unsupported
     from ._full import FullObjective, SNNFullObjective
+    from ._reduced import ReducedFitObjective, reduced_unsupported
     from .models import SNNFactorization
 
     def full():
         if isinstance(model, SNNFactorization):
             return SNNFullObjective(model, problem)
         return FullObjective(model, problem)
-    from ._reduced import ReducedFitObjective, reduced_unsupported
 
     check_choice(method, "method", "fit", METHODS)
     if method == "full":

@@ -71,8 +71,8 @@ def _backward_tall(G, U, Vh, P, B, q, mm=torch.matmul):
 # backward is the Daleckii-Krein formula for h on lam: with Gw = G W and M = (X W)^T Gw,
 #     dL/dX = (Gw diag(h) + (X W) K) W^T,   K = Dh o (M + M^T),
 # Dh_ij = (h_i - h_j) / (lam_i - lam_j), and the mean of h'(lam) = (f'(s) - h) / (2 lam) at the
-# two ends where lam_i, lam_j tie (the same relative tie as the SVD route's). Four products, as the SVD
-# route's backward. Roundoff: lam carries an absolute error eps lam_max and the divided
+# two ends where lam_i, lam_j tie (the same relative tie as the SVD route's). Four products, as
+# the SVD route's backward. Roundoff: lam carries an absolute error eps lam_max and the divided
 # differences lose accuracy as lam -> 0, but every entry of Dh is weighted by max(lam_i, lam_j)
 # (the columns of X W have norms s_i), so the error of dL/dX stays of order eps / tie. At zero
 # and repeated singular values everything is finite: h is smooth in lam there (no 1/(s_i - s_j)
@@ -207,7 +207,7 @@ class _SpectralNetwork(torch.autograd.Function):
                 if record is not None:
                     record.append((lam, W, XW, h))
             else:  # (U, s, f(s), Vh)
-                U, s, Vh = _svd(X) if X.is_cuda else torch.linalg.svd(X, full_matrices=False)
+                U, s, Vh = _svd(X)
                 fs = act.f(s)
                 gamma = torch.bmm(U * fs.unsqueeze(1), Vh).view(N, k_in, d1 * d2)
                 saved = (U, s, fs, Vh)

@@ -47,6 +47,16 @@ __all__ = [
 ]
 
 
+def check_route(route, act: Activation, where: str) -> str:
+    """``route`` checked against :data:`_spectral.ROUTES`; "gram" needs f(0) = 0."""
+    check_choice(route, "route", where, ROUTES)
+    if route == "gram" and not act.zero_at_zero:
+        raise InputError(
+            f"The 'route' parameter of {where}: 'gram' needs f(0) = 0, and the activation "
+            f"{act.name!r} has f(0) != 0. Got route='gram' instead (use 'auto' or 'svd').")
+    return route
+
+
 def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "tanh", *,
                      route: str = "auto", check_finite: bool = True) -> torch.Tensor:
     r"""The layers of a spectral network, :math:`X^{(i+1)}_j = \sum_k \alpha^{(i)}_{kj}
@@ -92,12 +102,7 @@ def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "ta
     """
     act = get_activation(fn)
     check_matrix(X, "X", "spectral_network", finite=check_finite)
-    check_choice(route, "route", "spectral_network", ROUTES)
-    if route == "gram" and not act.zero_at_zero:
-        raise InputError(
-            f"The 'route' parameter of spectral_network: 'gram' needs f(0) = 0, and the "
-            f"activation {act.name!r} has f(0) != 0. Got route='gram' instead (use 'auto' or "
-            "'svd').")
+    check_route(route, act, "spectral_network")
     alphas = list(alphas)
     k = X.shape[-3] if X.ndim >= 3 else None
     for i, alpha in enumerate(alphas):

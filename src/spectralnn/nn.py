@@ -14,10 +14,8 @@ import torch
 from torch import nn
 
 from ._activations import Activation, get_activation
-from ._spectral import ROUTES
 from ._validation import check_choice, check_int
-from .errors import InputError
-from .functional import _spectral_apply, _spectral_network
+from .functional import _spectral_apply, _spectral_network, check_route
 
 __all__ = ["SNN", "SNNBlock", "SNNLayer", "SpectralActivation"]
 
@@ -160,11 +158,7 @@ class SNN(nn.Module):
 
     @route.setter
     def route(self, value: str) -> None:
-        check_choice(value, "route", type(self).__name__, ROUTES)
-        if value == "gram" and not self.act.zero_at_zero:
-            raise InputError(f"The 'route' parameter of {type(self).__name__}: 'gram' needs "
-                             f"f(0) = 0, and {self.act.name!r} has f(0) != 0. Got 'gram' instead.")
-        self._route = value
+        self._route = check_route(value, self.act, type(self).__name__)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         _check_stack(X, self.widths[0], type(self).__name__)
