@@ -245,13 +245,34 @@ def test_init_spectral_and_deep_and_factor_models(tmp_path):
     op = snn.load_problem(p).operator
     assert snn.metrics.alignment(torch.from_numpy(X), op.Phi, op.Psi) < 1e-10
     assert spectral["settings"]["init"] == "spectral"
-    for model, extra in (("deep", ["--depth", "3"]), ("factor", ["--model-rank", "3"])):
-        summary, X = _fit(tmp_path, p, model, "--model", model, *extra, "--init-scale", "1e-2",
-                          "--lr", "0.2", "--steps", "600", "--record-every", "100")
-        first = json.loads((tmp_path / model / "history.json").read_text())[0]["train_loss"]
+
+
+def test_deep_and_factor_models_reach_the_library_fit(tmp_path):
+    """--model deep|factor with --depth / --model-rank train the model the library builds.
+
+    The problem is fixed by hand (identity bases, two copies of each coordinate): no LAPACK call
+    builds it, so it is the same problem on every machine (a generated aligned problem is not:
+    its bases come from a QR whose signs differ between LAPACK builds, and an earlier version of
+    this test crossed its threshold at step 450 on one machine and after step 600 on another).
+    The run is compared with the library's own fit in this process (same code, same roundoff),
+    and "it trained" uses a margin: both models cross 1e-3 of the first loss by step 100 of 600.
+    """
+    eye = torch.eye(6, dtype=torch.float64)
+    op = snn.AlignedOperator(eye, eye, torch.cat([eye, 0.5 * eye]))
+    X_true = torch.diag(torch.tensor([1.0, 0.5, 0, 0, 0, 0], dtype=torch.float64))
+    p = tmp_path / "fixed.npz"
+    snn.Problem(op, op(X_true), X_true).save(p)
+    for model, extra, kw in (("deep", ["--depth", "3"], {"depth": 3}),
+                             ("factor", ["--model-rank", "3"], {"rank": 3})):
+        summary, X = _fit(tmp_path, p, model, "--model", model, *extra, "--init-scale", "1e-1",
+                          "--lr", "2", "--steps", "600", "--record-every", "100", "--seed", "0")
+        history = json.loads((tmp_path / model / "history.json").read_text())
         assert summary["settings"]["model"] == model
-        assert summary["final"]["train_loss"] < 1e-3 * first  # it trained
-        assert X.shape == (6, 6) and np.isfinite(X).all()
+        assert history[1]["step"] == 100 and history[1]["train_loss"] < 1e-3 * history[0][
+            "train_loss"]
+        ref = snn.fit(snn.make_model(model, (6, 6), init_scale=0.1, seed=0, **kw),
+                      snn.load_problem(p), 2.0, 600, progress=False)
+        np.testing.assert_allclose(X, ref.X.numpy(), rtol=0, atol=1e-12)
 
 
 def test_reproduce_one_figure_quick(tmp_path):  # about 10 s on 2 cores
