@@ -167,3 +167,17 @@ def test_recover_mask_file(tmp_path, capsys):
     code, err = _run(["recover", "camera", "--mask", str(tmp_path / "blank.png"), "--size", "16",
                       "--out", str(tmp_path / "r2")], capsys)
     assert code == 2 and "--mask" in err
+
+
+def test_package_import_is_lazy_and_complete():
+    import subprocess
+    import sys
+
+    probe = ("import sys, spectralnn as snn; light = 'torch' not in sys.modules; "
+             "names = [getattr(snn, n) for n in snn.__all__]; "
+             "print(light, snn.fit.__module__, snn.SNNCompleter.__name__, "
+             "snn.recipe.__name__, len(names))")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120)
+    assert res.stdout.split() == ["True", "spectralnn.train", "SNNCompleter",
+                                  "spectralnn.recipe", "41"], res.stderr

@@ -1,6 +1,8 @@
 """Real-image targets: scikit-image's shipped images, LFW faces, user files, MNIST IDX files.
 
-Every loader returns a float64 grayscale array in ``[0, 1]`` of the requested size.
+:func:`load_image` returns a float64 grayscale array stretched to ``[0, 1]`` (min-max) at the
+requested size (the paper's experiments); :func:`load_native` keeps the image's own scale and
+size (``recover``'s inpainting: a user's photo comes back in its own units).
 Names: ``camera``, ``moon``, ``coins``, ``text``, ``page``, ``clock``, ``astronaut``, ...
 (any grayscale-able ``skimage.data`` image), ``lfw:K`` (face K of the 200 in
 ``skimage.data.lfw_subset()``), ``mnist:PATH[:K]`` (image K of a local IDX file), or a path to an
@@ -14,7 +16,7 @@ import os
 
 import numpy as np
 
-__all__ = ["load_image", "read_idx", "SKIMAGE_NAMES"]
+__all__ = ["load_image", "load_native", "read_idx", "SKIMAGE_NAMES"]
 
 SKIMAGE_NAMES = ("camera", "moon", "coins", "text", "page", "clock", "astronaut", "brick",
                  "grass", "gravel", "horse", "checkerboard", "cell", "chelsea", "coffee",
@@ -103,3 +105,63 @@ def load_image(name: str, size: int | tuple[int, int] = 28) -> np.ndarray:
     if img.shape != shape:
         img = resize(img, shape, anti_aliasing=True)
     return img
+
+
+_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray's
+
+
+def native_peak(img: np.ndarray) -> float:
+    """The full-scale value of ``img``'s pixel type: 255 for 8-bit, 65535 for 16-bit, 1 for
+    floats in ``[0, 1]`` (else their maximum)."""
+    img = np.asarray(img)
+    if img.dtype == bool:
+        return 1.0
+    if img.dtype.kind in "ui":
+        if img.dtype.itemsize == 1:
+            return 255.0
+        if img.size and img.min() >= 0 and img.max() <= 65535:
+            return 65535.0  # 16-bit (Pillow reads some as 32-bit "I")
+        return float(np.iinfo(img.dtype).max)
+    hi = float(np.nanmax(img)) if img.size else 1.0
+    return max(1.0, hi)
+
+
+def _unit_gray(img: np.ndarray, peak: float) -> np.ndarray:
+    """Grayscale in ``[0, 1]`` = pixel / peak (no stretch); RGBA composited over white."""
+    img = np.asarray(img).astype(np.float64) / peak
+    if img.ndim == 3:
+        if img.shape[-1] == 4:
+            alpha = img[..., 3:]
+            img = img[..., :3] * alpha + (1.0 - alpha)
+        if img.shape[-1] != 3:
+            raise ValueError(f"The image has {img.shape[-1]} channels; expected 1, 3 or 4.")
+        img = img @ np.asarray(_GRAY_WEIGHTS)
+    if img.ndim != 2:
+        raise ValueError(f"The image has shape {img.shape}; expected a 2-D or colour image.")
+    if img.size and img.min() < 0:
+        raise ValueError("The image has negative pixel values; expected a photo (>= 0).")
+    return np.clip(img, 0.0, 1.0)
+
+
+def load_native(name: str, size: int | tuple[int, int] | None = None):
+    """``(image, peak)``: ``name`` as grayscale in its own scale divided by ``peak`` (8-bit:
+    pixel / 255, so ``image * peak`` gives the pixels back), at its own size unless ``size``
+    is given (then resized, anti-aliased).
+
+    Examples
+    --------
+    >>> from spectralnn.images import load_native
+    >>> img, peak = load_native("camera")
+    >>> img.shape, peak, float(img.max()) <= 1.0
+    ((512, 512), 255.0, True)
+    """
+    raw = np.asarray(_load_raw(str(name)))
+    peak = native_peak(raw)
+    img = _unit_gray(raw, peak)
+    if size is not None:
+        shape = (size, size) if isinstance(size, int) else tuple(size)
+        if img.shape != shape:
+            from skimage.transform import resize
+
+            img = np.clip(resize(img, shape, anti_aliasing=True), 0.0, 1.0)
+    return img, peak

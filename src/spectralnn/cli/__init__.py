@@ -23,18 +23,21 @@ from ._common import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
-# One line per subcommand: a module of this package with ``NAME``, ``add_parser(sub)``,
-# ``validate(args) -> job`` (checks everything, writes nothing) and ``run(args, job)``; see
-# ``_common``.
-COMMAND_MODULES = (
-    "make_problem",
-    "fit",
-    "recover",
-    "theory_check",
-    "reproduce",
-    "sweep",
-    "complete",
-)
+# One line per subcommand: its name, the module of this package that implements it (with
+# ``NAME``, ``add_parser(sub)``, ``validate(args) -> job`` (checks everything, writes nothing) and
+# ``run(args, job)``; see ``_common``) and its one-line help.  Only the module of the command
+# being run is imported: the others (some import torch at their top) cost nothing, so
+# ``spectralnn complete --help`` or a missing input file answers in a fraction of a second.
+COMMANDS = {
+    "make-problem": ("make_problem", "generate a sensing problem (.npz)"),
+    "fit": ("fit", "train a model on a problem file"),
+    "recover": ("recover", "recover or inpaint an image"),
+    "theory-check": ("theory_check", "check the paper's claims on random problems"),
+    "reproduce": ("reproduce", "reproduce the paper's Figures 2-5"),
+    "sweep": ("sweep", "run a grid of runs (phase transitions)"),
+    "complete": ("complete", "complete a partially observed matrix (NaN = missing)"),
+}
+COMMAND_MODULES = tuple(module for module, _ in COMMANDS.values())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,12 +45,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _command(name: str):
+    return importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+
+
 def _commands() -> dict:
-    mods = [importlib.import_module(f"{__name__}.{name}") for name in COMMAND_MODULES]
-    return {mod.NAME: mod for mod in mods}
+    """Every subcommand's module, by name (imports them all)."""
+    return {name: _command(name) for name in COMMANDS}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is not an option)."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None | bool = True) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand in full (``only=True``, the default), or only the
+    subcommand ``only`` in full and the others as one-line stubs (``only=None``: all stubs),
+    which imports nothing but the chosen command's module."""
     parser = _Parser(
         prog="spectralnn",
         description="Spectral Neural Networks and non-linear matrix sensing.",
@@ -57,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spectralnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for mod in _commands().values():
-        mod.add_parser(sub)
+    for name, (_, line) in COMMANDS.items():
+        if only is True or only == name:
+            _command(name).add_parser(sub)
+        else:
+            sub.add_parser(name, help=line)
     return parser
 
 
@@ -79,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     0 success; 2 the user's bad input (one line naming the flag or argument, nothing written);
     1 an internal error (``--debug`` shows the traceback); 130 Ctrl-C.
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_chosen(argv))
     args = parser.parse_args(argv)
-    cmd, where = _commands()[args.command], f"spectralnn {args.command}"
+    cmd, where = _command(args.command), f"spectralnn {args.command}"
     validating = True
     try:
         job = cmd.validate(args)

@@ -1,18 +1,26 @@
 """Inpainting mode of ``spectralnn recover`` (``--missing P`` or ``--mask PNG``): complete the
-image's missing pixels with each ``--model`` (the estimators of :mod:`spectralnn.estimators`,
-trained by the no-tuning recipe) and compare them in one figure."""
+image's missing pixels with each ``--model`` (snn, free and deep by the no-tuning recipe of
+:mod:`spectralnn.recipe`, softimpute and convex by :mod:`spectralnn.estimators`) and compare them
+in one figure.
+
+The image is worked on in its own scale (:func:`spectralnn.images.load_native`: an 8-bit image
+as pixel / 255, no min-max stretch) and size (``--size`` only when given; the built-in demo
+images default to the old 28x28, or the mask's size).  Results are clipped to the image's range
+and written back in its units; PSNR uses the image's peak (255 for 8-bit)."""
 
 from __future__ import annotations
 
+import io
 import os
-import sys
 import time
+import warnings
 
 import numpy as np
 
-from ._common import UsageError, check_int, check_out, check_real, say, write_recovery
+from ._common import UsageError, check_int, check_out, check_real, say
 
 INPAINT_MODELS = ("snn", "softimpute", "free", "convex", "deep")
+RECIPE_MODELS = ("snn", "free", "deep")
 LABELS = {"snn": "SNN", "softimpute": "SoftImpute", "free": "linear regression",
           "convex": "nuclear-norm min.", "deep": "deep factorisation"}
 
@@ -26,28 +34,55 @@ def _models(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _image(name: str, size: int, flag: str) -> np.ndarray:
-    from ..images import load_image
+def _is_demo(name: str) -> bool:
+    from ..images import SKIMAGE_NAMES
+
+    return name in SKIMAGE_NAMES or name.startswith(("lfw:", "mnist:"))
+
+
+def _image(name: str, size, flag: str):
+    from ..images import load_native
 
     try:
-        return load_image(name, size)
+        return load_native(name, size)
     except (OSError, ValueError, TypeError, IndexError) as exc:
         raise UsageError(f"{flag} {name!r}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def peak_name(peak: float) -> str:
+    """``"peak 255, 8-bit"`` and the like, for the output."""
+    kind = {255.0: "8-bit", 65535.0: "16-bit", 1.0: "float image"}.get(peak, "image maximum")
+    return f"peak {peak:g}, {kind}"
 
 
 def validate_inpaint(args) -> dict:
     if args.missing is not None and not 0 < args.missing < 1:
         raise UsageError(f"--missing must be a fraction in (0, 1); got {args.missing}")
     check_int(args.size, "--size", 2)
+    check_int(args.steps, "--steps", 1)
     check_real(args.noise, "--noise", low=0.0)
     models = _models(args.model)
     check_out(args.out)
-    img = _image(args.image, args.size, "IMAGE")
-    rng = np.random.default_rng(args.seed)
+    if args.mask is not None and not os.path.isfile(args.mask):
+        raise UsageError(f"--mask {args.mask!r}: no such file")
+    size = args.size
+    mask = None
     if args.mask is not None:
-        if not os.path.isfile(args.mask):
-            raise UsageError(f"--mask {args.mask!r}: no such file")
-        missing = _image(args.mask, args.size, "--mask") >= 0.5
+        mask, _ = _image(args.mask, size, "--mask")
+        if size is None and _is_demo(args.image):
+            size = mask.shape  # a demo image takes the mask's size
+    if size is None and _is_demo(args.image):
+        from .recover import DEMO_SIZE
+
+        size = DEMO_SIZE
+    img, peak = _image(args.image, size, "IMAGE")
+    rng = np.random.default_rng(args.seed)
+    if mask is not None:
+        if mask.shape != img.shape:
+            raise UsageError(f"--mask {args.mask!r} is {mask.shape[1]}x{mask.shape[0]} pixels but "
+                             f"the image is {img.shape[1]}x{img.shape[0]}; give a mask of the "
+                             "image's size, or --size N to resize both")
+        missing = mask >= 0.5
     else:
         missing = rng.random(img.shape) < args.missing
     if missing.all() or not missing.any():
@@ -56,18 +91,10 @@ def validate_inpaint(args) -> dict:
     if "convex" in models and ((missing.all(1)).any() or (missing.all(0)).any()):
         raise UsageError("--model convex cannot fill a fully missing image row or column "
                          "(use snn)")
-    noisy = img + args.noise * rng.standard_normal(img.shape)
+    noisy = img + args.noise * rng.standard_normal(img.shape) if args.noise > 0 else img
     observed = np.where(missing, np.nan, noisy)
-    return {"inpaint": True, "image": img, "observed": observed, "missing": missing,
-            "models": models}
-
-
-def _estimator(name, seed):
-    from ..estimators import COMPLETERS
-
-    if name in ("convex", "softimpute"):
-        return COMPLETERS[name]()
-    return COMPLETERS[name](random_state=seed, verbose=sys.stderr.isatty())
+    return {"inpaint": True, "image": img, "peak": peak, "observed": observed,
+            "missing": missing, "models": models}
 
 
 def _shown(observed, missing):
@@ -77,35 +104,97 @@ def _shown(observed, missing):
     return rgb
 
 
+def _fit(name, observed, args, printer) -> tuple[np.ndarray, dict]:
+    """The model's completion of ``observed`` (in pixel units; observed pixels kept) and what
+    to record about the fit."""
+    if name in RECIPE_MODELS:
+        from ..recipe import complete
+        from .recover import INPAINT_STEPS
+
+        steps = INPAINT_STEPS if args.steps is None else args.steps
+        res = complete(observed, name, max_steps=steps, seed=args.seed, progress=printer)
+        X = res.X.numpy()
+        info = {"status": res.status, "lr": res.lr, "best_step": res.best_step}
+    else:
+        from ..estimators import COMPLETERS
+
+        printer({"phase": "solving", "step": None, "max_steps": None, "held_out": None,
+                 "elapsed": None, "eta": None})
+        est = COMPLETERS[name]()
+        X = est.fit(observed).fitted_
+        info = {k: getattr(est, k + "_") for k in ("lambda", "rank", "converged", "n_iter")
+                if hasattr(est, k + "_")}
+    printer.close()
+    obs = ~np.isnan(observed)
+    return np.where(obs, observed, X), info
+
+
+def _psnr(X, img, where=None) -> float:
+    """PSNR of ``X`` against ``img`` (both in units of the peak): ``20 log10(1 / RMSE)``."""
+    d = (X - img) if where is None else (X - img)[where]
+    rmse = float(np.sqrt(np.mean(d * d)))
+    return float("inf") if rmse == 0 else 20 * np.log10(1.0 / rmse)
+
+
+def _png_bytes(X: np.ndarray, peak: float) -> bytes:
+    """The image in its bit depth (8-bit for peak 255, 16-bit for 65535, else 8-bit of [0, 1])."""
+    from PIL import Image
+
+    if peak == 65535.0:
+        arr = np.rint(X * 65535).astype(np.uint16)
+    else:
+        arr = np.rint(X * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def run_inpaint(args, job) -> None:
-    import torch
-
-    from ..metrics import psnr
+    from .. import _io, estimators, recipe  # noqa: F401 - before the progress clocks start
+    from .._progress import ProgressPrinter, completion_scale
     from ..plotting import plot_images
+    from ._common import write_recovery
 
-    img, observed, missing = job["image"], job["observed"], job["missing"]
-    truth = torch.from_numpy(img)
+    img, peak = job["image"], job["peak"]
+    observed, missing = job["observed"], job["missing"]
     frac = float(missing.mean())
     cells = [(img, "ground truth"),
              (_shown(observed, missing), f"observed ({1 - frac:.0%}; missing in red)")]
-    metrics, arrays = {}, {}
+    metrics, arrays, pngs = {}, {}, {}
+    pixels = observed * peak  # the models see the image's own units: progress in pixels
+    legacy = completion_scale(pixels)
     for name in job["models"]:
-        est = _estimator(name, args.seed)
+        printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}",
+                                  legacy_scale=legacy)
         t0 = time.perf_counter()
-        X = est.fit_transform(observed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            X, info = _fit(name, pixels, args, printer)
         elapsed = time.perf_counter() - t0
-        p = psnr(torch.from_numpy(X), truth)
-        e = float(np.linalg.norm(X - img) / np.linalg.norm(img))
-        e_miss = float(np.linalg.norm((X - img)[missing]) / np.linalg.norm(img[missing]))
-        metrics[name] = {"psnr": p, "rel_error": e, "rel_error_missing": e_miss, "time_s": elapsed,
-                         **{k: getattr(est, k + "_") for k in ("status", "lr", "lambda")
-                            if hasattr(est, k + "_")}}
-        arrays[name] = X
+        for w in caught:
+            say(f"warning: {LABELS[name]}: {w.category.__name__}: {w.message}")
+        X = np.clip(X / peak, 0.0, 1.0)  # the image's range
+        p, p_miss = _psnr(X, img), _psnr(X, img, missing)
+        e = float(np.linalg.norm(X - img) / max(np.linalg.norm(img), 1e-300))
+        e_miss = float(np.linalg.norm((X - img)[missing])
+                       / max(np.linalg.norm(img[missing]), 1e-300))
+        metrics[name] = {"psnr": p, "psnr_missing": p_miss, "rel_error": e,
+                         "rel_error_missing": e_miss, "time_s": elapsed, **info}
+        arrays[name] = X * peak
+        pngs[name] = _png_bytes(X, peak)
         cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
-        say(f"{LABELS[name]}: PSNR {p:.2f} dB, relative error {e:.4f} ({elapsed:.1f} s)")
+        say(f"{LABELS[name]}: PSNR {p:.2f} dB ({peak_name(peak)}; missing pixels "
+            f"{p_miss:.2f} dB), relative error {e:.4f} ({elapsed:.1f} s)")
     how = f"mask {os.path.basename(args.mask)}" if args.mask else "random missing pixels"
-    fig = plot_images([(args.image, cells)], title=f"{args.image} {args.size}x{args.size}: "
+    h, w = img.shape
+    fig = plot_images([(args.image, cells)], title=f"{args.image} {w}x{h}: "
                       f"{frac:.0%} of pixels missing ({how})")
     write_recovery(args.out, arrays, fig,
                    {"image": args.image, "mode": "inpaint", "missing_fraction": frac,
-                    "mask": args.mask, "size": args.size, "noise": args.noise, "models": metrics})
+                    "mask": args.mask, "size": [h, w],
+                    "noise": args.noise, "psnr_peak": peak, "psnr_scale": peak_name(peak),
+                    "models": metrics})
+    for name, data in pngs.items():
+        _io.atomic_write(os.path.join(args.out, f"{name}.png"), lambda f, d=data: f.write(d))
+    say(f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
+        f"{os.path.join(args.out, 'recover.png')}, metrics.json, X_<model>.npz and <model>.png")

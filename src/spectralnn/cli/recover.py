@@ -1,47 +1,76 @@
 """``spectralnn recover``: recover an image from random Gaussian measurements (``--fraction``) or
-inpaint its missing pixels (``--missing P`` at random, or ``--mask PNG``) with the no-tuning recipe."""
+inpaint its missing pixels (``--missing P`` at random, or ``--mask PNG``) with the no-tuning recipe.
+
+Inpainting works in the image's own scale and size: an 8-bit photo is read as pixel / 255 (no
+min-max stretch), kept at its size unless ``--size`` is given, completed without added noise
+unless ``--noise`` asks for it, and reported with PSNR on its own peak (255 for 8-bit)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..models import make_model
-from ..sensing import make_image_problem
-from ..train import fit
-from ._common import UsageError, check_int, check_out, check_real, parse_widths, say, write_recovery
+from ._common import UsageError, check_int, check_out, check_real, parse_widths, say
 
 NAME = "recover"
+DEMO_SIZE = 28
+"""Default side of the built-in demo images, and of the Gaussian mode (its dense measurement
+operator has fraction * size^4 entries)."""
+GAUSSIAN_STEPS, INPAINT_STEPS = 2500, 2000
+
+EPILOG = f"""examples:
+  spectralnn recover photo.png --mask scratches.png --out fixed/
+  spectralnn recover camera --missing 0.5 --size 64 --out inpaint/
+  spectralnn recover camera --fraction 0.6 --out rec/
+
+inpainting (--mask or --missing) uses the recipe (no lr flags needed) and writes into OUT:
+recover.png (truth | observed, missing in red | each model), X_<model>.npz and
+<model>.png (the completed image in the input's own scale and bit depth, clipped to its
+range) and metrics.json (PSNR with the image's peak: 255 for 8-bit, 65535 for 16-bit, 1 for
+float images). An image file is used at its own size; the built-in demo images (camera,
+moon, ..., lfw:K, mnist:PATH[:K]) default to {DEMO_SIZE}x{DEMO_SIZE} (or the mask's size with
+--mask). The Gaussian mode (--fraction) stretches the image to [0, 1] and defaults to
+{DEMO_SIZE}x{DEMO_SIZE} for every image."""
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="recover an image from random measurements",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  spectralnn recover camera --fraction 0.6 --out rec/\n"
-                       "  spectralnn recover camera --missing 0.5 --size 64 --out inpaint/\n"
-                       "  spectralnn recover photo.png --mask scratches.png --out fixed/\n"
-                       "inpainting uses the recipe (no lr/steps flags needed) and writes "
-                       "recover.png: truth | observed (missing in red) | each model")
-    p.add_argument("image", help="image file, skimage name (camera, moon, ...), lfw:K, "
-                   "mnist:PATH[:K]")
+    p = sub.add_parser(NAME, help="recover or inpaint an image",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("image", help="image file (PNG, JPEG, ...), a built-in demo name (camera, "
+                   "moon, coins, ...), lfw:K or mnist:PATH[:K]")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fraction", type=float, default=None,
-                      help="Gaussian measurements: m / (size^2) (default mode, 0.6)")
+                      help="Gaussian measurements: m / size^2 (the default mode, with 0.6)")
     mode.add_argument("--missing", type=float, default=None,
                       help="inpainting: this fraction of pixels missing at random, in (0, 1)")
     mode.add_argument("--mask", default=None,
-                      help="inpainting: a mask image, white (>= 0.5) = missing pixel")
+                      help="inpainting: a mask image of the image's size, white (>= 0.5 of "
+                      "full scale) = missing pixel")
     p.add_argument("--model", default=None,
                    help="inpainting models, comma-separated from snn, softimpute, free, convex, "
-                   "deep (default snn,softimpute,free; free = linear regression)")
-    p.add_argument("--size", type=int, default=28)
-    p.add_argument("--widths", default="4,8,16")
-    p.add_argument("--init-scale", type=float, default=1e-4)
-    p.add_argument("--steps", type=int, default=2500)
-    p.add_argument("--lr-snn", type=float, default=0.1)
-    p.add_argument("--lr-free", type=float, default=0.1)
-    p.add_argument("--noise", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", required=True)
+                   "deep (default: snn,softimpute,free; free = linear regression)")
+    p.add_argument("--size", type=int, default=None,
+                   help="resize the image (and mask) to SIZE x SIZE (default: %(default)s = "
+                   f"an image file's own size; {DEMO_SIZE} for the demo names and the "
+                   "Gaussian mode)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"Gaussian mode: gradient steps (default {GAUSSIAN_STEPS}); "
+                   f"inpainting: the recipe's step limit (default {INPAINT_STEPS})")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="standard deviation of Gaussian noise added to the observations, in "
+                   "units of the image's full scale (default: %(default)s = none)")
+    p.add_argument("--seed", type=int, default=42,
+                   help="seed of the random mask, noise and models (default: %(default)s)")
+    p.add_argument("--widths", default="4,8,16",
+                   help="Gaussian mode: SNN widths (default: %(default)s)")
+    p.add_argument("--init-scale", type=float, default=1e-4,
+                   help="Gaussian mode: SNN init scale (default: %(default)s)")
+    p.add_argument("--lr-snn", type=float, default=0.1,
+                   help="Gaussian mode: SNN learning rate (default: %(default)s)")
+    p.add_argument("--lr-free", type=float, default=0.1,
+                   help="Gaussian mode: free-matrix learning rate (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines on stderr (default: progress every few seconds)")
+    p.add_argument("--out", required=True, help="output folder (created)")
     return p
 
 
@@ -64,6 +93,11 @@ def validate(args) -> dict:
     check_real(args.init_scale, "--init-scale", low=0.0, strict=True)
     widths = parse_widths(args.widths)
     check_out(args.out)
+    args.size = DEMO_SIZE if args.size is None else args.size
+    args.steps = GAUSSIAN_STEPS if args.steps is None else args.steps
+    from ..models import make_model
+    from ..sensing import make_image_problem
+
     try:
         problem, scale = make_image_problem(args.image, (args.size, args.size), args.fraction,
                                             args.noise, args.seed)
@@ -81,14 +115,23 @@ def run(args, job) -> None:
         from ._inpaint import run_inpaint
 
         return run_inpaint(args, job)
+    from .._progress import ProgressPrinter
     from ..metrics import psnr, relative_error
     from ..plotting import plot_images
+    from ..train import fit
+    from ._common import write_recovery
 
     problem, scale = job["problem"], job["scale"]
     img, m = (problem.X_true * scale).numpy(), problem.m
     cells, metrics, arrays = [(img, "ground truth")], {}, {}
     for name, (model, lr) in job["models"].items():
-        res = fit(model, problem, lr, args.steps)
+        printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}")
+        printer({"phase": "fit", "step": 0, "max_steps": args.steps, "held_out": None,
+                 "elapsed": None, "eta": None})
+        res = fit(model, problem, lr, args.steps, progress=False)
+        printer({"phase": "fit", "step": res.steps, "max_steps": args.steps, "held_out": None,
+                 "elapsed": None, "eta": None})
+        printer.close()
         X = res.X * scale
         p = psnr(X, problem.X_true * scale)
         e = relative_error(res.X, problem.X_true).item()
@@ -96,8 +139,10 @@ def run(args, job) -> None:
         arrays[name] = X.numpy()
         label = "linear regression" if name == "free" else "SNN"
         cells.append((X.numpy(), f"{label}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
-        say(f"{label}: PSNR {p:.2f} dB, relative error {e:.4f} ({res.status})")
+        say(f"{label}: PSNR {p:.2f} dB (peak: the image's maximum, image stretched to [0, 1]), "
+            f"relative error {e:.4f} ({res.status})")
     fig = plot_images([(args.image, cells)], title=f"{args.image}: {m} Gaussian measurements "
                       f"({args.fraction:.0%} of {args.size}x{args.size})")
     write_recovery(args.out, arrays, fig,
-                   {"image": args.image, "measurements": m, "models": metrics})
+                   {"image": args.image, "measurements": m, "noise": args.noise,
+                    "models": metrics})
