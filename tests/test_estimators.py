@@ -68,8 +68,13 @@ def test_tensor_in_numpy_out_and_transform():
     miss = np.isnan(M)
     assert np.allclose(out[miss], np.nanmean(M), atol=1e-6)  # free = mean fill
     assert np.array_equal(est.transform(M), out)
-    with pytest.raises(ValueError, match="shape"):
-        est.transform(M[:3])
+    # another matrix with the fitted columns: its own completion (a fresh fit), est unchanged
+    before = est.completed_.copy()
+    other = est.transform(M[:3])
+    assert np.array_equal(other, snn.FreeCompleter(max_steps=100).fit_transform(M[:3]))
+    assert np.array_equal(est.completed_, before) and est.shape_ == M.shape
+    with pytest.raises(ValueError, match="X has 3 features, but FreeCompleter is expecting 8"):
+        est.transform(M[:, :3])
     with pytest.raises(ValueError, match="not fitted"):
         snn.FreeCompleter().transform(M)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable
 
@@ -39,25 +40,62 @@ class Activation:
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
 
+    def __reduce__(self):
+        # A registered activation pickles as its registry name and is looked up again on load
+        # (so one registered with lambdas, which cannot be pickled, still round-trips where the
+        # loading process registered it too); any other pickles field by field.
+        for key, act in ACTIVATIONS.items():
+            if act is self:
+                return (_registered, (key,))
+        return (Activation, (self.name, self.f, self.df, self.zero_at_zero))
+
+
+# Every registered f and df is a module-level function (or a functools.partial of one), so an
+# Activation -- and a model or estimator holding one -- pickles by reference (a lambda does not).
+
+
+def _soft_threshold_f(s: torch.Tensor, lam: float) -> torch.Tensor:
+    return torch.sign(s) * torch.clamp(s.abs() - lam, min=0.0)
+
+
+def _soft_threshold_df(s: torch.Tensor, lam: float) -> torch.Tensor:
+    return (s.abs() > lam).to(s.dtype)
+
 
 def _soft_threshold(lam: float) -> Activation:
-    def f(s: torch.Tensor) -> torch.Tensor:
-        return torch.sign(s) * torch.clamp(s.abs() - lam, min=0.0)
+    return Activation(f"soft_threshold({lam:g})", functools.partial(_soft_threshold_f, lam=lam),
+                      functools.partial(_soft_threshold_df, lam=lam))
 
-    def df(s: torch.Tensor) -> torch.Tensor:
-        return (s.abs() > lam).to(s.dtype)
 
-    return Activation(f"soft_threshold({lam:g})", f, df)
+def _clamp_f(s: torch.Tensor, c: float) -> torch.Tensor:
+    return torch.clamp(s, -c, c)
+
+
+def _clamp_df(s: torch.Tensor, c: float) -> torch.Tensor:
+    return (s.abs() < c).to(s.dtype)
 
 
 def _clamp(c: float) -> Activation:
-    def f(s: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(s, -c, c)
+    return Activation(f"clamp({c:g})", functools.partial(_clamp_f, c=c),
+                      functools.partial(_clamp_df, c=c))
 
-    def df(s: torch.Tensor) -> torch.Tensor:
-        return (s.abs() < c).to(s.dtype)
 
-    return Activation(f"clamp({c:g})", f, df)
+def _tanh_df(s: torch.Tensor) -> torch.Tensor:
+    # sech^2 = cosh^-2 rather than 1 - tanh^2: no cancellation for large s, two ops instead of 3.
+    return torch.cosh(s).pow(-2)
+
+
+def _softsign(s: torch.Tensor) -> torch.Tensor:
+    return s / (1 + s.abs())
+
+
+def _softsign_df(s: torch.Tensor) -> torch.Tensor:
+    return 1 / (1 + s.abs()) ** 2
+
+
+def _sigmoid_centered(s: torch.Tensor) -> torch.Tensor:
+    # sigmoid(s) - 1/2 written as tanh(s/2)/2: no cancellation near 0, where f(s)/s matters.
+    return 0.5 * torch.tanh(0.5 * s)
 
 
 def _sigmoid_df(s: torch.Tensor) -> torch.Tensor:
@@ -65,20 +103,18 @@ def _sigmoid_df(s: torch.Tensor) -> torch.Tensor:
     return sg * (1 - sg)
 
 
+def _identity(s: torch.Tensor) -> torch.Tensor:
+    return s
+
+
 ACTIVATIONS: dict[str, Activation] = {
-    # sech^2 = cosh^-2 rather than 1 - tanh^2: no cancellation for large s, two ops instead of 3.
-    "tanh": Activation("tanh", torch.tanh, lambda s: torch.cosh(s).pow(-2)),
+    "tanh": Activation("tanh", torch.tanh, _tanh_df),
     "sin": Activation("sin", torch.sin, torch.cos),
-    "softsign": Activation(
-        "softsign", lambda s: s / (1 + s.abs()), lambda s: 1 / (1 + s.abs()) ** 2
-    ),
-    # sigmoid(s) - 1/2 written as tanh(s/2)/2: no cancellation near 0, where f(s)/s matters.
-    "sigmoid_centered": Activation(
-        "sigmoid_centered", lambda s: 0.5 * torch.tanh(0.5 * s), _sigmoid_df
-    ),
+    "softsign": Activation("softsign", _softsign, _softsign_df),
+    "sigmoid_centered": Activation("sigmoid_centered", _sigmoid_centered, _sigmoid_df),
     "soft_threshold": _soft_threshold(0.1),
     "clamp": _clamp(1.0),
-    "identity": Activation("identity", lambda s: s, torch.ones_like),
+    "identity": Activation("identity", _identity, torch.ones_like),
     "sigmoid": Activation("sigmoid", torch.sigmoid, _sigmoid_df, zero_at_zero=False),
 }
 """Name -> :class:`Activation`. Extend with :func:`register_activation`."""
@@ -141,3 +177,13 @@ def get_activation(fn: str | Activation | tuple[TensorFn, TensorFn], *, warn: bo
             stacklevel=3,
         )
     return act
+
+
+def _registered(name: str) -> Activation:
+    """The registered activation ``name`` (how a pickled registered :class:`Activation` loads)."""
+    if name not in ACTIVATIONS:
+        raise LookupError(
+            f"Cannot unpickle Activation({name!r}): no activation of that name is registered in "
+            "this process. Call spectralnn.register_activation with the same name before loading."
+        )
+    return ACTIVATIONS[name]

@@ -13,17 +13,46 @@ index and columns for a DataFrame, a numpy array otherwise). Observed entries ar
   (:func:`spectralnn.theory.min_nuclear_norm`, ADMM without cvxpy);
 * :class:`SoftImputeCompleter` -- SoftImpute (Mazumder, Hastie and Tibshirani 2010): iterative
   singular value thresholding, lambda chosen on held-out entries.
+
+The estimator contract (scikit-learn's, kept with or without scikit-learn installed)
+-----------------------------------------------------------------------------------
+* Hyperparameters are keyword-only, stored unchanged by ``__init__`` and checked by ``fit``.
+* A completer completes *one whole matrix*: the rows are the samples and the columns the
+  features, but every entry informs every other. ``fit(X)`` sets ``n_features_in_`` (and
+  ``feature_names_in_`` for a DataFrame with string column names).
+* ``transform(X)`` on the fitted matrix (same shape, same observed entries and values) returns
+  the fitted completion. On any other matrix with the fitted columns it returns
+  ``fit_transform(X)`` of a fresh copy with the same hyperparameters and the same seed
+  (``seed_``) and leaves this estimator unchanged: a completion of one matrix says nothing
+  about another, so an old fit is never returned for a different matrix. A matrix with another
+  number of columns, or other column names, is refused as in scikit-learn.
+* ``predict(rows, cols)`` gives the fitted values at integer positions (1-D array);
+  ``predict(X)`` with one 2-D matrix is ``transform(X)``, for code that calls ``predict(X)``.
+* ``random_state`` is an int, None (numpy's global random state) or a numpy
+  ``Generator``/``RandomState``; ``fit`` draws one int seed from it (``seed_``).
+* Complex input is refused. Sparse input (``scipy.sparse``, sparse tensors) is refused too: an
+  entry that a sparse matrix does not store means zero to numpy, scipy and scikit-learn, not
+  "missing", so reading unstored entries as missing would silently give the same object another
+  meaning. Pass a dense array with NaN for missing entries (``X.toarray()`` when the zeros are
+  values).
+* Unfitted ``transform`` / ``predict`` raise ``NotFittedError`` (scikit-learn's when installed,
+  else :class:`NotFittedError` below, a ``ValueError`` and ``AttributeError``).
+* Fitted completers pickle (``pickle``, ``joblib``, ``torch.save``) and load in a fresh process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
+import numbers
 import time
+import warnings
 
 import numpy as np
 import torch
 
+from .errors import InputError, InputTypeError
 from .recipe import SMALL_MATRIX, _small_threads, split
 from .recipe import complete as _recipe_complete
 
@@ -32,20 +61,35 @@ __all__ = [
     "ConvexCompleter",
     "DeepCompleter",
     "FreeCompleter",
+    "NotFittedError",
     "SNNCompleter",
     "SoftImputeCompleter",
 ]
 
 try:  # scikit-learn is an optional extra: match its protocol without it
-    from sklearn.base import BaseEstimator as _Base
-except ImportError:  # pragma: no cover - exercised only without scikit-learn
+    import sklearn
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted as _sk_check_is_fitted
+
+    _BASES: tuple = (TransformerMixin, BaseEstimator)
+    _SKLEARN_VERSION = tuple(int(p) for p in sklearn.__version__.split(".")[:2]
+                             if p.isdigit())
+except ImportError:  # exercised by tests/test_estimator_contract.py with sklearn hidden
+    _sk_check_is_fitted = None
+    _SKLEARN_VERSION = None
+
+    class NotFittedError(ValueError, AttributeError):
+        """Raised by ``transform`` / ``predict`` before ``fit`` (as scikit-learn's class)."""
+
     class _Base:
-        """get_params / set_params as in scikit-learn's BaseEstimator."""
+        """get_params / set_params / repr as in scikit-learn's BaseEstimator."""
 
         @classmethod
         def _get_param_names(cls):
             sig = inspect.signature(cls.__init__)
-            return sorted(p for p in sig.parameters if p != "self")
+            return sorted(p.name for p in sig.parameters.values()
+                          if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
         def get_params(self, deep=True):
             return {k: getattr(self, k) for k in self._get_param_names()}
@@ -63,6 +107,15 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
             args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
             return f"{type(self).__name__}({args})"
 
+    _BASES = (_Base,)
+
+
+class _ComplexInputError(InputTypeError, InputError):
+    """Complex ``X``: a TypeError of ours that is also the ValueError scikit-learn expects."""
+
+
+_MAX_SEED = 2**32 - 1
+
 
 @contextlib.contextmanager
 def _blas_threads(shape):
@@ -78,78 +131,321 @@ def _blas_threads(shape):
         yield
 
 
+def _is_frame(X) -> bool:
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
+
+
+def _complex_error(where: str, got: str) -> _ComplexInputError:
+    return _ComplexInputError(
+        f"The 'X' parameter of {where} must be real: Complex data not supported. Got {got} "
+        "instead.")
+
+
+def _sparse_error(where: str, got: str) -> InputTypeError:
+    return InputTypeError(
+        f"The 'X' parameter of {where} must be a dense matrix with NaN for missing entries: "
+        "sparse input is not supported, because the entries a sparse matrix does not store mean "
+        "zero, not missing. Pass X.toarray() if the zeros are values, or a dense array that "
+        f"holds NaN where entries are missing. Got {got} instead.")
+
+
 def _as_matrix(X, where: str):
-    """``(float64 array, DataFrame-or-None)``; validates a 2-D finite-or-NaN matrix."""
+    """``(float64 array, DataFrame-or-None)``; validates a 2-D finite-or-NaN real matrix."""
     frame = None
-    if type(X).__module__.startswith("pandas") and hasattr(X, "columns"):
+    if _is_frame(X):
         frame = X
+        if any(getattr(dt, "kind", "") == "c" for dt in X.dtypes):
+            raise _complex_error(where, "a DataFrame with complex columns")
+        if any(type(dt).__name__.startswith("Sparse") for dt in X.dtypes):
+            raise _sparse_error(where, "a DataFrame with sparse columns")
         try:
             arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise TypeError(f"The 'X' parameter of {where} must be numeric (NaN = missing). "
-                            "Got a DataFrame with non-numeric columns instead.") from None
+        except (TypeError, ValueError) as err:
+            raise InputTypeError(
+                f"The 'X' parameter of {where} must be numeric (NaN = missing). Got a DataFrame "
+                f"with non-numeric columns instead ({err}).") from None
     elif isinstance(X, torch.Tensor):
+        if X.layout != torch.strided:
+            raise _sparse_error(where, f"a tensor with layout {X.layout}")
+        if X.is_complex():
+            raise _complex_error(where, f"a tensor of dtype {X.dtype}")
         arr = X.detach().cpu().to(torch.float64).numpy()
     else:
+        if type(X).__module__.startswith("scipy.sparse"):
+            raise _sparse_error(where, type(X).__name__)
         try:
-            arr = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"The 'X' parameter of {where} must be a numeric 2-D array, tensor "
-                            f"or DataFrame. Got {type(X).__name__} instead.") from None
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise ValueError(f"The 'X' parameter of {where} must be a non-empty 2-D matrix. Got "
-                         f"shape {arr.shape} instead.")
-    obs = ~np.isnan(arr)
-    if not obs.any():
-        raise ValueError(f"The 'X' parameter of {where} has no observed entry (all NaN).")
+            raw = np.asarray(X)
+        except (TypeError, ValueError) as err:
+            raise InputTypeError(
+                f"The 'X' parameter of {where} must be a numeric 2-D array, tensor or DataFrame. "
+                f"Got {type(X).__name__} instead ({err}).") from None
+        if raw.dtype.kind == "c" or (raw.dtype == object and any(
+                isinstance(v, (complex, np.complexfloating)) for v in raw.flat)):
+            raise _complex_error(where, f"{type(X).__name__} of complex numbers")
+        try:
+            arr = raw.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise InputTypeError(
+                f"The 'X' parameter of {where} must be a numeric 2-D array, tensor or DataFrame. "
+                f"Got {type(X).__name__} of dtype {raw.dtype} instead ({err}).") from None
+    if arr.ndim != 2:
+        raise InputError(
+            f"The 'X' parameter of {where} must be a 2-D matrix. Got shape {arr.shape} instead. "
+            "Reshape your data with X.reshape(1, -1) for one row or X.reshape(-1, 1) for one "
+            "column.")
+    if 0 in arr.shape:
+        what = "sample" if arr.shape[0] == 0 else "feature"
+        raise InputError(
+            f"The 'X' parameter of {where} must be a non-empty 2-D matrix. Found 0 {what}(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required.")
     if np.isinf(arr).any():
-        raise ValueError(f"The 'X' parameter of {where} must hold finite numbers or NaN. "
+        raise InputError(f"The 'X' parameter of {where} must hold finite numbers or NaN. "
                          "Got inf instead.")
     return arr, frame
 
 
-class _Completer(_Base):
-    """Shared fit / transform / fit_transform; subclasses implement ``_complete(arr)``."""
+def _feature_names(frame):
+    """Column names as an object array when they are all strings (scikit-learn's rule)."""
+    if frame is None:
+        return None
+    cols = list(frame.columns)
+    if not cols or not all(isinstance(c, str) for c in cols):
+        return None
+    return np.asarray(cols, dtype=object)
+
+
+def _digest(arr: np.ndarray, mask: np.ndarray) -> str:
+    """A hash of the shape, the mask and the observed values (-0.0 counted as 0.0)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.asarray(arr.shape, dtype=np.int64).tobytes())
+    h.update(np.packbits(mask).tobytes())
+    h.update(np.ascontiguousarray(np.where(mask, arr, 0.0) + 0.0).tobytes())
+    return h.hexdigest()
+
+
+def _seed(random_state, where: str) -> int:
+    """An int seed in ``[0, 2**32 - 1]`` from an int, None, a Generator or a RandomState."""
+    if random_state is None:
+        return int(np.random.randint(_MAX_SEED, dtype=np.int64))  # numpy's global state
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(_MAX_SEED))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(_MAX_SEED, dtype=np.int64))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= random_state <= _MAX_SEED:
+            raise InputError(
+                f"The 'random_state' parameter of {where} must be an int in [0, 2**32 - 1], "
+                f"None, a numpy Generator or a RandomState. Got {random_state!r} instead.")
+        return int(random_state)
+    raise InputTypeError(
+        f"The 'random_state' parameter of {where} must be an int in [0, 2**32 - 1], None, a "
+        f"numpy Generator or a RandomState. Got {random_state!r} instead.")
+
+
+def _positions(values, name: str, size: int, where: str) -> np.ndarray:
+    """``values`` as a 1-D int64 array of positions in ``[0, size)``."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.ndim > 1 or arr.dtype == bool or not (
+            np.issubdtype(arr.dtype, np.integer) or arr.dtype == object and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr.flat)):
+        raise InputTypeError(
+            f"The '{name}' parameter of {where} must be an int or a 1-D sequence of ints. Got "
+            f"{type(values).__name__} of dtype {arr.dtype} and shape {arr.shape} instead.")
+    arr = arr.astype(np.int64).reshape(-1)
+    bad = (arr < 0) | (arr >= size)
+    if bad.any():
+        raise InputError(
+            f"The '{name}' parameter of {where} must hold positions in [0, {size - 1}]. Got "
+            f"{int(arr[bad][0])} instead.")
+    return arr
+
+
+class _Completer(*_BASES):
+    """Shared fit / transform / predict; subclasses implement ``_complete(arr)``.
+
+    ``_complete(arr)`` gets the float64 matrix with NaN for missing entries, returns the fitted
+    matrix and may set fitted attributes; the int seed of the fit is ``self.seed_`` (set before
+    the call).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = False
+        tags.input_tags.two_d_array = True
+        tags.requires_fit = True
+        tags.non_deterministic = False  # a fixed seed gives the same completion (CPU float64)
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
+
+    # -- fit -------------------------------------------------------------------------------
 
     def fit(self, X, y=None):
-        """Complete ``X`` (NaN = missing); the result is ``completed_``."""
-        where = f"{type(self).__name__}.fit"
-        arr, _ = _as_matrix(X, where)
+        """Complete ``X`` (NaN = missing); the result is ``completed_``.
+
+        ``y`` is ignored (present for scikit-learn's API).
+        """
+        arr, frame = _as_matrix(X, f"{type(self).__name__}.fit")
+        return self._fit(arr, frame)
+
+    def _fit(self, arr, frame):
+        name = type(self).__name__
+        keep = getattr(self, "keep_observed", True)
+        if not isinstance(keep, (bool, np.bool_)):
+            raise InputTypeError(f"The 'keep_observed' parameter of {name} must be a bool. "
+                                 f"Got {keep!r} instead.")
         mask = ~np.isnan(arr)
+        if not mask.any():
+            raise InputError(f"The 'X' parameter of {name}.fit has no observed entry (all NaN).")
+        self.seed_ = _seed(getattr(self, "random_state", 0), name)
         t0 = time.perf_counter()
         with _small_threads(arr.shape), _blas_threads(arr.shape):
             completed = np.asarray(self._complete(arr), dtype=np.float64)
         self.time_ = time.perf_counter() - t0
+        self.n_features_in_ = arr.shape[1]
+        names = _feature_names(frame)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.mask_ = mask
         self.shape_ = arr.shape
         self.observed_fraction_ = float(mask.mean())
         self.empty_rows_ = np.flatnonzero(~mask.any(1)).tolist()
         self.empty_cols_ = np.flatnonzero(~mask.any(0)).tolist()
         self.fitted_ = completed
-        self.completed_ = np.where(mask, arr, completed) if self.keep_observed else completed
+        self.completed_ = np.where(mask, arr, completed) if keep else completed
+        self._fit_digest = _digest(arr, mask)
         return self
 
-    def transform(self, X):
-        """The completion of the fitted matrix, with ``X``'s observed entries where kept."""
-        if not hasattr(self, "completed_"):
-            raise ValueError(f"This {type(self).__name__} is not fitted yet; call fit first.")
-        arr, frame = _as_matrix(X, f"{type(self).__name__}.transform")
-        if arr.shape != self.shape_:
-            raise ValueError(f"The 'X' parameter of {type(self).__name__}.transform must have "
-                             f"the fitted shape {self.shape_}. Got {arr.shape} instead.")
-        out = np.where(~np.isnan(arr), arr, self.fitted_) if self.keep_observed else self.fitted_
-        return self._wrap(out.copy(), frame)
-
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, **fit_params):
         """``fit(X)`` then the completed matrix (DataFrame in, DataFrame out; numpy otherwise)."""
-        _, frame = _as_matrix(X, f"{type(self).__name__}.fit_transform")
-        return self._wrap(self.fit(X).completed_.copy(), frame)
+        arr, frame = _as_matrix(X, f"{type(self).__name__}.fit_transform")
+        return self._wrap(self._fit(arr, frame).completed_.copy(), frame)
+
+    # -- after fit -------------------------------------------------------------------------
+
+    def _check_fitted(self):
+        if _sk_check_is_fitted is not None:
+            _sk_check_is_fitted(self, "completed_")
+        elif not hasattr(self, "completed_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    def _check_columns(self, arr, frame, where):
+        """scikit-learn's checks of the number and names of the columns against the fit."""
+        name = type(self).__name__
+        if arr.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"The 'X' parameter of {where} must have the fitted columns: X has "
+                f"{arr.shape[1]} features, but {name} is expecting {self.n_features_in_} "
+                "features as input.")
+        fitted = getattr(self, "feature_names_in_", None)
+        names = _feature_names(frame)
+        if fitted is None and names is not None:
+            warnings.warn(f"X has feature names, but {name} was fitted without feature names",
+                          UserWarning, stacklevel=3)
+        elif fitted is not None and names is None:
+            warnings.warn(f"X does not have valid feature names, but {name} was fitted with "
+                          "feature names", UserWarning, stacklevel=3)
+        elif fitted is not None and not np.array_equal(fitted, names):
+            unseen = [c for c in names if c not in set(fitted)]
+            missing = [c for c in fitted if c not in set(names)]
+            msg = "The feature names should match those that were passed during fit.\n"
+            if unseen:
+                msg += "Feature names unseen at fit time:\n" + "".join(
+                    f"- {c}\n" for c in unseen)
+            if missing:
+                msg += "Feature names seen at fit time, yet now missing:\n" + "".join(
+                    f"- {c}\n" for c in missing)
+            if not unseen and not missing:
+                msg += "Feature names must be in the same order as they were in fit.\n"
+            raise InputError(msg)
+
+    def transform(self, X):
+        """The completion of ``X``.
+
+        On the fitted matrix (same shape, observed entries and values) this is ``completed_``.
+        On another matrix with the fitted columns it is ``fit_transform(X)`` of a fresh
+        estimator with the same hyperparameters and seed (``seed_``); this estimator is left
+        as it is. DataFrame in, DataFrame out; numpy otherwise.
+        """
+        self._check_fitted()
+        where = f"{type(self).__name__}.transform"
+        arr, frame = _as_matrix(X, where)
+        self._check_columns(arr, frame, where)
+        mask = ~np.isnan(arr)
+        if arr.shape == self.shape_ and _digest(arr, mask) == self._fit_digest:
+            return self._wrap(self.completed_.copy(), frame)
+        if not mask.any():
+            raise InputError(f"The 'X' parameter of {where} has no observed entry (all NaN).")
+        params = self.get_params(deep=False)
+        if "random_state" in params:
+            params["random_state"] = self.seed_
+        twin = type(self)(**params)
+        return self._wrap(twin._fit(arr, frame).completed_.copy(), frame)
+
+    def predict(self, rows, cols=None):
+        """The fitted values at positions ``(rows[i], cols[i])``, a 1-D float64 array.
+
+        The model's values, also at observed positions (``transform`` keeps the observed
+        entries). ``rows`` and ``cols`` are ints or 1-D sequences of ints of the same length,
+        in ``[0, d1)`` and ``[0, d2)``. With one 2-D matrix and no ``cols``,
+        ``predict(X)`` is ``transform(X)``.
+        """
+        self._check_fitted()
+        where = f"{type(self).__name__}.predict"
+        if cols is None:
+            if _is_frame(rows) or np.ndim(rows) == 2:
+                return self.transform(rows)
+            raise InputError(
+                f"The 'cols' parameter of {where} is required with 'rows' of shape "
+                f"{np.shape(rows)}: call predict(rows, cols) for entries, or predict(X) with a "
+                "2-D matrix X (as transform). Reshape your data with X.reshape(1, -1) for one "
+                "row of a matrix.")
+        r = _positions(rows, "rows", self.shape_[0], where)
+        c = _positions(cols, "cols", self.shape_[1], where)
+        if r.shape != c.shape:
+            raise InputError(
+                f"The 'cols' parameter of {where} must have the length of 'rows' ({r.size}). "
+                f"Got {c.size} instead.")
+        return self._predict_entries(r, c)
+
+    def _predict_entries(self, rows, cols):
+        return self.fitted_[rows, cols].copy()
+
+    def get_feature_names_out(self, input_features=None):
+        """The output columns are the input columns: ``feature_names_in_`` or ``x0, x1, ...``."""
+        self._check_fitted()
+        fitted = getattr(self, "feature_names_in_", None)
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            if given.shape != (self.n_features_in_,) or (
+                    fitted is not None and not np.array_equal(given, fitted)):
+                raise InputError(
+                    f"The 'input_features' parameter of {type(self).__name__}."
+                    "get_feature_names_out must equal feature_names_in_ (or hold "
+                    f"n_features_in_ = {self.n_features_in_} names). Got {list(given)} instead.")
+            return given
+        if fitted is not None:
+            return fitted.copy()
+        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
 
     @staticmethod
     def _wrap(out, frame):
         if frame is None:
             return out
         return type(frame)(out, index=frame.index, columns=frame.columns)
+
+
+if _SKLEARN_VERSION is not None and _SKLEARN_VERSION < (1, 6):  # pragma: no cover
+    # scikit-learn < 1.6 reads tags from _more_tags (1.6+ reads __sklearn_tags__).
+    _Completer._more_tags = lambda self: {"allow_nan": True, "preserves_dtype": [np.float64],
+                                          "requires_fit": True, "non_deterministic": False}
 
 
 class _Bar:
@@ -183,13 +479,15 @@ class _RecipeCompleter(_Completer):
 
     def _complete(self, arr):
         bar = _progress_bar(self.verbose)
-        res = _recipe_complete(arr, self._model, init_scale=getattr(self, "init_scale", None),
-                               lr_factors=self.lr_factors, max_steps=self.max_steps,
-                               validation_fraction=self.validation_fraction, refit=self.refit,
-                               seed=self.random_state, tol=self.tol,
-                               progress=bar, **self._recipe_kwargs())
-        if bar is not None:
-            bar.close()
+        try:
+            res = _recipe_complete(arr, self._model, init_scale=getattr(self, "init_scale", None),
+                                   lr_factors=self.lr_factors, max_steps=self.max_steps,
+                                   validation_fraction=self.validation_fraction,
+                                   refit=self.refit, seed=self.seed_, tol=self.tol,
+                                   progress=bar, **self._recipe_kwargs())
+        finally:
+            if bar is not None:
+                bar.close()
         self.result_ = res
         self.history_ = res.history
         self.lr_, self.lr_factor_ = res.lr, res.lr_factor
@@ -201,12 +499,20 @@ class _RecipeCompleter(_Completer):
         self.init_scale_ = res.init_scale
         return res.X.numpy()
 
+    def _predict_entries(self, rows, cols):
+        if hasattr(self.result_, "predict"):  # the model's values in user units
+            out = self.result_.predict(rows, cols)
+            if isinstance(out, torch.Tensor):
+                out = out.detach().cpu().numpy()
+            return np.asarray(out, dtype=np.float64).reshape(-1)
+        return super()._predict_entries(rows, cols)
+
 
 class SNNCompleter(_RecipeCompleter):
     """Matrix completion by a spectral neural network with the no-tuning recipe.
 
-    Parameters
-    ----------
+    Parameters (keyword-only)
+    -------------------------
     widths : tuple of int, default=(4, 4)
         SNN widths (:class:`~spectralnn.SNNFactorization`).
     fn : str, default="tanh"
@@ -225,11 +531,24 @@ class SNNCompleter(_RecipeCompleter):
         Retrain on all observed entries for the best step count.
     keep_observed : bool, default=True
         Return the observed entries as given (else as fitted).
-    random_state : int, default=0
+    random_state : int, None, numpy Generator or RandomState, default=0
+        Seeds the held-out split and the initialisation; ``fit`` draws one int seed from it
+        (``seed_``; None uses numpy's global random state).
+    tol : float, default=1e-3
+        Early-stopping tolerance of the recipe.
+    verbose : bool, default=False
+        A progress bar while training.
 
     Attributes
     ----------
     completed_ : ndarray (d1, d2)
+    fitted_ : ndarray (d1, d2)
+        The model's matrix (``completed_`` with the observed entries replaced by the model's).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Only when fitted on a DataFrame with string column names.
+    seed_ : int
+    result_ : spectralnn.recipe.RecipeResult
     history_ : list of dict
     lr_, lr_factor_ : float
     scale_, offset_ : float
@@ -241,6 +560,11 @@ class SNNCompleter(_RecipeCompleter):
     n_iter_ : int
         The step count that was best on the held-out entries.
 
+    Notes
+    -----
+    See the module docstring for ``transform`` on another matrix, ``predict(rows, cols)``,
+    and why sparse input is refused.
+
     Examples
     --------
     >>> import numpy as np
@@ -248,17 +572,19 @@ class SNNCompleter(_RecipeCompleter):
     >>> rng = np.random.default_rng(0)
     >>> M = rng.standard_normal((12, 1)) @ rng.standard_normal((1, 10))
     >>> X = np.where(rng.random(M.shape) < 0.7, M, np.nan)
-    >>> out = SNNCompleter(max_steps=600).fit_transform(X)
+    >>> est = SNNCompleter(max_steps=600)
+    >>> out = est.fit_transform(X)
     >>> bool(np.linalg.norm(out - M) / np.linalg.norm(M) < 0.05)
     True
+    >>> est.predict([0, 11], [9, 0]).shape
+    (2,)
     """
 
     _model = "snn"
 
-    def __init__(self, widths=(4, 4), fn="tanh", init_scale=1e-4, rank=None, lr_factors=None,
-                 max_steps=2000, validation_fraction=0.1, refit=True, keep_observed=True,
-                 random_state=0, tol=1e-3,
-                 verbose=False):
+    def __init__(self, *, widths=(4, 4), fn="tanh", init_scale=1e-4, rank=None,
+                 lr_factors=None, max_steps=2000, validation_fraction=0.1, refit=True,
+                 keep_observed=True, random_state=0, tol=1e-3, verbose=False):
         self.widths = widths
         self.fn = fn
         self.init_scale = init_scale
@@ -273,18 +599,27 @@ class SNNCompleter(_RecipeCompleter):
         self.verbose = verbose
 
     def _recipe_kwargs(self):
-        return {"widths": tuple(self.widths), "fn": self.fn, "rank": self.rank}
+        widths = self.widths
+        if isinstance(widths, numbers.Integral) and not isinstance(widths, bool):
+            widths = (widths,)
+        try:
+            widths = tuple(widths)
+        except TypeError:
+            raise InputTypeError(f"The 'widths' parameter of {type(self).__name__} must be a "
+                                 f"tuple of ints. Got {widths!r} instead.") from None
+        return {"widths": widths, "fn": self.fn, "rank": self.rank}
 
 
 class DeepCompleter(_RecipeCompleter):
     """Deep linear factorisation ``W_1 ... W_depth`` with the recipe (parameters as
-    :class:`SNNCompleter`; ``init_scale`` default 0.1, so ``X`` starts at 1e-3 ``I``)."""
+    :class:`SNNCompleter`, keyword-only; ``init_scale`` default 0.1, so ``X`` starts at
+    1e-3 ``I``)."""
 
     _model = "deep"
 
-    def __init__(self, depth=3, init_scale=1e-1, lr_factors=None, max_steps=2000,
-                 validation_fraction=0.1, refit=True, keep_observed=True, random_state=0, tol=1e-3,
-                 verbose=False):
+    def __init__(self, *, depth=3, init_scale=1e-1, lr_factors=None, max_steps=2000,
+                 validation_fraction=0.1, refit=True, keep_observed=True, random_state=0,
+                 tol=1e-3, verbose=False):
         self.depth = depth
         self.init_scale = init_scale
         self.lr_factors = lr_factors
@@ -302,13 +637,13 @@ class DeepCompleter(_RecipeCompleter):
 
 class FreeCompleter(_RecipeCompleter):
     """The free matrix ("linear regression") with the recipe: GD from the mean fits the observed
-    entries and leaves the others at the observed mean (the paper's baseline)."""
+    entries and leaves the others at the observed mean (the paper's baseline). Parameters as
+    :class:`SNNCompleter` (keyword-only)."""
 
     _model = "free"
 
-    def __init__(self, lr_factors=None, max_steps=2000, validation_fraction=0.1, refit=True,
-                 keep_observed=True, random_state=0, tol=1e-3,
-                 verbose=False):
+    def __init__(self, *, lr_factors=None, max_steps=2000, validation_fraction=0.1, refit=True,
+                 keep_observed=True, random_state=0, tol=1e-3, verbose=False):
         self.lr_factors = lr_factors
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
@@ -324,11 +659,13 @@ class ConvexCompleter(_Completer):
 
     Uses :func:`spectralnn.theory.min_nuclear_norm` (``method="auto"``: cvxpy/SCS when installed
     and the problem is small, else ADMM with an SVD per iteration). It interpolates noise: use it
-    as the exact-data reference. Fitted: ``method_``, ``converged_``, ``n_iter_``,
-    ``residual_``.
+    as the exact-data reference. Keyword-only parameters ``method``, ``tol``, ``max_iter``,
+    ``keep_observed``. Fitted: ``method_``, ``converged_``, ``n_iter_`` (iterations of the
+    solver, at least 1), ``residual_``, and those of :class:`SNNCompleter`'s contract
+    (``completed_``, ``n_features_in_``, ...). Deterministic: ``seed_`` is always 0.
     """
 
-    def __init__(self, method="auto", tol=1e-6, max_iter=5000, keep_observed=True):
+    def __init__(self, *, method="auto", tol=1e-6, max_iter=5000, keep_observed=True):
         self.method = method
         self.tol = tol
         self.max_iter = max_iter
@@ -347,7 +684,7 @@ class ConvexCompleter(_Completer):
             X, info = min_nuclear_norm(p, method="admm", **kw)
         self.method_ = info.method
         self.converged_ = bool(getattr(info, "converged", True))
-        self.n_iter_ = getattr(info, "iterations", None)
+        self.n_iter_ = max(1, int(getattr(info, "iterations", None) or 1))
         self.residual_ = getattr(info, "feasibility", None)
         return X.cpu().numpy()
 
@@ -383,7 +720,7 @@ class SoftImputeCompleter(_Completer):
     ``validation_errors_``, ``validation_error_``, ``n_iter_``, ``rank_``.
     """
 
-    def __init__(self, n_lambdas=20, max_iter=300, tol=1e-5, validation_fraction=0.1,
+    def __init__(self, *, n_lambdas=20, max_iter=300, tol=1e-5, validation_fraction=0.1,
                  keep_observed=True, random_state=0):
         self.n_lambdas = n_lambdas
         self.max_iter = max_iter
@@ -400,7 +737,7 @@ class SoftImputeCompleter(_Completer):
         centred = arr - offset
         rows, cols = np.nonzero(mask)
         p = Problem(CompletionOperator(rows, cols, arr.shape), torch.from_numpy(centred[mask]))
-        train, val = split(p, self.validation_fraction, self.random_state)
+        train, val = split(p, self.validation_fraction, self.seed_)
         tr = np.full(arr.shape, np.nan)
         tr[train.operator.rows.numpy(), train.operator.cols.numpy()] = train.y.numpy()
         top = np.linalg.norm(np.nan_to_num(tr), 2)
