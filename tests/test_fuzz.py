@@ -522,3 +522,260 @@ def test_profiles_are_registered():
     assert settings.get_profile("default").max_examples * n_given <= 400
     assert settings.get_profile("slow").max_examples * n_given >= 10_000
     assert json.dumps(settings.get_profile("slow").deadline) == "null"
+
+
+# --------------------------------------------------------------------------- issue 19: the CLI
+#
+# Every bad input below must exit 2 in one line, quickly, write nothing, and leave every file
+# that was there byte-for-byte as it was (0 silent acceptances, 0 exit-0 on bad input, 0 files
+# written on failure, 0 data loss).  Each call runs in-process through spectralnn.cli.main.
+
+
+def _snapshot(root):
+    return {p: p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+def _cli_refuses(root, argv, capsys, *needles):
+    """``spectralnn argv`` exits 2 with one line naming ``needles`` and changes nothing."""
+    import time
+
+    from spectralnn.cli import main
+
+    before = _snapshot(root)
+    capsys.readouterr()
+    t0 = time.perf_counter()
+    code = main([str(a) for a in argv])
+    elapsed = time.perf_counter() - t0
+    err = capsys.readouterr().err
+    assert code == 2, (argv, code, err)
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert _snapshot(root) == before, argv
+    assert elapsed < 60, (argv, elapsed)
+    return err
+
+
+@pytest.fixture
+def cli_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPECTRALNN_MEMORY_LIMIT", raising=False)
+    monkeypatch.delenv("SPECTRALNN_TIME_LIMIT", raising=False)
+    snn.make_problem("gaussian", (6, 5), 1, 20, seed=0).save(tmp_path / "p.npz")
+    (tmp_path / "in.csv").write_text("1,2,3\n4,,6\n7,8,\n")
+    return tmp_path
+
+
+SIZE_CASES = [
+    (["make-problem", "gaussian", "--shape", "100000x100000", "--out", "x.npz"], "--shape"),
+    (["make-problem", "gaussian", "--measurements", "1000000000", "--out", "x.npz"],
+     "--measurements"),
+    (["make-problem", "completion", "--shape", "300000x300000", "--measurements", "5",
+      "--out", "x.npz"], "--shape"),
+    (["fit", "p.npz", "--model", "factor", "--model-rank", "1000000000", "--out", "o"],
+     "--model-rank"),
+    (["fit", "p.npz", "--widths", "100000000", "--out", "o"], "--widths"),
+    (["fit", "p.npz", "--model", "deep", "--depth", "1000000", "--out", "o"], "--depth"),
+    (["fit", "p.npz", "--steps", "1000000000000", "--out", "o"], "--steps"),
+    (["fit", "p.npz", "--model", "deep", "--model-rank", "3", "--out", "o"], "--model-rank"),
+    (["complete", "in.csv", "--max-steps", "1000000000000", "--out", "c.csv"], "--max-steps"),
+]
+
+
+@pytest.mark.parametrize("argv,flag", SIZE_CASES, ids=[" ".join(c[0][:3]) for c in SIZE_CASES])
+def test_oversized_arguments_exit_2_before_allocating(cli_dir, capsys, argv, flag):
+    _cli_refuses(cli_dir, argv, capsys, flag)
+
+
+@pytest.mark.parametrize("grid,key", [
+    ("measurements = 1000000000000", "problem.measurements"),
+    ("measurements = {range = [1, 1000], step = 1}\nnoise = {range = [0, 9.99], step = 0.01}",
+     "cells"),
+    ("measurements = 10\n[model]\nwidths = [100000000]", "model.widths"),
+])
+def test_oversized_sweeps_exit_2(cli_dir, capsys, grid, key):
+    (cli_dir / "s.toml").write_text(f"[problem]\nshape = [6, 6]\n{grid}\n")
+    _cli_refuses(cli_dir, ["sweep", "s.toml", "--out", "sw"], capsys, key)
+
+
+def test_size_check_override(cli_dir, monkeypatch):
+    from spectralnn.cli import main
+
+    monkeypatch.setenv("SPECTRALNN_MEMORY_LIMIT", "1K")
+    with pytest.raises(InputError, match="'shape'.*SPECTRALNN_MEMORY_LIMIT"):
+        snn.make_problem("gaussian", (6, 6), 1, 10)
+    assert snn.make_problem("gaussian", (6, 6), 1, 10, max_bytes=math.inf).m == 10
+    assert main(["make-problem", "gaussian", "--shape", "6x6", "--out", "a.npz"]) == 2
+    assert main(["make-problem", "gaussian", "--shape", "6x6", "--out", "a.npz",
+                 "--no-size-check"]) == 0
+    monkeypatch.setenv("SPECTRALNN_MEMORY_LIMIT", "lots")
+    with pytest.raises(InputError, match="SPECTRALNN_MEMORY_LIMIT"):
+        snn.make_problem("gaussian", (6, 6), 1, 10)
+
+
+def test_a_zip_bomb_problem_is_refused_before_unpacking(tmp_path, monkeypatch):
+    """A ~1 MB .npz whose A unpacks to 1 GiB of zeros."""
+    monkeypatch.delenv("SPECTRALNN_MEMORY_LIMIT", raising=False)
+    path = tmp_path / "bomb.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (2**27,)})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("A.npy", "w", force_zip64=True) as fh:
+            fh.write(header.getvalue())
+            block = bytes(2**24)
+            for _ in range(2**30 // len(block)):
+                fh.write(block)
+        zf.writestr("y.npy", _forged("y", (1,)) + bytes(8))
+    assert os.path.getsize(path) < 2 * 2**20
+    with pytest.raises(snn.ProblemFormatError, match="'A'.*zip bomb"):
+        snn.load_problem(path)
+    with pytest.raises(snn.ProblemFormatError, match="unpack to 1 GiB"):
+        snn.load_problem(path, max_bytes=2**30)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_bad_outputs_exit_2_and_touch_nothing(cli_dir, capsys):
+    (cli_dir / "r.summary.json").write_text('{"keep": 1}')
+    (cli_dir / "o.summary.json").mkdir()
+    (cli_dir / "h.history.png").mkdir()
+    os.symlink(cli_dir / "in.csv", cli_dir / "link.csv")
+    cases = [
+        (["complete", "r.summary.json", "--format", "csv", "--out", "r.csv"], "input"),
+        (["complete", "in.csv", "--out", "o.csv"], "is a folder"),
+        (["complete", "in.csv", "--out", "h.csv"], "is a folder"),
+        (["complete", "in.csv", "--out", "/dev/null"], "not a regular file"),
+        (["complete", "in.csv", "--out", ""], "--out"),
+        (["complete", "in.csv", "--out", "link.csv"], "input"),
+        (["complete", "in.csv", "--out", "in.csv"], "input"),
+        (["make-problem", "gaussian", "--out", ""], "--out"),
+        (["make-problem", "gaussian", "--out", "o.summary.json"], "--out"),
+    ]
+    for argv, needle in cases:
+        _cli_refuses(cli_dir, argv, capsys, needle)
+
+
+def test_fit_refuses_a_folder_where_a_result_goes(cli_dir, capsys):
+    (cli_dir / "o" / "summary.json").mkdir(parents=True)
+    _cli_refuses(cli_dir, ["fit", "p.npz", "--steps", "5", "--out", "o"], capsys, "summary.json")
+
+
+# --------------------------------------------------------------------------- CSV input
+
+
+@pytest.mark.parametrize("name,text", [
+    ("all.csv", ",,\n,,\n"), ("nan.csv", "NaN\n"), ("na.csv", "a,b\nNA,nan\n"),
+    ("idgap.csv", "id,a,b\n101,1,2\n,5,3\n103,4,\n"),
+])
+def test_unusable_tables_exit_2(cli_dir, capsys, name, text):
+    (cli_dir / name).write_text(text)
+    _cli_refuses(cli_dir, ["complete", name, "--out", "c.csv"], capsys, name)
+
+
+def test_empty_npy_exits_2(cli_dir, capsys):
+    np.save(cli_dir / "e.npy", np.zeros((0, 5)))
+    _cli_refuses(cli_dir, ["complete", "e.npy", "--out", "c.npy"], capsys, "no entries")
+
+
+def test_table_reading_rules(tmp_path):
+    from spectralnn._tabular import MISSING, read_table
+
+    p = tmp_path / "id.csv"
+    p.write_text("id,a,b\n101,1,2\n102,,3\n103,4,\n")
+    t = read_table(p)
+    assert t.index == ["101", "102", "103"] and t.values.shape == (3, 2)
+    p.write_text("x\n1\n\n3\n\n\n")  # a blank line in one column is a missing entry
+    t = read_table(p)
+    assert t.values.shape == (3, 1) and np.isnan(t.values[1, 0])
+    tokens = ["NA", "NaN", "N/A", "Null", "NONE", "?", "", "nan", "na"]
+    p.write_text("a,b,c\n" + "\n".join(f"{tok},1,2" for tok in tokens) + "\n")
+    assert np.isnan(read_table(p).values[:, 0]).all()  # fails if matching were case-sensitive
+    assert all(tok == tok.lower() for tok in MISSING)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _checkpointed(tmp_path):
+    problem = snn.make_problem("gaussian", (4, 3), 1, 12, seed=0)
+    ckpt = tmp_path / "c.pt"
+    snn.fit(snn.FreeMatrix((4, 3)), problem, 0.1, 6, record_every=3, checkpoint=ckpt)
+    return problem, ckpt
+
+
+def _forge(ckpt, edit):
+    """Rewrite a checkpoint with ``edit(state)`` applied and a valid checksum (a forgery)."""
+    import hashlib
+
+    from spectralnn import _checkpoint
+
+    state = torch.load(io.BytesIO(ckpt.read_bytes()[:-_checkpoint._TAIL]), weights_only=True)
+    edit(state)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    ckpt.write_bytes(data + _checkpoint.TRAILER + hashlib.sha256(data).hexdigest().encode()
+                     + b"\n")
+
+
+def test_every_single_byte_flip_of_a_checkpoint_is_caught(tmp_path):
+    from spectralnn import _checkpoint
+
+    _, ckpt = _checkpointed(tmp_path)
+    good = ckpt.read_bytes()
+    assert _checkpoint.saved_lrs(ckpt) == [0.1]
+    bad = tmp_path / "bad.pt"
+    for i in range(len(good)):
+        bad.write_bytes(good[:i] + bytes([good[i] ^ 0x01]) + good[i + 1:])
+        with pytest.raises(InputError, match="'checkpoint'"):
+            _checkpoint.saved_lrs(bad)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: s.update(step=-5), "step"),
+    (lambda s: (s.update(step=10**12), s["header"].update(step=10**12)), "step 1000000000000"),
+    (lambda s: (s.update(step=-5), s["header"].update(step=-5)), "step -5"),
+    (lambda s: s["model"]["X"].fill_(float("nan")), "non-finite"),
+    (lambda s: s["optimizer"].update(t="junk"), "optimizer"),
+    (lambda s: s["optimizer"].update(lr=torch.tensor([1.0, 2.0])), "optimizer"),
+    (lambda s: s["optimizer"].update(state=[[torch.zeros(4, 3)]]), "optimizer"),
+    (lambda s: s["runs"][0].update(status="exploded"), "run entry"),
+    (lambda s: s["header"].update(lrs=[0.5]), "lrs"),
+])
+def test_a_forged_checkpoint_is_refused_and_kept(tmp_path, edit, needle):
+    problem, ckpt = _checkpointed(tmp_path)
+    _forge(ckpt, edit)
+    before = ckpt.read_bytes()
+    with pytest.raises(InputError, match=needle):
+        snn.fit(snn.FreeMatrix((4, 3)), problem, 0.1, 12, checkpoint=ckpt)
+    assert ckpt.read_bytes() == before
+
+
+def test_a_checkpoint_of_another_problem_of_the_same_size_is_refused(tmp_path, cli_dir, capsys):
+    _, ckpt = _checkpointed(tmp_path)
+    other = snn.make_problem("gaussian", (4, 3), 1, 12, seed=1)
+    with pytest.raises(InputError, match="different problem of the same size"):
+        snn.fit(snn.FreeMatrix((4, 3)), other, 0.1, 12, checkpoint=ckpt)
+    from spectralnn.cli import main
+
+    assert main(["fit", "p.npz", "--model", "free", "--steps", "4", "--out", "o"]) == 0
+    snn.make_problem("gaussian", (6, 5), 1, 20, seed=7).save(cli_dir / "q.npz")
+    _cli_refuses(cli_dir, ["fit", "q.npz", "--model", "free", "--steps", "8", "--out", "o",
+                           "--resume"], capsys, "--resume", "different problem")
+
+
+def test_lr_search_keeps_a_foreign_checkpoint(tmp_path):
+    problem, ckpt = _checkpointed(tmp_path)  # rates [0.1]: not what the search will try
+    before = ckpt.read_bytes()
+    from spectralnn.train import lr_search
+
+    kept, _ = lr_search(lambda runs: snn.FreeMatrix((4, 3), runs=runs), problem, 4,
+                            grid=(0.05, 0.01), keep=1, checkpoint=ckpt)
+    assert kept and ckpt.read_bytes() == before
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="'checkpoint'"):
+        lr_search(lambda runs: snn.FreeMatrix((4, 3), runs=runs), problem, 4,
+                      grid=(0.05,), checkpoint=tmp_path / "junk.pt")
+    assert (tmp_path / "junk.pt").read_bytes() == b"not a checkpoint"

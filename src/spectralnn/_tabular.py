@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import os
 
 import numpy as np
@@ -22,7 +21,10 @@ from .errors import InputError
 __all__ = ["FORMATS", "Table", "TableError", "read_table", "write_table"]
 
 FORMATS = ("csv", "tsv", "npy", "triplets")
-MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
+MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # compared lower-cased: NA, NaN, N/A
+_LARGEST = 1e150
+_ID_NAMES = {"id", "user", "users", "item", "items", "row", "rows", "index", "idx", "key", "name",
+             "uid", "iid"}
 _ROW_NAMES = {"row", "rows", "i", "user", "user_id", "userid", "r"}
 _COL_NAMES = {"col", "cols", "column", "j", "item", "item_id", "itemid", "movie", "movie_id", "c"}
 
@@ -58,18 +60,27 @@ def _number(cell: str):
 
 
 def _rows(path: str, delimiter: str):
-    """``[(line_number, [cells])]`` of the non-blank lines."""
+    """``[(line_number, [cells])]`` of the non-blank lines; in a one-column file (no delimiter
+    on the first non-blank line) a blank line between rows is a row with a missing entry."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             text = f.read()
     except UnicodeDecodeError:
         raise TableError(f"{path}: not a text file (use .npy for binary arrays)") from None
-    out = []
-    for lineno, line in enumerate(io.StringIO(text).read().splitlines(), 1):
-        if line.strip():
-            out.append((lineno, next(csv.reader([line], delimiter=delimiter))))
-    if not out:
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():  # trailing blank lines end the file
+        lines.pop()
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
         raise TableError(f"{path}: the file is empty")
+    one_column = len(next(csv.reader([first], delimiter=delimiter))) == 1
+    out, started = [], False
+    for lineno, line in enumerate(lines, 1):
+        if line.strip():
+            started = True
+            out.append((lineno, next(csv.reader([line], delimiter=delimiter))))
+        elif one_column and started:
+            out.append((lineno, [""]))
     return out
 
 
@@ -102,12 +113,30 @@ def read_table(path, *, fmt: str | None = None, header: bool | None = None,
     if fmt is not None and fmt not in FORMATS:
         raise TableError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
     if fmt == "npy" or (fmt is None and path.lower().endswith(".npy")):
-        return _read_npy(path)
+        return _observed(path, _read_npy(path))
     delim = _delimiter(path, fmt)
     rows = _rows(path, delim)
     if fmt == "triplets" or (fmt is None and _is_triplet_header(rows[0][1])):
-        return _read_triplets(path, rows, delim, header)
-    return _read_matrix(path, rows, delim, header, index_col)
+        return _observed(path, _read_triplets(path, rows, delim, header))
+    return _observed(path, _read_matrix(path, rows, delim, header, index_col))
+
+
+def _observed(path: str, table: Table) -> Table:
+    """A matrix with at least one entry, at least one of them observed and every value small
+    enough that its square is finite."""
+    v = table.values
+    if v.size == 0:
+        raise TableError(f"INPUT {path!r} has no entries (shape {v.shape[0]}x{v.shape[1]}); "
+                         "nothing to complete")
+    obs = ~np.isnan(v)
+    if not obs.any():
+        raise TableError(f"INPUT {path!r} has no observed entry: all {v.size} entries are "
+                         "missing; nothing to complete from")
+    big = float(np.abs(v[obs]).max())
+    if big > _LARGEST:
+        raise TableError(f"INPUT {path!r} holds a value of magnitude {big:g}, beyond "
+                         f"{_LARGEST:g} (squares overflow); rescale the data")
+    return table
 
 
 def _read_npy(path: str) -> Table:
@@ -137,6 +166,8 @@ def _read_matrix(path, rows, delim, header, index_col) -> Table:
     if index_col is None:  # every row starts with a label, or pandas' empty corner cell
         index_col = all(_is_text(cells[0]) for _, cells in body) or bool(
             header and first[0].strip() == "" and len(first) > 1)
+        if not index_col and header and len(first) > 1 and _id_like(first[0]):
+            index_col = _id_column(path, body, first[0])
     width = len(body[0][1])
     for lineno, cells in ([rows[0]] if header else []) + body:
         if len(cells) != width:
@@ -157,6 +188,30 @@ def _read_matrix(path, rows, delim, header, index_col) -> Table:
                  [c.strip() for c in first[start:]] if header else None,
                  [cells[0].strip() for _, cells in body] if index_col else None,
                  first[0].strip() if header and index_col else "")
+
+
+def _id_like(name: str) -> bool:
+    """A header such as ``id``, ``user``, ``movie_id``, ``userId``: row labels, not data."""
+    n = name.strip().lower()
+    return n in _ID_NAMES or n.endswith(("_id", " id", "-id", "id")) and len(n) <= 32
+
+
+def _id_column(path, body, name) -> bool:
+    """A first column headed like an id is the index when its values are integers, unique and
+    complete; with a missing or repeated id it is ambiguous (never filled in as data)."""
+    cells = [(lineno, c[0].strip()) for lineno, c in body]
+    for lineno, c in cells:
+        v = _number(c)
+        if v is None or np.isnan(v):
+            raise TableError(f"{path} line {lineno}, column 1: {name.strip()!r} looks like an id "
+                             f"column but this row has {repr(c) if v is None else 'no id'}; give "
+                             "--index-col (labels) or --no-index-col (data)")
+        if v != round(v):
+            return False
+    if len({float(c) for _, c in cells}) != len(cells):
+        raise TableError(f"{path}: column 1 {name.strip()!r} looks like an id column but its "
+                         "values repeat; give --index-col (labels) or --no-index-col (data)")
+    return True
 
 
 def _labels(raw):

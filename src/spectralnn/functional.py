@@ -172,16 +172,20 @@ def spectral_apply(
 
 
 def nuclear_norm(X: torch.Tensor) -> torch.Tensor:
-    """Sum of singular values, ``(..., d1, d2) -> (...)``."""
-    return torch.linalg.svdvals(X).sum(-1)
+    """Sum of singular values, ``(..., d1, d2) -> (...)``.
+
+    ``X`` must be a finite float32/float64 tensor with at least 2 dimensions (InputError /
+    InputTypeError otherwise)."""
+    return torch.linalg.svdvals(check_matrix(X, "X", "nuclear_norm")).sum(-1)
 
 
 def effective_rank(X: torch.Tensor) -> torch.Tensor:
     r"""Roy & Vetterli's effective rank :math:`\exp(-\sum_j p_j \log p_j)`, ``p = s / \sum s``.
 
-    ``(..., d1, d2) -> (...)``; 0 for the zero matrix.
+    ``(..., d1, d2) -> (...)``; 0 for the zero matrix. ``X`` must be a finite float32/float64
+    tensor with at least 2 dimensions (InputError / InputTypeError otherwise).
     """
-    return effective_rank_of(torch.linalg.svdvals(X))
+    return effective_rank_of(torch.linalg.svdvals(check_matrix(X, "X", "effective_rank")))
 
 
 def effective_rank_of(s: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ from ._operators import (
 from ._validation import (
     check_array,
     check_bool,
+    check_budget,
     check_choice,
     check_dtype,
     check_int,
@@ -42,13 +43,26 @@ from ._validation import (
     check_real,
     check_seed,
     check_shape,
+    human_bytes,
+    limit_is_explicit,
+    memory_limit,
+    problem_bytes,
 )
 from .errors import InputError, InputTypeError
 
 __all__ = [
-    "AbstractOperator", "DenseOperator", "AlignedOperator", "CompletionOperator",
-    "RankOneOperator", "Problem", "make_problem", "load_problem", "low_rank_target",
-    "PROBLEM_KINDS", "ProblemFormatError", "make_image_problem",
+    "PROBLEM_KINDS",
+    "AbstractOperator",
+    "AlignedOperator",
+    "CompletionOperator",
+    "DenseOperator",
+    "Problem",
+    "ProblemFormatError",
+    "RankOneOperator",
+    "load_problem",
+    "low_rank_target",
+    "make_image_problem",
+    "make_problem",
 ]
 
 
@@ -188,9 +202,14 @@ _FLOAT_KEYS = {"A", "Phi", "Psi", "S", "a", "b", "y", "X_true"}
 MAX_ARRAY_BYTES = 2**34
 """Largest array a problem file may declare (16 GiB), whatever its compression."""
 _DEFLATE_RATIO = 1100  # deflate expands at most ~1032x; a larger claim is a forged header
+MAX_RATIO = 100
+"""Largest expansion of a compressed member unless the memory budget is set explicitly (real
+data compresses a few times; a 1 MB file unpacking to 1 GiB is a zip bomb)."""
+_LARGEST = 1e150  # entries (and measurements) beyond this overflow when squared in the loss
 
 
-def _npz_headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+def _npz_headers(path: str, ratio: float | None = None
+                 ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Every member's (shape, dtype) from its ``.npy`` header, before any array is loaded.
 
     Refuses object dtypes (pickles), non-``.npy`` members and arrays whose declared size exceeds
@@ -219,8 +238,16 @@ def _npz_headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 raise ProblemFormatError(f"Array {key!r} in {path!r} has dtype {dtype}; object "
                                          "and structured arrays are refused (no pickles).")
             nbytes = math.prod(shape) * dtype.itemsize
+            compressed = info.compress_type != zipfile.ZIP_STORED
+            if compressed and ratio is not None and \
+                    math.prod(shape) * dtype.itemsize > ratio * max(info.compress_size, 1):
+                raise ProblemFormatError(
+                    f"Array {key!r} in {path!r} expands from {info.compress_size} compressed "
+                    f"bytes to {math.prod(shape) * dtype.itemsize} bytes, more than {ratio:g} "
+                    "times (a zip bomb?); refusing to unpack it. Set max_bytes=... or the "
+                    "environment variable SPECTRALNN_MEMORY_LIMIT to allow it.")
             limit = min(MAX_ARRAY_BYTES, stored, _DEFLATE_RATIO * info.compress_size
-                        if info.compress_type != zipfile.ZIP_STORED else info.compress_size)
+                        if compressed else info.compress_size)
             if nbytes > limit:
                 raise ProblemFormatError(
                     f"Array {key!r} in {path!r} declares shape {shape} ({nbytes} bytes), more "
@@ -250,6 +277,11 @@ def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
         if bad:
             raise ProblemFormatError(f"Array {key!r} in {path!r} must be finite. Got {bad} NaN "
                                      "or inf entries instead.")
+        big = float(np.abs(a).max()) if a.size else 0.0
+        if big > _LARGEST:
+            raise ProblemFormatError(f"Array {key!r} in {path!r} must hold entries of magnitude "
+                                     f"at most {_LARGEST:g} (the loss squares them). Got "
+                                     f"{big:g} instead; rescale the problem.")
     return a
 
 
@@ -275,12 +307,18 @@ def _operator_from(data, prefix: str, kind: str, path: str) -> AbstractOperator:
         ) from None
 
 
-def load_problem(path: str | os.PathLike) -> Problem:
+def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> Problem:
     """Read a problem written by :meth:`Problem.save` (or a plain ``A``/``y`` ``.npz``).
 
     Never unpickles. Each array's ``.npy`` header is checked before it is read: arrays larger
     than the file can hold (or than :data:`MAX_ARRAY_BYTES`) are refused without allocating.
-    Integer or bool arrays are cast to float64; NaN, inf or complex values are refused.
+    Integer or bool arrays are cast to float64; NaN, inf or complex values are refused, and so
+    are entries beyond 1e150 in magnitude (their squares, in the loss, would overflow).
+
+    The arrays' total declared size (times the copies loading makes) must fit the memory budget
+    ``max_bytes`` (default: ``SPECTRALNN_MEMORY_LIMIT``, else half the physical memory;
+    ``math.inf``: no check). Unless the budget is set explicitly, a compressed member may also
+    expand at most :data:`MAX_RATIO` times (a zip bomb is refused before it is unpacked).
 
     Raises
     ------
@@ -294,9 +332,19 @@ def load_problem(path: str | os.PathLike) -> Problem:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ProblemFormatError(f"Problem file {path!r} does not exist.")
+    limit = memory_limit(max_bytes, "load_problem")
     try:
-        headers = _npz_headers(path)
+        headers = _npz_headers(path, None if limit_is_explicit(max_bytes) else MAX_RATIO)
         wanted = [k for k in headers if k in _KNOWN_KEYS]
+        declared = sum(math.prod(shape) * max(dt.itemsize, 8) for k, (shape, dt) in
+                       headers.items() if k in wanted)
+        if 3 * declared > limit:
+            raise ProblemFormatError(
+                f"The 'path' parameter of load_problem names {path!r}, whose arrays unpack to "
+                f"{human_bytes(declared)} (about {human_bytes(3 * declared)} in memory once "
+                f"loaded, estimate), more than the limit of {human_bytes(limit)}. Raise the "
+                f"limit (max_bytes=..., or the environment variable SPECTRALNN_MEMORY_LIMIT, "
+                f"or 'none') to load it.")
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in wanted}
     except ProblemFormatError:
@@ -380,7 +428,8 @@ PROBLEM_KINDS = ("aligned", "gaussian", "completion", "rank_one")
 
 def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 50, noise=0.0,
                  seed: int = 0, *, target=None, psd: bool = True, scale: float = 1.0,
-                 test_measurements: int | None = None, dtype=torch.float64) -> Problem:
+                 test_measurements: int | None = None, dtype=torch.float64,
+                 max_bytes: float | None = None) -> Problem:
     r"""Generate a sensing problem with a held-out test set.
 
     Parameters
@@ -404,6 +453,11 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
         Random square targets are ``W W^T``, ``W ~ U(0,1)`` (the paper); else Gaussian factors.
     scale : float, default=1.0
         Measurement scale (the paper uses 10).
+    max_bytes : float, optional
+        Memory budget: sizes whose estimated memory exceeds it are refused (InputError naming
+        ``shape`` or ``measurements``) before anything is allocated. Default: the environment
+        variable ``SPECTRALNN_MEMORY_LIMIT``, else half the physical memory; ``math.inf``: no
+        check.
     """
     where = "make_problem"
     check_choice(kind, "kind", where, PROBLEM_KINDS)
@@ -419,6 +473,14 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
     dtype = check_dtype(dtype, where)
     if kind == "completion":
         check_int(measurements, "measurements", where, 1, shape[0] * shape[1])
+    itemsize = 4 if dtype == torch.float32 else 8
+    if problem_bytes(kind, shape, 1, 1, rank, itemsize) > memory_limit(max_bytes, where):
+        check_budget(problem_bytes(kind, shape, 1, 1, rank, itemsize), "shape", shape, where,
+                     max_bytes)
+    check_budget(problem_bytes(kind, shape, measurements, m_test, rank, itemsize),
+                 "measurements" if test_measurements is None or test_measurements <= measurements
+                 else "test_measurements", measurements if test_measurements is None
+                 or test_measurements <= measurements else test_measurements, where, max_bytes)
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     if target is None:
         X = low_rank_target(shape, rank, psd=psd, generator=gen, dtype=dtype)
@@ -428,6 +490,9 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
         if tuple(X.shape) != shape:
             raise InputError(f"The 'target' parameter of {where} must have shape {shape}. "
                              f"Got {tuple(X.shape)} instead.")
+        peak = X.abs().max()
+        if peak > 0:  # first to O(1), so that the SVD of entries near 1e308 cannot overflow
+            X = X / peak
         total = torch.linalg.svdvals(X).sum()
         if not total > 0:
             raise InputError(f"The 'target' parameter of {where} must be a nonzero matrix. "
@@ -444,6 +509,11 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
     ops = [_sample_operator(kind, shape, m, X, scale, gen, dtype, t)
            for m, t in ((measurements, perm), (m_test, None if perm is None else test_idx))]
     ys = [op(X) + noise * torch.randn(op.m, generator=gen, dtype=dtype) for op in ops]
+    if not all(bool(torch.isfinite(y).all()) and float(y.abs().max()) <= _LARGEST for y in ys):
+        name, value = ("noise", noise) if noise > scale else ("scale", scale)
+        raise InputError(f"The {name!r} parameter of {where} gives measurements beyond "
+                         f"{_LARGEST:g} (their squares overflow). Got {name}={value!r} "
+                         "instead; use a smaller one.")
     meta = {"kind": kind, "shape": list(shape), "rank": int(torch.linalg.matrix_rank(X)),
             "measurements": measurements, "test_measurements": m_test, "noise": noise,
             "seed": seed, "scale": scale, "target": "random" if target is None else "user"}

@@ -16,6 +16,7 @@ from . import _checkpoint
 from ._objective import make_objective
 from ._optim import Optimizer
 from ._validation import check_choice, check_int, check_positive, check_real
+from .errors import InputError, InputTypeError
 from .sensing import Problem
 
 __all__ = ["LR_GRID", "OPTIMIZERS", "FitResult", "Status", "fit", "fit_runs", "lr_search"]
@@ -121,25 +122,25 @@ def _check_lrs(lrs, runs):
         lrs = [lrs] * (runs or 1)
     lrs = [check_positive(lr, "lr", "fit") for lr in lrs]
     if len(lrs) != (runs or 1):
-        raise ValueError(f"The 'lr' parameter of fit_runs must have one rate per run "
+        raise InputError(f"The 'lr' parameter of fit_runs must have one rate per run "
                          f"({runs}). Got {len(lrs)} rates instead.")
     return lrs
 
 
 def _check_model_and_problem(model, problem, where: str):
     if not isinstance(model, nn.Module):
-        raise TypeError(f"The 'model' parameter of {where} must be an nn.Module with "
+        raise InputTypeError(f"The 'model' parameter of {where} must be an nn.Module with "
                         f"forward() -> X. Got {type(model).__name__} instead.")
     if not isinstance(problem, Problem):
-        raise TypeError(f"The 'problem' parameter of {where} must be a Problem. Got "
+        raise InputTypeError(f"The 'problem' parameter of {where} must be a Problem. Got "
                         f"{type(problem).__name__} instead.")
     shape = getattr(model, "shape", None)
     if shape is not None and tuple(shape) != tuple(problem.shape):
-        raise ValueError(f"The 'model' parameter of {where} must have the problem's shape "
+        raise InputError(f"The 'model' parameter of {where} must have the problem's shape "
                          f"{tuple(problem.shape)}. Got a model of shape {tuple(shape)} instead.")
     first = next(iter(model.parameters()), None)
     if first is None:
-        raise ValueError(f"The 'model' parameter of {where} has no trainable parameters.")
+        raise InputError(f"The 'model' parameter of {where} has no trainable parameters.")
     return first
 
 
@@ -234,10 +235,10 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
     opt = Optimizer(optimizer, obj.params, torch.tensor(lrs, dtype=first.dtype,
                                                         device=first.device), batched)
     loop = _Loop(obj, opt, lrs, batched, divergence_factor, tol)
-    head = _checkpoint.header(obj, model, optimizer, problem)
+    head = _checkpoint.header(obj, model, optimizer, problem, lrs)
     start = 0
     if checkpoint is not None and resume and os.path.exists(checkpoint):
-        start = loop.resume_from(_checkpoint.load(checkpoint, head, first.device))
+        start = loop.resume_from(_checkpoint.load(checkpoint, head, first.device, steps))
 
     def save(done):
         _checkpoint.save(checkpoint, head, obj.module, opt, done, loop.runs, lrs)
@@ -342,7 +343,7 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     FitResult
     """
     if getattr(model, "runs", None) is not None:
-        raise ValueError(f"The 'model' parameter of fit has runs={model.runs}; use fit_runs "
+        raise InputError(f"The 'model' parameter of fit has runs={model.runs}; use fit_runs "
                          "for a model with a runs dimension.")
     return _train(model, problem, [lr], steps, optimizer=optimizer, method=method,
                   record_every=record_every, tol=tol, divergence_factor=divergence_factor,
@@ -366,7 +367,7 @@ def fit_runs(model: nn.Module, problem, lrs, steps: int, **kwargs) -> list[FitRe
     ['max_steps', 'max_steps', 'diverged']
     """
     if getattr(model, "runs", None) is None:
-        raise ValueError("The 'model' parameter of fit_runs needs a runs dimension; build it "
+        raise InputError("The 'model' parameter of fit_runs needs a runs dimension; build it "
                          "with runs=len(lrs).")
     return _train(model, problem, lrs, steps, **kwargs)
 
@@ -385,12 +386,32 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
 
     With ``checkpoint=path`` in ``fit_kwargs``, each batched run checkpoints there (also on
     Ctrl-C); rerunning the same search resumes the interrupted batched run. The probes are
-    cheap and are not checkpointed.
+    cheap and are not checkpointed. A checkpoint that was there before the search and was
+    written for other rates is never deleted nor overwritten (unless ``resume=False``): the
+    rounds it does not match run without a checkpoint; a file that is not a checkpoint of this
+    problem raises InputError. The search replaces only the checkpoints it wrote itself.
     """
-    check_int(keep, "keep", "lr_search", 1)
+    where = "lr_search"
+    check_int(keep, "keep", where, 1)
+    steps = check_int(steps, "steps", where, 0)
+    if probe_steps is not None:
+        probe_steps = check_int(probe_steps, "probe_steps", where, 1)
+    if not callable(make_model):
+        raise InputTypeError(f"The 'make_model' parameter of {where} must be a callable "
+                             f"runs -> model. Got {type(make_model).__name__} instead.")
+    try:
+        grid = [check_positive(lr, "grid", where) for lr in grid]
+    except TypeError:
+        raise InputTypeError(f"The 'grid' parameter of {where} must be a sequence of positive "
+                             f"numbers. Got {type(grid).__name__} instead.") from None
+    if not grid:
+        raise InputError(f"The 'grid' parameter of {where} must hold at least one rate. Got an "
+                         "empty grid instead.")
     checkpoint = fit_kwargs.get("checkpoint")
+    resume = fit_kwargs.get("resume", True)
     probe_steps = min(steps, 500) if probe_steps is None else min(steps, probe_steps)
     pending, kept, diverged = sorted(grid, reverse=True), [], []
+    ours = False  # the checkpoint file now holds a batch this call wrote
     while len(kept) < keep and pending:
         candidates = []
         while pending and len(candidates) < keep - len(kept):
@@ -400,12 +421,15 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
             (diverged if probe.status == Status.DIVERGED else candidates).append(lr)
         if not candidates:
             break
-        # A checkpoint of another batch (an earlier round of this search) is spent.
-        if checkpoint is not None and os.path.exists(checkpoint) and \
-                _checkpoint.saved_lrs(checkpoint) != [float(v) for v in candidates]:
-            os.unlink(checkpoint)
+        kwargs = dict(fit_kwargs)
+        if checkpoint is not None and resume and os.path.exists(checkpoint):
+            if ours:  # a spent batch of an earlier round of this search: start afresh over it
+                kwargs["resume"] = False
+            elif _checkpoint.saved_lrs(checkpoint) != [float(v) for v in candidates]:
+                kwargs["checkpoint"] = None  # not this batch's: leave the file alone
         for res in fit_runs(make_model(len(candidates)), problem, candidates, steps,
-                            **fit_kwargs):
+                            **kwargs):
             (diverged.append(res.lr) if res.status == Status.DIVERGED else kept.append(res))
+        ours = ours or kwargs.get("checkpoint") is not None
     kept.sort(key=lambda r: -r.lr)
     return kept, sorted(diverged, reverse=True)

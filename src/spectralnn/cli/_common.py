@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import re
+import stat
 import sys
 
 from ..errors import InputError
@@ -83,17 +84,109 @@ def check_out(path: str, flag: str = "--out") -> str:
     return path
 
 
-def check_out_file(path: str, suffix: str, flag: str = "--out") -> str:
-    if not path.endswith(suffix):
+def check_out_file(path: str, suffix: str = "", flag: str = "--out",
+                   create_folder: bool = False) -> str:
+    """An output file: a regular file (replaced) or a new name in a writable folder (with
+    ``create_folder``, one that will be created); refused up front: '', a folder, a device
+    (``/dev/null``), a pipe, a socket."""
+    if not isinstance(path, str) or not path.strip():
+        raise UsageError(f"{flag} must name a file; got {path!r}")
+    if suffix and not path.endswith(suffix):
         raise UsageError(f"{flag} must name a {suffix} file; got {path!r}")
-    if os.path.isdir(path):
-        raise UsageError(f"{flag} {path!r} is a folder, not a {suffix} file")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UsageError(f"{flag} {path!r}: the folder {parent!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path!r}: the folder {parent!r} is not writable")
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} is a folder; give a file name")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise UsageError(f"{flag} {path!r} exists and is not a regular file (a device, pipe or "
+                         "socket); refusing to replace it")
+    head = os.path.dirname(os.path.abspath(path))
+    if not create_folder and not os.path.isdir(head):
+        raise UsageError(f"{flag} {path!r}: the folder {head!r} does not exist")
+    while not os.path.exists(head):
+        head = os.path.dirname(head)
+    if not os.path.isdir(head):
+        raise UsageError(f"{flag} {path!r}: {head!r} exists and is not a folder")
+    if not os.access(head, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path!r}: the folder {head!r} is not writable")
     return path
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
+
+
+def check_outputs(outputs, inputs=(), flag: str = "--out") -> list[str]:
+    """Every file a command will write, checked before any work.
+
+    ``outputs``: the main output first, then its side files (paths, or ``(label, path)``
+    pairs); ``inputs``: the files it reads.  Each output must be a regular file or a new name
+    in a writable folder (:func:`check_out_file`), none may be an input (not even through a
+    symlink or hard link), and no two outputs may be the same file.
+    """
+    pairs = [(o if isinstance(o, tuple) else (None, o)) for o in outputs]
+    main = pairs[0][1]
+    seen: list[str] = []
+    for label, path in pairs:
+        check_out_file(path, "", flag if path == main else
+                       f"{label or 'the side file'} of {flag} {main!r}:", create_folder=True)
+        for inp in inputs:
+            if inp is not None and _same_file(path, inp):
+                where = "" if path == main else f" would write {path!r}, which"
+                raise UsageError(f"{flag} {main!r}{where} is the input {inp!r}; choose another "
+                                 f"{flag} (the input is never overwritten)")
+        for other in seen:
+            if _same_file(path, other):
+                raise UsageError(f"{flag} {main!r}: two outputs would both write {path!r}; "
+                                 f"choose another {flag}")
+        seen.append(path)
+    return seen
+
+
+# ---------------------------------------------------------------------- size budget, CLI side
+
+
+def add_size_flag(p) -> None:
+    p.add_argument("--no-size-check", action="store_true",
+                   help="skip the memory/time estimate that refuses oversized arguments "
+                   "(limits: SPECTRALNN_MEMORY_LIMIT, SPECTRALNN_TIME_LIMIT)")
+
+
+def max_bytes(args) -> float | None:
+    """``math.inf`` with ``--no-size-check``, else None (the default budget)."""
+    return math.inf if getattr(args, "no_size_check", False) else None
+
+
+def check_size(args, flag: str, value, nbytes: float = 0.0, seconds: float = 0.0) -> None:
+    """Refuse ``flag value`` when its estimated memory or run time exceeds the budget
+    (SPECTRALNN_MEMORY_LIMIT / SPECTRALNN_TIME_LIMIT; ``--no-size-check`` skips the check)."""
+    from .._validation import human_bytes, human_seconds, memory_limit, time_limit
+
+    if getattr(args, "no_size_check", False):
+        return
+    limit = memory_limit()
+    if nbytes > limit:
+        raise UsageError(f"{flag} {value}: needs about {human_bytes(nbytes)} of memory "
+                         f"(estimate), over the limit of {human_bytes(limit)}; use a smaller "
+                         "value, or set SPECTRALNN_MEMORY_LIMIT or --no-size-check")
+    tlimit = time_limit()
+    if seconds > tlimit:
+        raise UsageError(f"{flag} {value}: would take about {human_seconds(seconds)} "
+                         f"(estimate), over the limit of {human_seconds(tlimit)}; use a smaller "
+                         "value, or set SPECTRALNN_TIME_LIMIT or --no-size-check")
+
+
+MAX_STEPS = 10**7
+"""Largest step count of ``complete --max-steps`` (its recipe trains a few runs of this)."""
+
+
+def check_steps(value: int, flag: str = "--max-steps", high: int = MAX_STEPS) -> int:
+    if value < 1 or value > high:
+        raise UsageError(f"{flag} must be an integer in [1, {high:,}]; got {value}")
+    return value
 
 
 @contextlib.contextmanager

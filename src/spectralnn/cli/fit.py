@@ -11,9 +11,13 @@ from ..sensing import load_problem
 from ..train import OPTIMIZERS, fit, lr_search
 from ._common import (
     UsageError,
+    add_size_flag,
     check_int,
     check_out,
+    check_out_file,
     check_real,
+    check_size,
+    max_bytes,
     output_dir,
     parse_lr,
     parse_widths,
@@ -45,6 +49,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--out", required=True, help="output folder")
+    add_size_flag(p)
     return p
 
 
@@ -52,6 +57,34 @@ def _model_kwargs(args) -> dict:
     return {"widths": parse_widths(args.widths), "fn": args.fn, "init": args.init,
             "init_scale": args.init_scale, "depth": args.depth, "rank": args.model_rank,
             "seed": args.seed}
+
+
+OUTPUTS = ("X.npz", "history.json", "history.csv", "summary.json", "history.png",
+           "checkpoint.pt")
+_SIZE_FLAG = {"snn": "--widths", "deep": "--depth", "factor": "--model-rank", "free": "PROBLEM"}
+
+
+def _check_budget(args, problem, lr) -> None:
+    """Memory and time of this fit, estimated before any model is built."""
+    from .._validation import model_cost, train_seconds
+
+    if args.model_rank is not None and args.model not in ("snn", "factor"):
+        raise UsageError(f"--model-rank applies to --model snn and factor, not {args.model}")
+    opts = {"widths": parse_widths(args.widths), "depth": args.depth, "rank": args.model_rank}
+    nbytes, flops, tensors = model_cost(args.model, problem.shape, opts)
+    d1, d2 = problem.shape
+    op = problem.operator
+    flops += 4.0 * op.m * (d1 * d2 if op.kind == "dense" else d1 + d2)
+    per_step = train_seconds(1, flops, tensors)
+    steps = args.steps * 3 + 26 * min(args.steps, 500) if lr == "search" else args.steps
+    flag, value = _SIZE_FLAG[args.model], {"snn": args.widths, "deep": args.depth,
+                                           "factor": args.model_rank, "free": args.problem}[
+        args.model]
+    if args.model_rank is not None and args.model == "snn" and \
+            model_cost("snn", problem.shape, {**opts, "rank": None})[0] < nbytes:
+        flag, value = "--model-rank", args.model_rank
+    check_size(args, flag, value, nbytes, per_step * min(steps, 10_000))
+    check_size(args, "--steps", args.steps, 0.0, per_step * steps)
 
 
 def validate(args) -> dict:
@@ -63,12 +96,24 @@ def validate(args) -> dict:
     check_int(args.depth, "--depth", 1)
     check_int(args.model_rank, "--model-rank", 1)
     check_out(args.out)
-    problem = load_problem(args.problem)
+    for name in OUTPUTS:  # a folder or a device where a result goes: refused before any work
+        path = os.path.join(args.out, name)
+        if os.path.lexists(path):
+            check_out_file(path, "", f"--out {args.out!r}: the output")
+    problem = load_problem(args.problem, max_bytes=max_bytes(args))
+    _check_budget(args, problem, lr)
     kwargs = _model_kwargs(args)
     if args.model == "snn" and args.init == "spectral":
         kwargs["problem"] = problem
-    model = make_model(args.model, problem.shape, **kwargs)
+    model = make_model(args.model, problem.shape, max_bytes=max_bytes(args), **kwargs)
     ckpt = os.path.join(args.out, "checkpoint.pt")
+    if args.resume and os.path.exists(ckpt):
+        from .. import _checkpoint
+
+        try:  # integrity and problem now; the rest (model, rates, step) when training starts
+            _checkpoint.verify(ckpt, problem.to(dtype=next(model.parameters()).dtype))
+        except ValueError as exc:
+            raise UsageError(f"--resume: {str(exc).strip().splitlines()[0]}") from None
     return {"lr": lr, "problem": problem, "model": model, "kwargs": kwargs, "checkpoint": ckpt}
 
 
@@ -87,14 +132,16 @@ def run(args, job) -> None:
         if lr == "search":
             results, diverged = _resuming(
                 args, lr_search,
-                lambda runs: make_model(args.model, problem.shape, runs=runs, **job["kwargs"]),
+                lambda runs: make_model(args.model, problem.shape, runs=runs,
+                                        max_bytes=max_bytes(args), **job["kwargs"]),
                 problem, args.steps, **fit_kw)
             if not results:
                 raise UsageError("--lr search: every learning rate of the search diverged")
             result = results[0]
         else:
             result = _resuming(args, fit, job["model"], problem, lr, args.steps, **fit_kw)
-        _write_outputs(args, problem, result, diverged)
+        with _io.write_together():  # all results, or (on an error) none of them
+            _write_outputs(args, problem, result, diverged)
 
 
 def _resuming(args, func, *a, **kw):

@@ -7,7 +7,18 @@ import argparse
 import numpy as np
 
 from ..sensing import PROBLEM_KINDS, make_problem
-from ._common import UsageError, check_int, check_out_file, check_real, parse_shape, say
+from ._common import (
+    UsageError,
+    add_size_flag,
+    check_int,
+    check_out_file,
+    check_outputs,
+    check_real,
+    check_size,
+    max_bytes,
+    parse_shape,
+    say,
+)
 
 NAME = "make-problem"
 
@@ -28,6 +39,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--general", action="store_true", help="Gaussian-factor target, not W W^T")
     p.add_argument("--target", help="a .npy matrix or an image (name or file) as the target")
     p.add_argument("--out", required=True, help="output .npz path")
+    add_size_flag(p)
     return p
 
 
@@ -39,6 +51,8 @@ def validate(args):
     check_real(args.noise, "--noise", low=0.0)
     check_real(args.scale, "--scale", low=0.0, strict=True)
     check_out_file(args.out, ".npz")
+    check_outputs([args.out], [args.target])
+    _check_budget(args, shape)
     target = None
     if args.target is not None:
         target = _load_target(args.target, shape)
@@ -48,9 +62,27 @@ def validate(args):
 def run(args, job) -> None:
     problem = make_problem(args.kind, job["shape"], args.rank, args.measurements, args.noise,
                            args.seed, target=job["target"], psd=not args.general,
-                           scale=args.scale, test_measurements=args.test_measurements)
+                           scale=args.scale, test_measurements=args.test_measurements,
+                           max_bytes=max_bytes(args))
     problem.save(args.out)
     say(f"wrote {args.out}: {problem.operator!r}, target rank {problem.meta['rank']}")
+
+
+def _check_budget(args, shape) -> None:
+    """Memory and time of the generator, estimated before anything is allocated."""
+    from .._validation import problem_bytes
+
+    d1, d2 = shape
+    rank = min(args.rank, d1, d2)
+    seconds = 30.0 * d1 * d2 * min(d1, d2) / 5e9  # the target's SVDs
+    check_size(args, "--shape", args.shape,
+               problem_bytes(args.kind, shape, 1, 1, rank), seconds)
+    m = args.measurements
+    mt = m if args.test_measurements is None else args.test_measurements
+    if args.kind == "completion":
+        m, mt = min(m, d1 * d2), min(mt, d1 * d2)
+    flag, value = (("--test-measurements", mt) if mt > m else ("--measurements", m))
+    check_size(args, flag, value, problem_bytes(args.kind, shape, m, mt, rank))
 
 
 def _load_target(name: str, shape) -> np.ndarray:

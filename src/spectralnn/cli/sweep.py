@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import UsageError, check_out, say
+from ._common import UsageError, add_size_flag, check_out, max_bytes, say
 
 NAME = "sweep"
 
@@ -24,6 +24,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: the config's name)")
     p.add_argument("--style", choices=["screen", "paper"], default="screen",
                    help="figure size and fonts (paper: 7 in wide, for a two-column paper)")
+    add_size_flag(p)
     return p
 
 
@@ -31,7 +32,7 @@ def validate(args) -> dict:
     from ..sweep import ConfigError, load_config
 
     try:  # every value of every axis, per model, before any cell runs or anything is written
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, max_bytes(args))
     except ConfigError as exc:
         raise UsageError(f"{args.config}: {exc}") from None
     if args.backend == "ray":

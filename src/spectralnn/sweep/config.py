@@ -256,9 +256,67 @@ def _check_model(name: str, axes: dict, where) -> None:
             raise ConfigError(f"model {name!r} with {opts}: {exc}") from None
 
 
-def parse_config(data: dict) -> SweepConfig:
+MAX_CELLS = 100_000
+"""Most cells a sweep may have (all models, all seeds) unless the size check is off."""
+
+
+def _check_budget(names, per: dict, seeds, max_bytes) -> None:
+    """Cell count and per-cell memory of every model's grid, before any cell is built: a
+    ConfigError names the key and the estimate (``max_bytes=math.inf`` skips the check)."""
+    import itertools
+
+    from .._validation import human_bytes, memory_limit, model_cost, problem_bytes
+
+    limit = memory_limit(max_bytes, "the sweep config")
+    if limit == math.inf:
+        return
+    counts = {name: math.prod(len(v) for v in per[name].values()) * len(seeds)
+              for name in names}
+    total = sum(counts.values())
+    if total > MAX_CELLS:
+        swept = sorted({k for name in names for k, v in per[name].items() if len(v) > 1})
+        raise ConfigError(f"the grid has {total:,} cells ({', '.join(swept + ['seeds'])} "
+                          f"multiplied), more than {MAX_CELLS:,}; sweep fewer values (or "
+                          "set SPECTRALNN_MEMORY_LIMIT=none / --no-size-check)")
+
+    def over(key, value, nbytes):
+        if nbytes > limit:
+            raise ConfigError(f"{key}: {value!r} needs about {human_bytes(nbytes)} of memory "
+                              f"per cell (estimate), more than the limit of "
+                              f"{human_bytes(limit)}; use smaller values (or set "
+                              "SPECTRALNN_MEMORY_LIMIT / --no-size-check)")
+
+    for name in names:
+        ax = per[name]
+        for kind, shape, rank in itertools.product(ax["problem.kind"], ax["problem.shape"],
+                                                   ax["problem.rank"]):
+            over("problem.shape", shape, problem_bytes(kind, shape, 1, 1, rank))
+            if "problem.measurements" in ax:
+                ms = ax["problem.measurements"]
+            else:
+                ms = [max(1, round(v * shape[0] * rank)) for v in ax["problem.measurements_per_dr"]]
+            key = "problem.measurements" if "problem.measurements" in ax else \
+                "problem.measurements_per_dr"
+            for m in ms:
+                if kind == "completion":
+                    m = min(m, shape[0] * shape[1])
+                over(key, m, problem_bytes(kind, shape, m, m, rank))
+        if name == "convex":
+            continue
+        runs = len(ax.get("train.lr", [1]))
+        model_axes = [k for k in ("model.widths", "model.depth") if k in ax]
+        for shape in ax["problem.shape"]:
+            for combo in itertools.product(*(ax[k] for k in model_axes)):
+                opts = {k[len("model."):]: v for k, v in zip(model_axes, combo)}
+                for k, v in opts.items():
+                    over(f"model.{k}", v, model_cost(name, shape, {k: v}, runs)[0])
+
+
+def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
     """Validate a parsed TOML document completely and return the config (or raise
-    :class:`ConfigError` naming the key)."""
+    :class:`ConfigError` naming the key).  ``max_bytes``: the per-cell memory budget (default
+    ``SPECTRALNN_MEMORY_LIMIT``, else half the physical memory; ``math.inf`` also lifts the
+    limit of :data:`MAX_CELLS` cells)."""
     for section in data:
         if section not in SCHEMA:
             raise ConfigError(f"unknown section [{section}]." + did_you_mean(section, SCHEMA))
@@ -352,6 +410,7 @@ def parse_config(data: dict) -> SweepConfig:
     cfg = SweepConfig(str(sw.get("name", "sweep")), tuple(seeds), float(tol[0]), metrics, "", "",
                       fixed, swept, tuple(names), per_model, select)
     per = {name: cfg.axes(name) for name in names}
+    _check_budget(names, per, seeds, max_bytes)
     for name in names:
         _check_model(name, per[name], where)
     # Heat-map axes: numeric parameters swept for (and taken by) every model, or the seed.
@@ -374,8 +433,8 @@ def _full(axes: dict, short: str) -> str:
     return next(k for k in axes if k.split(".", 1)[1] == short)
 
 
-def load_config(path) -> SweepConfig:
-    """Read and validate a TOML sweep config."""
+def load_config(path, max_bytes: float | None = None) -> SweepConfig:
+    """Read and validate a TOML sweep config (``max_bytes``: see :func:`parse_config`)."""
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -387,4 +446,4 @@ def load_config(path) -> SweepConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML (not UTF-8 text)") from None
-    return parse_config(data)
+    return parse_config(data, max_bytes)
