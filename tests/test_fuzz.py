@@ -592,6 +592,7 @@ def test_oversized_arguments_exit_2_before_allocating(cli_dir, capsys, argv, fla
     ("measurements = {range = [1, 1000], step = 1}\nnoise = {range = [0, 9.99], step = 0.01}",
      "cells"),
     ("measurements = 10\n[model]\nwidths = [100000000]", "model.widths"),
+    ("measurements = 10\n[train]\nsteps = 1000000000000", "train.steps"),
 ])
 def test_oversized_sweeps_exit_2(cli_dir, capsys, grid, key):
     (cli_dir / "s.toml").write_text(f"[problem]\nshape = [6, 6]\n{grid}\n")
@@ -652,6 +653,8 @@ def test_bad_outputs_exit_2_and_touch_nothing(cli_dir, capsys):
         (["complete", "in.csv", "--out", "in.csv"], "input"),
         (["make-problem", "gaussian", "--out", ""], "--out"),
         (["make-problem", "gaussian", "--out", "o.summary.json"], "--out"),
+        (["fit", "p.npz", "--steps", "3", "--out", ""], "--out"),
+        (["fit", "p.npz", "--steps", "3", "--out", "in.csv"], "not a folder"),
     ]
     for argv, needle in cases:
         _cli_refuses(cli_dir, argv, capsys, needle)

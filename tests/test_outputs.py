@@ -67,3 +67,15 @@ def test_fit_writes_its_results_together(tmp_path, monkeypatch):
     after = {n: (tmp_path / "o" / n).read_bytes() for n in os.listdir(tmp_path / "o")}
     assert {k: v for k, v in after.items() if k != "checkpoint.pt"} == \
         {k: v for k, v in before.items() if k != "checkpoint.pt"}
+
+
+def test_a_rollback_restores_a_symlinked_target(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("data")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    with pytest.raises(OSError), _io.write_together():
+        _io.write_text(link, "new")
+        _io.write_text(tmp_path / "b", "b")
+        (tmp_path / "b").mkdir()
+    assert link.is_symlink() and link.read_text() == "data" and real.read_text() == "data"

@@ -186,9 +186,12 @@ def _commit(temps: list[tuple[str, str]]) -> None:
     done: list[str] = []
     try:
         for _, path in temps:
-            if os.path.isfile(path) and not os.path.islink(path):
-                bak = os.path.join(os.path.dirname(os.path.abspath(path)),
-                                   f".{os.path.basename(path)}.{secrets.token_hex(8)}.bak")
+            bak = os.path.join(os.path.dirname(os.path.abspath(path)),
+                               f".{os.path.basename(path)}.{secrets.token_hex(8)}.bak")
+            if os.path.islink(path):  # the rename replaces the link itself: keep a copy of it
+                os.symlink(os.readlink(path), bak)
+                backups.append((bak, path))
+            elif os.path.isfile(path):
                 os.link(path, bak)
                 backups.append((bak, path))
         for tmp, path in temps:

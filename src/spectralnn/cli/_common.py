@@ -74,6 +74,8 @@ def check_real(value: float | None, flag: str, *, low: float = 0.0, strict: bool
 
 def check_out(path: str, flag: str = "--out") -> str:
     """An output folder: existing, or creatable (no file in the way on its path)."""
+    if not isinstance(path, str) or not path.strip():
+        raise UsageError(f"{flag} must name a folder; got {path!r}")
     head = os.path.abspath(path)
     while not os.path.exists(head):
         head = os.path.dirname(head)
@@ -216,11 +218,12 @@ def output_dir(path: str):
 
 def write_recovery(out: str, arrays: dict, fig, meta: dict) -> None:
     """``recover``'s outputs, written together once every model is done: ``X_<model>.npz``,
-    ``recover.png`` and ``metrics.json`` (``meta`` plus the versions)."""
+    ``recover.png`` and ``metrics.json`` (``meta`` plus the versions); an error leaves the
+    old set whole (:func:`spectralnn._io.write_together`)."""
     from .. import _io
     from ..plotting import save_figure
 
-    with output_dir(out):
+    with output_dir(out), _io.write_together():  # all of them, or none
         for name, X in arrays.items():
             _io.write_npz(os.path.join(out, f"X_{name}.npz"), X=X)
         save_figure(fig, os.path.join(out, "recover.png"))

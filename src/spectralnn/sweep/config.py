@@ -265,7 +265,15 @@ def _check_budget(names, per: dict, seeds, max_bytes) -> None:
     ConfigError names the key and the estimate (``max_bytes=math.inf`` skips the check)."""
     import itertools
 
-    from .._validation import human_bytes, memory_limit, model_cost, problem_bytes
+    from .._validation import (
+        human_bytes,
+        human_seconds,
+        memory_limit,
+        model_cost,
+        problem_bytes,
+        time_limit,
+        train_seconds,
+    )
 
     limit = memory_limit(max_bytes, "the sweep config")
     if limit == math.inf:
@@ -305,11 +313,25 @@ def _check_budget(names, per: dict, seeds, max_bytes) -> None:
             continue
         runs = len(ax.get("train.lr", [1]))
         model_axes = [k for k in ("model.widths", "model.depth") if k in ax]
+        tlimit = time_limit()
         for shape in ax["problem.shape"]:
+            m = max(ax.get("problem.measurements", [0]) + [
+                round(v * shape[0] * max(ax["problem.rank"]))
+                for v in ax.get("problem.measurements_per_dr", [])])
             for combo in itertools.product(*(ax[k] for k in model_axes)):
                 opts = {k[len("model."):]: v for k, v in zip(model_axes, combo)}
                 for k, v in opts.items():
                     over(f"model.{k}", v, model_cost(name, shape, {k: v}, runs)[0])
+                _, flops, tensors = model_cost(name, shape, opts, runs)
+                flops += 4.0 * m * shape[0] * shape[1]
+                steps = max(ax.get("train.steps", [1]))
+                seconds = train_seconds(steps, flops, tensors)
+                if seconds > tlimit:
+                    raise ConfigError(f"train.steps: {steps} would take about "
+                                      f"{human_seconds(seconds)} per cell of model {name!r} "
+                                      f"(estimate), more than the limit of "
+                                      f"{human_seconds(tlimit)}; use fewer steps (or set "
+                                      "SPECTRALNN_TIME_LIMIT / --no-size-check)")
 
 
 def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
