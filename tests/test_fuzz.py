@@ -729,9 +729,14 @@ def test_every_single_byte_flip_of_a_checkpoint_is_caught(tmp_path):
     _, ckpt = _checkpointed(tmp_path)
     good = ckpt.read_bytes()
     assert _checkpoint.saved_lrs(ckpt) == [0.1]
+    assert _checkpoint._verified(good, "c.pt") == good[:-_checkpoint._TAIL]
+    for i in range(len(good)):  # every byte, in memory (the file path is tested below)
+        flipped = good[:i] + bytes([good[i] ^ 0x01]) + good[i + 1:]
+        with pytest.raises(InputError, match="'checkpoint'"):
+            _checkpoint._verified(flipped, "c.pt")
     bad = tmp_path / "bad.pt"
-    for i in range(len(good)):
-        bad.write_bytes(good[:i] + bytes([good[i] ^ 0x01]) + good[i + 1:])
+    for i in (0, len(good) // 2, len(good) - 70, len(good) - 1):
+        bad.write_bytes(good[:i] + bytes([good[i] ^ 0x80]) + good[i + 1:])
         with pytest.raises(InputError, match="'checkpoint'"):
             _checkpoint.saved_lrs(bad)
 
@@ -767,6 +772,18 @@ def test_a_checkpoint_of_another_problem_of_the_same_size_is_refused(tmp_path, c
     snn.make_problem("gaussian", (6, 5), 1, 20, seed=7).save(cli_dir / "q.npz")
     _cli_refuses(cli_dir, ["fit", "q.npz", "--model", "free", "--steps", "8", "--out", "o",
                            "--resume"], capsys, "--resume", "different problem")
+
+
+def test_fit_resume_refuses_a_damaged_checkpoint_and_keeps_it(cli_dir, capsys):
+    from spectralnn.cli import main
+
+    assert main(["fit", "p.npz", "--model", "free", "--steps", "4", "--out", "o"]) == 0
+    ckpt = cli_dir / "o" / "checkpoint.pt"
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 3] ^= 0x04
+    ckpt.write_bytes(bytes(data))
+    _cli_refuses(cli_dir, ["fit", "p.npz", "--model", "free", "--steps", "8", "--out", "o",
+                           "--resume"], capsys, "--resume", "checksum")
 
 
 def test_lr_search_keeps_a_foreign_checkpoint(tmp_path):

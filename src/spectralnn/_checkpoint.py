@@ -103,6 +103,17 @@ def _refuse(path, what: str):
                      f"Got {path!r}: {what} instead.")
 
 
+def _verified(data: bytes, path) -> bytes:
+    """The bytes before the trailer, once their SHA-256 matched it (else InputError)."""
+    body, tail = data[:-_TAIL], data[-_TAIL:]
+    if len(data) <= _TAIL or not tail.startswith(TRAILER) or not tail.endswith(b"\n"):
+        _refuse(path, "a file without a spectralnn checkpoint header and checksum (not a "
+                      "checkpoint, or one of an older format: start afresh without resume)")
+    if hashlib.sha256(body).hexdigest().encode() != tail[len(TRAILER):-1]:
+        _refuse(path, "a checksum mismatch (the file is damaged or was edited)")
+    return body
+
+
 def _read(path, device=None) -> dict:
     """The checksum-verified state; nothing is unpickled before the checksum matched."""
     path = os.fspath(path)
@@ -111,14 +122,10 @@ def _read(path, device=None) -> dict:
             data = f.read()
     except OSError as exc:
         _refuse(path, f"an unreadable file ({exc.strerror or exc})")
-    body, tail = data[:-_TAIL], data[-_TAIL:]
-    if len(data) <= _TAIL or not tail.startswith(TRAILER) or not tail.endswith(b"\n"):
-        _refuse(path, "a file without a spectralnn checkpoint header and checksum (not a "
-                      "checkpoint, or one of an older format: start afresh without resume)")
-    if hashlib.sha256(body).hexdigest().encode() != tail[len(TRAILER):-1]:
-        _refuse(path, "a checksum mismatch (the file is damaged or was edited)")
+    body = _verified(data, path)
     try:
         state = torch.load(io.BytesIO(body), weights_only=True, map_location=device)
+
     except Exception as exc:  # noqa: BLE001 (restricted unpickler, zip errors: not ours)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _refuse(path, f"a payload that could not be read ({type(exc).__name__}: {msg[:160]})")
