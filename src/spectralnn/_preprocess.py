@@ -1,0 +1,161 @@
+r"""What the completion recipe does to a user's entries before the SNN sees them, and back.
+
+A completion problem is a list of observed entries ``v_i`` at ``(r_i, c_i)`` of a ``d1 x d2``
+matrix. The model is
+
+.. math:: M_{ij} \approx \mu_j + \sigma_j \bigl(m + a_i + b_j + s\, Z_{ij}\bigr),
+
+* ``mu_j, sigma_j`` (*column units*): per-column centre and spread, used for tables whose columns
+  have different units (``column_scale=True``); otherwise ``mu_j = 0, sigma_j = 1``. The spread
+  is shrunk toward the pooled one (``(n_j s_j^2 + k s^2) / (n_j + k)``, ``k = 5``) so that a column
+  with two observations does not get a spread of zero;
+* ``m + a_i + b_j`` (*effects*): the mean and ridge-shrunk row and column effects
+  (``a_i = sum (v - m - b) / (n_i + lam)``, alternating, as in a baseline recommender); the
+  shrinkage ``lam`` is chosen on held-out entries (``inf`` = no effect);
+* ``s Z`` (*the low-rank part*): the residual scaled so that the estimated full matrix ``Z`` has
+  unit Frobenius norm (``s^2 = ||z||^2 d1 d2 / m``), what the SNN is trained on.
+
+:class:`Normalization` maps both ways and clips to the observed range (per column in column
+units, else overall): predictions never leave the range the data showed (ratings stay in
+[1, 5], a non-negative measurement stays non-negative).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+LAMBDAS = (0.5, 2.0, 5.0, 15.0, 50.0, math.inf)
+"""Shrinkage grid for the row/column effects (``inf``: no effect), chosen on held-out entries."""
+
+SHRINK = 5.0
+"""Pseudo-count pulling a column's spread toward the pooled spread."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """``M = mu_col + sigma_col * (offset + row_effect + col_effect + scale * Z)``, clipped.
+
+    ``offset`` and ``scale`` are the global mean and scale (in column units when
+    ``column_scale``); the arrays are ``None`` when unused.
+    """
+
+    offset: float
+    scale: float
+    row_effect: np.ndarray | None = None
+    col_effect: np.ndarray | None = None
+    col_center: np.ndarray | None = None
+    col_scale: np.ndarray | None = None
+    low: np.ndarray | float | None = None
+    high: np.ndarray | float | None = None
+    lam: float = math.inf
+
+    def baseline(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``offset + a_i + b_j`` at the pairs (column units)."""
+        out = np.full(len(rows), self.offset, dtype=np.float64)
+        if self.row_effect is not None:
+            out += self.row_effect[rows]
+        if self.col_effect is not None:
+            out += self.col_effect[cols]
+        return out
+
+    def forward(self, values, rows, cols) -> np.ndarray:
+        """User values at the pairs -> the SNN's normalised targets ``Z``."""
+        u = np.asarray(values, dtype=np.float64)
+        if self.col_scale is not None:
+            u = (u - self.col_center[cols]) / self.col_scale[cols]
+        return (u - self.baseline(rows, cols)) / self.scale
+
+    def inverse_at(self, Z, rows, cols, clip: bool = True) -> np.ndarray:
+        """Normalised values ``Z`` at the pairs -> user units (clipped to the observed range)."""
+        u = np.asarray(Z, dtype=np.float64) * self.scale + self.baseline(rows, cols)
+        if self.col_scale is not None:
+            u = u * self.col_scale[cols] + self.col_center[cols]
+        if clip and self.low is not None:
+            lo = self.low[cols] if isinstance(self.low, np.ndarray) else self.low
+            hi = self.high[cols] if isinstance(self.high, np.ndarray) else self.high
+            u = np.clip(u, lo, hi)
+        return u
+
+    def inverse(self, Z, clip: bool = True) -> np.ndarray:
+        """A dense normalised matrix ``Z (d1, d2)`` -> user units."""
+        Z = np.asarray(Z, dtype=np.float64)
+        rows, cols = np.indices(Z.shape)
+        return self.inverse_at(Z.ravel(), rows.ravel(), cols.ravel(), clip).reshape(Z.shape)
+
+
+def column_units(values, cols, d2: int):
+    """Per-column centre and shrunk spread of the observed values."""
+    n = np.bincount(cols, minlength=d2).astype(np.float64)
+    total = values.mean()
+    pooled = max(values.var(), 1e-300)
+    center = (np.bincount(cols, values, d2) + SHRINK * total) / (n + SHRINK)
+    dev = values - center[cols]
+    var = (np.bincount(cols, dev * dev, d2) + SHRINK * pooled) / (n + SHRINK)
+    spread = np.sqrt(np.maximum(var, 1e-12 * pooled))
+    return center, spread
+
+
+def effects(values, rows, cols, shape, lam: float, passes: int = 8):
+    """Mean and ridge-shrunk row and column effects (``lam = inf``: the mean alone)."""
+    d1, d2 = shape
+    mean = float(values.mean())
+    a, b = np.zeros(d1), np.zeros(d2)
+    if math.isinf(lam):
+        return mean, a, b
+    n_r = np.bincount(rows, minlength=d1) + lam
+    n_c = np.bincount(cols, minlength=d2) + lam
+    for _ in range(passes):
+        a = np.bincount(rows, values - mean - b[cols], d1) / n_r
+        b = np.bincount(cols, values - mean - a[rows], d2) / n_c
+    return mean, a, b
+
+
+def choose_lambda(values, rows, cols, shape, train, held):
+    """The effect shrinkage with the lowest held-out error (``LAMBDAS``)."""
+    best, best_err = math.inf, math.inf
+    for lam in LAMBDAS:
+        m, a, b = effects(values[train], rows[train], cols[train], shape, lam)
+        pred = m + a[rows[held]] + b[cols[held]]
+        err = float(np.mean((pred - values[held]) ** 2))
+        if err < best_err - 1e-12:
+            best, best_err = lam, err
+    return best
+
+
+def fit_normalization(values, rows, cols, shape, *, column_scale: bool, lam: float,
+                      clip: bool = True) -> Normalization:
+    """The :class:`Normalization` of the observed entries (module docstring)."""
+    d1, d2 = shape
+    values = np.asarray(values, dtype=np.float64)
+    center = spread = None
+    u = values
+    if column_scale:
+        center, spread = column_units(values, cols, d2)
+        u = (values - center[cols]) / spread[cols]
+    mean, a, b = effects(u, rows, cols, shape, lam)
+    unused = math.isinf(lam)
+    norm = Normalization(mean, 1.0, None if unused else a, None if unused else b, center,
+                         spread, lam=lam)
+    z = norm.forward(values, rows, cols)
+    scale = math.sqrt(float((z * z).sum()) * d1 * d2 / len(values))
+    if not (scale > 0 and math.isfinite(scale)):
+        scale = 1.0  # every entry equals its baseline: the low-rank part is zero
+    low = high = None
+    if clip:
+        if column_scale:
+            low = _column_extreme(values, cols, d2, np.minimum, np.inf)
+            high = _column_extreme(values, cols, d2, np.maximum, -np.inf)
+        else:
+            low, high = float(values.min()), float(values.max())
+    return dataclasses.replace(norm, scale=scale, low=low, high=high)
+
+
+def _column_extreme(values, cols, d2, op, start):
+    out = np.full(d2, start)
+    op.at(out, cols, values)
+    unseen = ~np.isfinite(out)
+    out[unseen] = -start  # a column with no observation: unbounded
+    return out
