@@ -19,6 +19,7 @@ import numpy as np
 
 # ----------------------------------------------------------------------------------- metrics
 
+
 def rmse(pred, truth) -> float:
     """Root mean squared error of two equal-length arrays."""
     d = np.asarray(pred, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
@@ -53,6 +54,7 @@ def column_rmse(pred, truth, where) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- masks
 
+
 def hide_entries(shape, fraction: float, seed: int, max_tries: int = 1000) -> np.ndarray:
     """Boolean mask (True = hidden) of exactly ``round(fraction * size)`` entries drawn uniformly
     at random with ``numpy.random.default_rng(seed)``, redrawn (same generator, so still
@@ -69,11 +71,14 @@ def hide_entries(shape, fraction: float, seed: int, max_tries: int = 1000) -> np
         mask = mask.reshape(d1, d2)
         if not mask.all(axis=1).any() and not mask.all(axis=0).any():
             return mask
-    raise RuntimeError(f"no mask of {fraction:.0%} of a {d1} x {d2} matrix without a fully "
-                       f"hidden row or column in {max_tries} draws")
+    raise RuntimeError(
+        f"no mask of {fraction:.0%} of a {d1} x {d2} matrix without a fully "
+        f"hidden row or column in {max_tries} draws"
+    )
 
 
 # ------------------------------------------------------------------------------------ timing
+
 
 class Timer:
     """``with Timer() as t: ...`` then ``t.wall`` (``time.perf_counter``) and ``t.cpu``
@@ -108,6 +113,7 @@ def recorded_warnings(ignore=()):
 
 # ---------------------------------------------------------------------------------- printing
 
+
 def progress(*parts) -> None:
     """One progress line to stderr (the tables go to stdout)."""
     print(*parts, file=sys.stderr, flush=True)
@@ -120,8 +126,10 @@ def markdown_table(header, rows, align=None) -> str:
     rows = [[str(c) for c in r] for r in rows]
     if align is None:
         align = "l" + "r" * (len(header) - 1)
-    widths = [max(len(header[j]), *(len(r[j]) for r in rows)) if rows else len(header[j])
-              for j in range(len(header))]
+    widths = [
+        max(len(header[j]), *(len(r[j]) for r in rows)) if rows else len(header[j])
+        for j in range(len(header))
+    ]
 
     def line(cells):
         out = []
@@ -129,8 +137,14 @@ def markdown_table(header, rows, align=None) -> str:
             out.append(c.ljust(widths[j]) if align[j] == "l" else c.rjust(widths[j]))
         return "| " + " | ".join(out) + " |"
 
-    rule = "|" + "|".join((":" + "-" * (w + 1)) if a == "l" else ("-" * (w + 1) + ":")
-                          for w, a in zip(widths, align)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            (":" + "-" * (w + 1)) if a == "l" else ("-" * (w + 1) + ":")
+            for w, a in zip(widths, align)
+        )
+        + "|"
+    )
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
@@ -148,8 +162,11 @@ def fmt(x, digits: int = 4) -> str:
 
 def environment() -> dict:
     """Versions and machine facts recorded in the JSON outputs."""
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "numpy": np.__version__}
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+    }
     for name in ("spectralnn", "torch", "sklearn", "skimage", "surprise"):
         try:
             mod = __import__(name)

@@ -42,8 +42,9 @@ def timing(fn, X, reps):
 
 def layer_by_layer(X, alphas):
     for alpha in alphas:
-        X = torch.einsum("...kj,...kab->...jab", alpha,
-                         snn.spectral_apply(X, "tanh", check_finite=False))
+        X = torch.einsum(
+            "...kj,...kab->...jab", alpha, snn.spectral_apply(X, "tanh", check_finite=False)
+        )
     return X
 
 
@@ -51,13 +52,19 @@ def network(args):
     gen = torch.Generator().manual_seed(0)
     dtype = getattr(torch, args.dtype)
     X = torch.randn(2, args.n, args.n, dtype=dtype, generator=gen)
-    alphas = [torch.rand(2, k, dtype=dtype, generator=gen, requires_grad=True)
-              for k in (2, 2, 2, 1)]
-    fused = timing(lambda Z: snn.functional.spectral_network(Z, alphas, "tanh",
-                                                             check_finite=False), X, args.reps)
+    alphas = [
+        torch.rand(2, k, dtype=dtype, generator=gen, requires_grad=True) for k in (2, 2, 2, 1)
+    ]
+    fused = timing(
+        lambda Z: snn.functional.spectral_network(Z, alphas, "tanh", check_finite=False),
+        X,
+        args.reps,
+    )
     ref = timing(lambda Z: layer_by_layer(Z, alphas), X, args.reps)
-    print(f"SNN (2,2,2,2) on {args.n}x{args.n} {args.dtype}, forward + backward us: fused "
-          f"{sum(fused):8.1f}  layer by layer {sum(ref):8.1f}  ratio {sum(ref) / sum(fused):.2f}")
+    print(
+        f"SNN (2,2,2,2) on {args.n}x{args.n} {args.dtype}, forward + backward us: fused "
+        f"{sum(fused):8.1f}  layer by layer {sum(ref):8.1f}  ratio {sum(ref) / sum(fused):.2f}"
+    )
 
 
 def main():
@@ -72,13 +79,18 @@ def main():
         torch.set_num_threads(args.threads)
     if args.network:
         return network(args)
-    X = torch.randn(args.n, args.n, dtype=getattr(torch, args.dtype),
-                    generator=torch.Generator().manual_seed(0))
+    X = torch.randn(
+        args.n, args.n, dtype=getattr(torch, args.dtype), generator=torch.Generator().manual_seed(0)
+    )
     ours = timing(lambda Z: snn.spectral_apply(Z, "tanh", check_finite=False), X, args.reps)
     ref = timing(autograd_tanh, X, args.reps)
-    print(f"{args.n}x{args.n} {args.dtype}: forward us  ours {ours[0]:8.1f}  autograd {ref[0]:8.1f}")
-    print(f"{args.n}x{args.n} {args.dtype}: backward us ours {ours[1]:8.1f}  autograd {ref[1]:8.1f}"
-          f"  ratio {ours[1] / ref[1]:.2f}")
+    print(
+        f"{args.n}x{args.n} {args.dtype}: forward us  ours {ours[0]:8.1f}  autograd {ref[0]:8.1f}"
+    )
+    print(
+        f"{args.n}x{args.n} {args.dtype}: backward us ours {ours[1]:8.1f}  autograd {ref[1]:8.1f}"
+        f"  ratio {ours[1] / ref[1]:.2f}"
+    )
 
 
 if __name__ == "__main__":

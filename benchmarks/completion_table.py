@@ -50,8 +50,9 @@ def _methods(quick):
     steps = 600 if quick else 2000
     return {
         "snn": lambda M: snn.SNNCompleter(max_steps=steps).fit_transform(M),
-        "convex": lambda M: snn.ConvexCompleter(method="admm", tol=1e-6,
-                                                max_iter=2000 if quick else 10000).fit_transform(M),
+        "convex": lambda M: snn.ConvexCompleter(
+            method="admm", tol=1e-6, max_iter=2000 if quick else 10000
+        ).fit_transform(M),
         "softimpute": lambda M: snn.SoftImputeCompleter().fit_transform(M),
         "mean-fill": _mean_fill,
     }

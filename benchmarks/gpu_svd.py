@@ -18,7 +18,6 @@ import torch
 
 import spectralnn as snn
 
-
 DEVICE = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cuda"
 
 
@@ -70,26 +69,34 @@ def svd_table():
 def step_table():
     print("\ntraining step, ms per run-step (float64), per spectral route")
     for dev in dict.fromkeys(("cpu", DEVICE)):
-        for setting, shape, widths, m, R in (("fig2", 10, (2, 2, 2, 2), 75, 5),
-                                             ("fig4", 28, (4, 8, 16), 470, 3)):
+        for setting, shape, widths, m, R in (
+            ("fig2", 10, (2, 2, 2, 2), 75, 5),
+            ("fig4", 28, (4, 8, 16), 470, 3),
+        ):
             p = snn.make_problem("gaussian", (shape, shape), 2, m, seed=0).to(dev)
             for runs in (None, R):
                 for route in ("svd", "gram"):
-                    model = snn.SNNFactorization((shape, shape), widths, init="gaussian",
-                                                 init_scale=0.1, runs=runs).to(dev)
+                    model = snn.SNNFactorization(
+                        (shape, shape), widths, init="gaussian", init_scale=0.1, runs=runs
+                    ).to(dev)
                     model.snn.route = route
                     steps = 50
                     kw = {"record_every": steps, "progress": False}
-                    fit = ((lambda: snn.fit(model, p, 1e-3, steps, **kw)) if runs is None else
-                           (lambda: snn.fit_runs(model, p, [1e-3] * runs, steps, **kw)))
+                    fit = (
+                        (lambda: snn.fit(model, p, 1e-3, steps, **kw))
+                        if runs is None
+                        else (lambda: snn.fit_runs(model, p, [1e-3] * runs, steps, **kw))
+                    )
                     fit()
                     sync()
                     t = time.perf_counter()
                     fit()
                     sync()
                     per = (time.perf_counter() - t) / steps / (runs or 1) * 1e3
-                    print(f"{setting} {dev:5s} runs={runs or 1:3d} {route:>4s}: "
-                          f"{per:8.3f} ms/run-step")
+                    print(
+                        f"{setting} {dev:5s} runs={runs or 1:3d} {route:>4s}: "
+                        f"{per:8.3f} ms/run-step"
+                    )
 
 
 def factored_table():
@@ -106,11 +113,13 @@ def factored_table():
     print("\n512 x 512 completion, widths (4, 8, 16), p = 32, ms per step")
     p = lowrank_problem("completion", 512, 512, 10, 512 * 512 // 2).to(DEVICE)
     for method, steps in (("factored", 5), ("full", 2)):
-        model = snn.SNNFactorization((512, 512), (4, 8, 16), init="gaussian", init_scale=0.1,
-                                     rank=32, seed=0).to(DEVICE)
+        model = snn.SNNFactorization(
+            (512, 512), (4, 8, 16), init="gaussian", init_scale=0.1, rank=32, seed=0
+        ).to(DEVICE)
         obj = make_objective(method, model, p, "gd")
-        opt = Optimizer("gd", obj.params,
-                        torch.tensor([1.0], dtype=torch.float64, device=DEVICE), False)
+        opt = Optimizer(
+            "gd", obj.params, torch.tensor([1.0], dtype=torch.float64, device=DEVICE), False
+        )
 
         def step(obj=obj, opt=opt):
             obj.evaluate(need_grad=True)

@@ -70,6 +70,7 @@ PHOTO_METHODS = ("snn", "softimpute", "biharmonic", "mean")
 
 # -------------------------------------------------------------------------------------- data
 
+
 def load_table(name: str) -> np.ndarray:
     from sklearn import datasets
 
@@ -93,14 +94,14 @@ def load_photo(name: str, size: int) -> np.ndarray:
     h, w = img.shape
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    img = img[top:top + s, left:left + s]
+    img = img[top : top + s, left : left + s]
     if s != size:
-        img = transform.resize(img, (size, size), order=1, anti_aliasing=True,
-                               preserve_range=True)
+        img = transform.resize(img, (size, size), order=1, anti_aliasing=True, preserve_range=True)
     return np.clip(img, 0.0, 255.0)
 
 
 # ----------------------------------------------------------------------------------- methods
+
 
 def table_methods():
     from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -165,6 +166,7 @@ def worst_column_ratio(out, mean_out, X, hidden):
 
 # ------------------------------------------------------------------------------------ tables
 
+
 def bench_tables(names, levels, seed):
     methods = table_methods()
     results = []
@@ -179,9 +181,11 @@ def bench_tables(names, levels, seed):
                 outs[m], recs[m] = run_method(fn, M)
                 if outs[m] is not None:
                     recs[m]["relative_error"] = relative_error(outs[m], X, hidden)
-                progress(f"  {m}: rel. error {fmt(recs[m].get('relative_error'))}, wall "
-                         f"{recs[m]['wall_s']:.2f} s, CPU {recs[m]['cpu_s']:.2f} s"
-                         + (f"  ERROR {recs[m]['error']}" if "error" in recs[m] else ""))
+                progress(
+                    f"  {m}: rel. error {fmt(recs[m].get('relative_error'))}, wall "
+                    f"{recs[m]['wall_s']:.2f} s, CPU {recs[m]['cpu_s']:.2f} s"
+                    + (f"  ERROR {recs[m]['error']}" if "error" in recs[m] else "")
+                )
             skipped_cols = None
             if outs["mean"] is not None:
                 r_0 = column_rmse(outs["mean"], X, hidden)
@@ -191,38 +195,71 @@ def bench_tables(names, levels, seed):
                     if outs[m] is not None:
                         ratio, col = worst_column_ratio(outs[m], outs["mean"], X, hidden)
                         recs[m]["worst_column_ratio"], recs[m]["worst_column"] = ratio, col
-            results.append({"dataset": name, "shape": list(X.shape), "missing": level,
-                            "seed": seed, "n_hidden": int(hidden.sum()),
-                            "columns_left_out_of_ratio": skipped_cols, "methods": recs})
+            results.append(
+                {
+                    "dataset": name,
+                    "shape": list(X.shape),
+                    "missing": level,
+                    "seed": seed,
+                    "n_hidden": int(hidden.sum()),
+                    "columns_left_out_of_ratio": skipped_cols,
+                    "methods": recs,
+                }
+            )
     return results
 
 
 def table_report(results):
     methods = list(TABLE_METHODS)
-    label = [f"{r['dataset']} ({r['shape'][0]}x{r['shape'][1]}), {r['missing']:.0%}"
-             for r in results]
+    label = [
+        f"{r['dataset']} ({r['shape'][0]}x{r['shape'][1]}), {r['missing']:.0%}" for r in results
+    ]
 
     def cell(rec, key):
         return "error" if "error" in rec else fmt(rec.get(key))
 
-    lines = ["### Tables: relative Frobenius error on the hidden entries (original units)\n",
-             markdown_table(["data set, missing", *methods],
-                            [[lab, *(cell(r["methods"][m], "relative_error") for m in methods)]
-                             for lab, r in zip(label, results)]),
-             "\n### Tables: worst column's RMSE / column-mean-fill RMSE (hidden entries)\n",
-             markdown_table(["data set, missing", *methods],
-                            [[lab, *(cell(r["methods"][m], "worst_column_ratio")
-                                     for m in methods)] for lab, r in zip(label, results)]),
-             "\n### Tables: seconds, wall / CPU\n",
-             markdown_table(["data set, missing", *methods],
-                            [[lab, *(f"{fmt_s(r['methods'][m]['wall_s'])} / "
-                                     f"{fmt_s(r['methods'][m]['cpu_s'])}" for m in methods)]
-                             for lab, r in zip(label, results)])]
-    left_out = [f"{lab}: {r['columns_left_out_of_ratio']}" for lab, r in zip(label, results)
-                if r.get("columns_left_out_of_ratio")]
+    lines = [
+        "### Tables: relative Frobenius error on the hidden entries (original units)\n",
+        markdown_table(
+            ["data set, missing", *methods],
+            [
+                [lab, *(cell(r["methods"][m], "relative_error") for m in methods)]
+                for lab, r in zip(label, results)
+            ],
+        ),
+        "\n### Tables: worst column's RMSE / column-mean-fill RMSE (hidden entries)\n",
+        markdown_table(
+            ["data set, missing", *methods],
+            [
+                [lab, *(cell(r["methods"][m], "worst_column_ratio") for m in methods)]
+                for lab, r in zip(label, results)
+            ],
+        ),
+        "\n### Tables: seconds, wall / CPU\n",
+        markdown_table(
+            ["data set, missing", *methods],
+            [
+                [
+                    lab,
+                    *(
+                        f"{fmt_s(r['methods'][m]['wall_s'])} / {fmt_s(r['methods'][m]['cpu_s'])}"
+                        for m in methods
+                    ),
+                ]
+                for lab, r in zip(label, results)
+            ],
+        ),
+    ]
+    left_out = [
+        f"{lab}: {r['columns_left_out_of_ratio']}"
+        for lab, r in zip(label, results)
+        if r.get("columns_left_out_of_ratio")
+    ]
     if left_out:
-        lines.append("\nColumns left out of the worst-column ratio (the mean fill is exact on "
-                     "their hidden entries): " + "; ".join(left_out) + ".")
+        lines.append(
+            "\nColumns left out of the worst-column ratio (the mean fill is exact on "
+            "their hidden entries): " + "; ".join(left_out) + "."
+        )
 
     # acceptance criteria, per data set and level
     rows, verdict = [], {}
@@ -238,20 +275,35 @@ def table_report(results):
             return "n/a" if x is None else ("yes" if x else "**no**")
 
         rows.append([lab, fmt(s), fmt(k), yn(a), fmt(None if it is None else 1.1 * it), yn(b)])
-    lines += ["\n### Acceptance criteria (relative error on the hidden entries)\n",
-              markdown_table(["data set, missing", "snn", "knn", "snn <= knn", "1.1 x iterative",
-                              "snn <= 1.1 x iterative"], rows), ""]
+    lines += [
+        "\n### Acceptance criteria (relative error on the hidden entries)\n",
+        markdown_table(
+            [
+                "data set, missing",
+                "snn",
+                "knn",
+                "snn <= knn",
+                "1.1 x iterative",
+                "snn <= 1.1 x iterative",
+            ],
+            rows,
+        ),
+        "",
+    ]
     for name, v in verdict.items():
         a_all = all(x is True for x, _ in v)
         b_all = all(y is True for _, y in v)
-        lines.append(f"- {name}: SNN <= KNNImputer at {sum(x is True for x, _ in v)} of {len(v)} "
-                     f"levels; SNN <= 1.1 x IterativeImputer at {sum(y is True for _, y in v)} "
-                     f"of {len(v)} levels -> {'passes' if a_all and b_all else 'FAILS'}"
-                     f" the acceptance criteria.")
+        lines.append(
+            f"- {name}: SNN <= KNNImputer at {sum(x is True for x, _ in v)} of {len(v)} "
+            f"levels; SNN <= 1.1 x IterativeImputer at {sum(y is True for _, y in v)} "
+            f"of {len(v)} levels -> {'passes' if a_all and b_all else 'FAILS'}"
+            f" the acceptance criteria."
+        )
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------ photos
+
 
 def bench_photos(names, levels, size, seed):
     methods = photo_methods()
@@ -267,29 +319,62 @@ def bench_photos(names, levels, size, seed):
                 out, recs[m] = run_method(fn, M)
                 if out is not None:
                     recs[m]["psnr_db"] = psnr(np.clip(out, 0.0, 255.0), X, hidden, peak=255.0)
-                progress(f"  {m}: PSNR {fmt(recs[m].get('psnr_db'), 2)} dB, wall "
-                         f"{recs[m]['wall_s']:.2f} s, CPU {recs[m]['cpu_s']:.2f} s"
-                         + (f"  ERROR {recs[m]['error']}" if "error" in recs[m] else ""))
-            results.append({"photo": name, "size": size, "missing": level, "seed": seed,
-                            "n_hidden": int(hidden.sum()), "methods": recs})
+                progress(
+                    f"  {m}: PSNR {fmt(recs[m].get('psnr_db'), 2)} dB, wall "
+                    f"{recs[m]['wall_s']:.2f} s, CPU {recs[m]['cpu_s']:.2f} s"
+                    + (f"  ERROR {recs[m]['error']}" if "error" in recs[m] else "")
+                )
+            results.append(
+                {
+                    "photo": name,
+                    "size": size,
+                    "missing": level,
+                    "seed": seed,
+                    "n_hidden": int(hidden.sum()),
+                    "methods": recs,
+                }
+            )
     return results
 
 
 def photo_report(results):
     methods = list(PHOTO_METHODS)
     label = [f"{r['photo']} {r['size']}x{r['size']}, {r['missing']:.0%}" for r in results]
-    return "\n".join([
-        "### Photos: PSNR (dB, peak 255) on the hidden pixels, outputs clipped to [0, 255]\n",
-        markdown_table(["photo, missing", *methods],
-                       [[lab, *("error" if "error" in r["methods"][m]
-                                else fmt(r["methods"][m].get("psnr_db"), 2) for m in methods)]
-                        for lab, r in zip(label, results)]),
-        "\n### Photos: seconds, wall / CPU\n",
-        markdown_table(["photo, missing", *methods],
-                       [[lab, *(f"{fmt_s(r['methods'][m]['wall_s'])} / "
-                                f"{fmt_s(r['methods'][m]['cpu_s'])}" for m in methods)]
-                        for lab, r in zip(label, results)]),
-    ])
+    return "\n".join(
+        [
+            "### Photos: PSNR (dB, peak 255) on the hidden pixels, outputs clipped to [0, 255]\n",
+            markdown_table(
+                ["photo, missing", *methods],
+                [
+                    [
+                        lab,
+                        *(
+                            "error"
+                            if "error" in r["methods"][m]
+                            else fmt(r["methods"][m].get("psnr_db"), 2)
+                            for m in methods
+                        ),
+                    ]
+                    for lab, r in zip(label, results)
+                ],
+            ),
+            "\n### Photos: seconds, wall / CPU\n",
+            markdown_table(
+                ["photo, missing", *methods],
+                [
+                    [
+                        lab,
+                        *(
+                            f"{fmt_s(r['methods'][m]['wall_s'])} / "
+                            f"{fmt_s(r['methods'][m]['cpu_s'])}"
+                            for m in methods
+                        ),
+                    ]
+                    for lab, r in zip(label, results)
+                ],
+            ),
+        ]
+    )
 
 
 def notes(results, key):
@@ -306,6 +391,7 @@ def notes(results, key):
 
 # -------------------------------------------------------------------------------------- main
 
+
 def _list(text, allowed):
     items = [t.strip() for t in text.split(",") if t.strip()] if text else []
     bad = [t for t in items if t not in allowed]
@@ -316,13 +402,18 @@ def _list(text, allowed):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="iris, wine at 20%%; camera 64x64 at 50%%")
+    ap.add_argument("--quick", action="store_true", help="iris, wine at 20%%; camera 64x64 at 50%%")
     ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--tables", default=None,
-                    help=f"comma list from {','.join(TABLES)} (default all; '' for none)")
-    ap.add_argument("--photos", default=None,
-                    help=f"comma list from {','.join(PHOTOS)} (default all; '' for none)")
+    ap.add_argument(
+        "--tables",
+        default=None,
+        help=f"comma list from {','.join(TABLES)} (default all; '' for none)",
+    )
+    ap.add_argument(
+        "--photos",
+        default=None,
+        help=f"comma list from {','.join(PHOTOS)} (default all; '' for none)",
+    )
     ap.add_argument("--table-levels", default="0.2,0.3")
     ap.add_argument("--photo-levels", default="0.5,0.8")
     ap.add_argument("--photo-size", type=int, default=256)
@@ -339,8 +430,12 @@ def main(argv=None) -> None:
         photos = ["camera"] if args.photos is None else photos
         t_levels, p_levels, size = [0.2], [0.5], 64
 
-    out = {"benchmark": "imputers", "seed": args.seed, "quick": args.quick,
-           "environment": environment()}
+    out = {
+        "benchmark": "imputers",
+        "seed": args.seed,
+        "quick": args.quick,
+        "environment": environment(),
+    }
     sections, extra = [], []
     if tables:
         tab = bench_tables(tables, t_levels, args.seed)
@@ -355,8 +450,10 @@ def main(argv=None) -> None:
     print("\n\n".join(sections))
     if extra:
         print("\nNotes:\n" + "\n".join(extra))
-    print(f"\nMask seed {args.seed}; times are wall / CPU seconds in one process (CPU counts "
-          "all threads).")
+    print(
+        f"\nMask seed {args.seed}; times are wall / CPU seconds in one process (CPU counts "
+        "all threads)."
+    )
     if args.json:
         write_json(args.json, out)
         progress(f"wrote {args.json}")

@@ -73,8 +73,12 @@ def read_ratings(path: str) -> np.ndarray:
     if not out:
         raise ValueError(f"{path}: no ratings")
     arr = np.asarray(out, dtype=np.float64)
-    if arr[:, 0].min() < 1 or arr[:, 0].max() > N_USERS or arr[:, 1].min() < 1 \
-            or arr[:, 1].max() > N_ITEMS:
+    if (
+        arr[:, 0].min() < 1
+        or arr[:, 0].max() > N_USERS
+        or arr[:, 1].min() < 1
+        or arr[:, 1].max() > N_ITEMS
+    ):
         raise ValueError(f"{path}: ids outside 1..{N_USERS} x 1..{N_ITEMS} (is this ml-100k?)")
     return arr
 
@@ -101,6 +105,7 @@ def load_split(root: str, split: str, subset=None):
 
 
 # ------------------------------------------------------------------------------------ models
+
 
 def fit_completer(make):
     """A runner for a spectralnn completer: fit on ``M``, predict the test pairs."""
@@ -183,14 +188,16 @@ def runners(names):
 
 # -------------------------------------------------------------------------------------- main
 
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("path", help="ml-100k folder with uX.base / uX.test")
     ap.add_argument("--splits", default=",".join(ALL_SPLITS))
     ap.add_argument("--models", default=",".join(ALL_MODELS))
     ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--subset", help="USERS,ITEMS: keep users 1..USERS, items 1..ITEMS (smoke "
-                                     "test only)")
+    ap.add_argument(
+        "--subset", help="USERS,ITEMS: keep users 1..USERS, items 1..ITEMS (smoke test only)"
+    )
     ap.add_argument("--quick", action="store_true", help="= --splits u1 --subset 150,200")
     args = ap.parse_args(argv)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
@@ -214,10 +221,16 @@ def main(argv=None) -> None:
         seen_i = np.zeros(M.shape[1], bool)
         seen_i[train[1]] = True
         cold = int((~seen_u[test[0]] | ~seen_i[test[1]]).sum())
-        facts[split] = {"shape": list(M.shape), "n_train": len(train[2]), "n_test": len(test[2]),
-                        "test_pairs_with_unseen_user_or_item": cold}
-        progress(f"{split}: {M.shape[0]} x {M.shape[1]}, {len(train[2])} train, "
-                 f"{len(test[2])} test ({cold} with a user or item absent from {split}.base)")
+        facts[split] = {
+            "shape": list(M.shape),
+            "n_train": len(train[2]),
+            "n_test": len(test[2]),
+            "test_pairs_with_unseen_user_or_item": cold,
+        }
+        progress(
+            f"{split}: {M.shape[0]} x {M.shape[1]}, {len(train[2])} train, "
+            f"{len(test[2])} test ({cold} with a user or item absent from {split}.base)"
+        )
         for name, run in models.items():
             progress(f"  {split} {name} ...")
             err, info, tb = None, {}, None
@@ -239,9 +252,12 @@ def main(argv=None) -> None:
             if tb is not None:
                 rec["traceback"] = tb
             results[name][split] = rec
-            progress(f"  {split} {name}: RMSE {fmt(rec.get('rmse'))}, wall {fmt_s(t.wall)} s, "
-                     f"CPU {fmt_s(t.cpu)} s" + (f"  ERROR {err}" if err else "")
-                     + (f"  ({len(notes)} warning(s))" if notes else ""))
+            progress(
+                f"  {split} {name}: RMSE {fmt(rec.get('rmse'))}, wall {fmt_s(t.wall)} s, "
+                f"CPU {fmt_s(t.cpu)} s"
+                + (f"  ERROR {err}" if err else "")
+                + (f"  ({len(notes)} warning(s))" if notes else "")
+            )
 
     header = ["model", *splits, "mean RMSE", "wall s / split", "CPU s / split"]
     rows, summary = [], {}
@@ -253,19 +269,34 @@ def main(argv=None) -> None:
         wall = float(np.mean([r["wall_s"] for r in recs]))
         cpu = float(np.mean([r["cpu_s"] for r in recs]))
         summary[name] = {"mean_rmse": mean, "mean_wall_s": wall, "mean_cpu_s": cpu}
-        rows.append([name, *(fmt(e) if e is not None else "error" for e in errs),
-                     fmt(mean), fmt_s(wall), fmt_s(cpu)])
-    title = "MovieLens-100k" + (f" SUBSET {subset[0]} users x {subset[1]} items (smoke test, "
-                                "not comparable with published numbers)" if subset else "")
+        rows.append(
+            [
+                name,
+                *(fmt(e) if e is not None else "error" for e in errs),
+                fmt(mean),
+                fmt_s(wall),
+                fmt_s(cpu),
+            ]
+        )
+    title = "MovieLens-100k" + (
+        f" SUBSET {subset[0]} users x {subset[1]} items (smoke test, "
+        "not comparable with published numbers)"
+        if subset
+        else ""
+    )
     print(f"### {title}: test RMSE (predictions clipped to [1, 5])\n")
     print(markdown_table(header, rows))
-    about = {"snn": "snn = `SNNCompleter()` defaults",
-             "softimpute": "softimpute = `SoftImputeCompleter()` defaults",
-             "bias": f"bias = global mean + item/user biases, reg_item {BIAS_REG_ITEM:g}, "
-                     f"reg_user {BIAS_REG_USER:g}, {BIAS_PASSES} alternating passes",
-             "svd": "svd = Surprise `SVD()` defaults with random_state 0"}
-    print("\n" + "; ".join(about[m] for m in models) + ". Time = fit + predict per split, "
-          "in one process; CPU counts all its threads.")
+    about = {
+        "snn": "snn = `SNNCompleter()` defaults",
+        "softimpute": "softimpute = `SoftImputeCompleter()` defaults",
+        "bias": f"bias = global mean + item/user biases, reg_item {BIAS_REG_ITEM:g}, "
+        f"reg_user {BIAS_REG_USER:g}, {BIAS_PASSES} alternating passes",
+        "svd": "svd = Surprise `SVD()` defaults with random_state 0",
+    }
+    print(
+        "\n" + "; ".join(about[m] for m in models) + ". Time = fit + predict per split, "
+        "in one process; CPU counts all its threads."
+    )
     for name, why in skipped.items():
         print(f"\n{name}: skipped, {why}.")
     for name in models:
@@ -276,10 +307,20 @@ def main(argv=None) -> None:
             for w in r["warnings"]:
                 print(f"\n{name} on {s} warned: {w}")
     if args.json:
-        write_json(args.json, {"benchmark": "movielens-100k", "path": os.path.abspath(args.path),
-                               "splits": splits, "subset": subset, "facts": facts,
-                               "results": results, "summary": summary, "skipped": skipped,
-                               "environment": environment()})
+        write_json(
+            args.json,
+            {
+                "benchmark": "movielens-100k",
+                "path": os.path.abspath(args.path),
+                "splits": splits,
+                "subset": subset,
+                "facts": facts,
+                "results": results,
+                "summary": summary,
+                "skipped": skipped,
+                "environment": environment(),
+            },
+        )
         progress(f"wrote {args.json}")
 
 

@@ -29,7 +29,7 @@ def ratings(seed: int = 0, shape=(60, 40), rank: int = 3, fraction: float = 0.3)
     X = U @ rng.standard_normal((d2, rank)).T
     X = 1 + 4 * (X - X.min()) / (X.max() - X.min())
     mask = np.zeros(d1 * d2, dtype=bool)
-    mask[rng.permutation(d1 * d2)[:round(fraction * d1 * d2)]] = True
+    mask[rng.permutation(d1 * d2)[: round(fraction * d1 * d2)]] = True
     return X, mask.reshape(shape)
 
 
@@ -60,8 +60,10 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     np.savetxt(os.path.join(args.out, "ratings.csv"), M, delimiter=",", fmt="%.10g")
     np.save(os.path.join(args.out, "ratings_truth.npy"), X)
-    print(f"wrote {args.out}/ratings.csv ({int((~np.isnan(M)).sum())} of {M.size} observed) "
-          f"and ratings_truth.npy")
+    print(
+        f"wrote {args.out}/ratings.csv ({int((~np.isnan(M)).sum())} of {M.size} observed) "
+        f"and ratings_truth.npy"
+    )
 
 
 if __name__ == "__main__":

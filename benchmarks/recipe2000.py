@@ -32,9 +32,11 @@ def main() -> None:
     Y = est.fit_transform(M)
     wall = time.perf_counter() - t
     err = np.linalg.norm(Y - X) / np.linalg.norm(X)
-    print(f"{d}x{d}, rank {r}, {args.m} observed: relative error {err:.2e} in {wall:.0f} s "
-          f"(status {est.status_}, lr {est.lr_:.3g}, {est.n_iter_} steps, held-out error "
-          f"{est.validation_error_:.2e})")
+    print(
+        f"{d}x{d}, rank {r}, {args.m} observed: relative error {err:.2e} in {wall:.0f} s "
+        f"(status {est.status_}, lr {est.lr_:.3g}, {est.n_iter_} steps, held-out error "
+        f"{est.validation_error_:.2e})"
+    )
 
 
 if __name__ == "__main__":

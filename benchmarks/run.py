@@ -47,8 +47,15 @@ SETTINGS = {
 
 def make_model(setting, problem, runs=None, device="cpu"):
     _, widths, init, scale, _ = SETTINGS[setting]
-    model = snn.SNNFactorization(problem.shape, widths, init=init, init_scale=scale,
-                                 problem=problem.to("cpu"), seed=0, runs=runs)
+    model = snn.SNNFactorization(
+        problem.shape,
+        widths,
+        init=init,
+        init_scale=scale,
+        problem=problem.to("cpu"),
+        seed=0,
+        runs=runs,
+    )
     return model.to(device)
 
 
@@ -98,28 +105,55 @@ def speed_table(setting, steps, runs, device):
     problem = SETTINGS[setting][0](device)
     lr = SETTINGS[setting][4]
     rows = []
-    t, naive_loss = timed(lambda: naive_train(make_model(setting, problem, None, device),
-                                              problem, lr, steps), device)
+    t, naive_loss = timed(
+        lambda: naive_train(make_model(setting, problem, None, device), problem, lr, steps), device
+    )
     base = t / steps
     rows.append(("naive reference", 1, base, naive_loss))
     methods = ["full", "reduced"] if setting == "fig2" else ["full"]  # reduced: aligned only
     for method in methods:
-        t, res = timed(lambda: snn.fit(make_model(setting, problem, None, device), problem, lr,
-                                       steps, method=method, record_every=steps), device)
+        t, res = timed(
+            lambda: snn.fit(
+                make_model(setting, problem, None, device),
+                problem,
+                lr,
+                steps,
+                method=method,
+                record_every=steps,
+            ),
+            device,
+        )
         rows.append((f"spectralnn {res.method}", 1, t / steps, res.final["train_loss"]))
-        t, res = timed(lambda: snn.fit_runs(make_model(setting, problem, runs, device), problem,
-                                            [lr] * runs, steps, method=method,
-                                            record_every=steps), device)
-        rows.append((f"spectralnn {res[0].method}, batched", runs, t / steps / runs,
-                     res[0].final["train_loss"]))
-    print(f"\n{setting}: {steps} steps, float64, {device}  (time per run-step; loss after "
-          f"{steps} steps)")
-    print(f"{'implementation':34s} {'runs':>5s} {'ms/run-step':>12s} {'speed-up':>9s} "
-          f"{'final loss':>14s} {'rel. diff':>10s}")
+        t, res = timed(
+            lambda: snn.fit_runs(
+                make_model(setting, problem, runs, device),
+                problem,
+                [lr] * runs,
+                steps,
+                method=method,
+                record_every=steps,
+            ),
+            device,
+        )
+        rows.append(
+            (
+                f"spectralnn {res[0].method}, batched",
+                runs,
+                t / steps / runs,
+                res[0].final["train_loss"],
+            )
+        )
+    print(
+        f"\n{setting}: {steps} steps, float64, {device}  (time per run-step; loss after "
+        f"{steps} steps)"
+    )
+    print(
+        f"{'implementation':34s} {'runs':>5s} {'ms/run-step':>12s} {'speed-up':>9s} "
+        f"{'final loss':>14s} {'rel. diff':>10s}"
+    )
     for name, r, per, loss in rows:
         diff = abs(loss - naive_loss) / abs(naive_loss)
-        print(f"{name:34s} {r:5d} {per * 1e3:12.4f} {base / per:8.1f}x {loss:14.8e} "
-              f"{diff:10.1e}")
+        print(f"{name:34s} {r:5d} {per * 1e3:12.4f} {base / per:8.1f}x {loss:14.8e} {diff:10.1e}")
     return rows
 
 
@@ -135,25 +169,42 @@ def scaling(device, quick):
         print(f"{d:5d} {4 * d:6d} {t / steps * 1e3:10.3f}")
     p = fig2_problem(device)
     print(f"\nscaling with the number of runs R (Figure 2 setting, {device})")
-    print(f"{'R':>5s} {'full ms/step':>13s} {'full ms/run-step':>17s} {'reduced ms/step':>16s} "
-          f"{'reduced ms/run-step':>20s}")
+    print(
+        f"{'R':>5s} {'full ms/step':>13s} {'full ms/run-step':>17s} {'reduced ms/step':>16s} "
+        f"{'reduced ms/run-step':>20s}"
+    )
     for R in (1, 4, 16, 64) if quick else (1, 4, 16, 64, 256):
         cells = []
         for method in ("full", "reduced"):
             steps = 50 if method == "full" else 500
-            t, _ = timed(lambda: snn.fit_runs(make_model("fig2", p, R, device), p, [1e-5] * R,
-                                              steps, method=method, record_every=steps), device)
+            t, _ = timed(
+                lambda: snn.fit_runs(
+                    make_model("fig2", p, R, device),
+                    p,
+                    [1e-5] * R,
+                    steps,
+                    method=method,
+                    record_every=steps,
+                ),
+                device,
+            )
             cells += [t / steps * 1e3, t / steps / R * 1e3]
         print(f"{R:5d} {cells[0]:13.3f} {cells[1]:17.4f} {cells[2]:16.3f} {cells[3]:20.5f}")
 
 
 def memory(device):
     """Peak resident memory of one training process per implementation (fresh subprocesses)."""
-    print("peak memory (peak RSS of a fresh process that trains 200 steps, Figure 4 setting; "
-          "'baseline' only builds the problem)")
+    print(
+        "peak memory (peak RSS of a fresh process that trains 200 steps, Figure 4 setting; "
+        "'baseline' only builds the problem)"
+    )
     for impl in ("baseline", "naive", "spectralnn"):
-        out = subprocess.run([sys.executable, __file__, "--memory-child", impl, "--device",
-                              device], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", impl, "--device", device],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         print(f"{impl:12s} {json.loads(out.stdout)['max_rss_mb']:10.1f} MB")
 
 
@@ -171,8 +222,9 @@ def memory_child(impl, device):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)

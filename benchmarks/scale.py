@@ -69,9 +69,13 @@ def lowrank_problem(kind, d1, d2, k, m, seed=0, m_test=None):
         ops = [CompletionOperator(i // d2, i % d2, (d1, d2)) for i in (idx[:m], idx[m:])]
         ys = [(A[op.rows] * B[op.cols]).sum(-1) for op in ops]
     else:
-        ops = [RankOneOperator(torch.randn(n, d1, generator=gen, dtype=torch.float64),
-                               torch.randn(n, d2, generator=gen, dtype=torch.float64))
-               for n in (m, m_test)]
+        ops = [
+            RankOneOperator(
+                torch.randn(n, d1, generator=gen, dtype=torch.float64),
+                torch.randn(n, d2, generator=gen, dtype=torch.float64),
+            )
+            for n in (m, m_test)
+        ]
         ys = [((op.a @ A) * (op.b @ B)).sum(-1) for op in ops]
     p = Problem(ops[0], ys[0], None, ops[1], ys[1], {"kind": kind, "rank": k})
     p.X_true_factors = (A, B)
@@ -96,12 +100,21 @@ def one(args) -> dict:
     widths = tuple(int(w) for w in args.widths.split(","))
     m = args.m or (int(args.obs * d * d) if args.kind == "completion" else 4 * d * args.k)
     p = lowrank_problem(args.kind, d, d, args.k, m)
-    model = snn.SNNFactorization((d, d), widths, init="gaussian", init_scale=0.1,
-                                 rank=args.rank, seed=0)
+    model = snn.SNNFactorization(
+        (d, d), widths, init="gaussian", init_scale=0.1, rank=args.rank, seed=0
+    )
     sec, method = time_steps(p, model, args.method, args.steps)
-    return {"kind": args.kind, "d": d, "widths": list(widths), "rank": args.rank, "m": m,
-            "method": method, "sec_per_step": sec, "peak_rss_gb": peak_rss_gb(),
-            "threads": torch.get_num_threads()}
+    return {
+        "kind": args.kind,
+        "d": d,
+        "widths": list(widths),
+        "rank": args.rank,
+        "m": m,
+        "method": method,
+        "sec_per_step": sec,
+        "peak_rss_gb": peak_rss_gb(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def run_one(**kw) -> dict:
@@ -117,15 +130,19 @@ def run_one(**kw) -> dict:
 def _row(r):
     if "error" in r:
         return f"  {r}"
-    return (f"{r['kind']:>10} {r['d']:>6} {tuple(r['widths'])!s:>11} {r['rank']:>4} "
-            f"{r['m']:>9} {r['method']:>9} {r['sec_per_step'] * 1e3:>10.1f} ms "
-            f"{r['peak_rss_gb']:>6.2f} GB")
+    return (
+        f"{r['kind']:>10} {r['d']:>6} {tuple(r['widths'])!s:>11} {r['rank']:>4} "
+        f"{r['m']:>9} {r['method']:>9} {r['sec_per_step'] * 1e3:>10.1f} ms "
+        f"{r['peak_rss_gb']:>6.2f} GB"
+    )
 
 
 def table(args):
     dims = (64, 128, 256, 512) if args.quick else (64, 128, 256, 512, 1024, 2048)
-    print(f"{'kind':>10} {'d':>6} {'widths':>11} {'p':>4} {'m':>9} {'method':>9} "
-          f"{'per step':>13} {'peak RSS':>9}")
+    print(
+        f"{'kind':>10} {'d':>6} {'widths':>11} {'p':>4} {'m':>9} {'method':>9} "
+        f"{'per step':>13} {'peak RSS':>9}"
+    )
     for kind in ("completion", "rank_one"):
         for widths in ("1", "4,8,16"):
             for rank in (8, 32, 64):
@@ -137,12 +154,20 @@ def table(args):
                     for method in ("factored", "full"):
                         if method == "full" and (d > 512 or (d > 256 and widths != "1")):
                             continue  # the full path: seconds to minutes per step there
-                        res[method] = run_one(kind=kind, d=d, widths=widths, rank=rank,
-                                              method=method, steps=3 if method == "full" else 5)
+                        res[method] = run_one(
+                            kind=kind,
+                            d=d,
+                            widths=widths,
+                            rank=rank,
+                            method=method,
+                            steps=3 if method == "full" else 5,
+                        )
                         print(_row(res[method]), flush=True)
                     if len(res) == 2 and all("error" not in r for r in res.values()):
-                        print(f"{'':>40} full / factored = "
-                              f"{res['full']['sec_per_step'] / res['factored']['sec_per_step']:.1f}x")
+                        print(
+                            f"{'':>40} full / factored = "
+                            f"{res['full']['sec_per_step'] / res['factored']['sec_per_step']:.1f}x"
+                        )
 
 
 def _eigh_floor(stacks, reps=3):
@@ -172,8 +197,9 @@ def ratio512(args):
     p = lowrank_problem("completion", 512, 512, 10, 512 * 512 // 2)
 
     def model():
-        return snn.SNNFactorization((512, 512), (4, 8, 16), init="gaussian", init_scale=0.1,
-                                    rank=32, seed=0)
+        return snn.SNNFactorization(
+            (512, 512), (4, 8, 16), init="gaussian", init_scale=0.1, rank=32, seed=0
+        )
 
     def svd_autograd():
         m = model()
@@ -192,13 +218,17 @@ def ratio512(args):
     small.append(torch.randn(4, 32, 32, generator=gen, dtype=torch.float64))
     floor_full = _eigh_floor([A.mT @ A for A in big])
     floor_fac = _eigh_floor([A.mT @ A for A in small])
-    print(f"512x512 completion, m={p.m}, widths (4,8,16), p=32, {torch.get_num_threads()} "
-          f"threads, best of {args.rounds} rounds (ms per step):")
+    print(
+        f"512x512 completion, m={p.m}, widths (4,8,16), p=32, {torch.get_num_threads()} "
+        f"threads, best of {args.rounds} rounds (ms per step):"
+    )
     for name, sec in best.items():
         ratio = "" if name == "factored" else f"  {sec / best['factored']:5.1f}x the factored"
         print(f"  {name:<28} {sec * 1e3:8.1f} ms{ratio}")
-    print(f"  eigendecompositions alone: full path {floor_full * 1e3:.0f} ms, factored path "
-          f"{floor_fac * 1e3:.1f} ms: {floor_full / floor_fac:.1f}x")
+    print(
+        f"  eigendecompositions alone: full path {floor_full * 1e3:.0f} ms, factored path "
+        f"{floor_fac * 1e3:.1f} ms: {floor_full / floor_fac:.1f}x"
+    )
     print(f"  peak RSS {peak_rss_gb():.2f} GB")
 
 
@@ -207,33 +237,40 @@ def big(args):
     t = time.perf_counter()
     p = lowrank_problem("completion", 10_000, 10_000, 10, 1_000_000)
     build = time.perf_counter() - t
-    model = snn.SNNFactorization((10_000, 10_000), (1,), init="gaussian", init_scale=0.1,
-                                 rank=32, seed=0)
+    model = snn.SNNFactorization(
+        (10_000, 10_000), (1,), init="gaussian", init_scale=0.1, rank=32, seed=0
+    )
     sec, method = time_steps(p, model, "factored", args.steps)
-    print(f"10000x10000 completion, m=1e6, widths (1,), p=32 ({method}): {sec:.3f} s/step "
-          f"(median of {args.steps}), problem built in {build:.1f} s, peak RSS "
-          f"{peak_rss_gb():.2f} GB (a dense 10^8 float64 matrix alone is 0.75 GB)")
+    print(
+        f"10000x10000 completion, m=1e6, widths (1,), p=32 ({method}): {sec:.3f} s/step "
+        f"(median of {args.steps}), problem built in {build:.1f} s, peak RSS "
+        f"{peak_rss_gb():.2f} GB (a dense 10^8 float64 matrix alone is 0.75 GB)"
+    )
 
 
 def recover2000(args):
     """Must-show: 2,000 x 2,000 completion, rank 10, 200,000 observations, to rel error 1e-2."""
     d = 2000
     p = lowrank_problem("completion", d, d, 10, 200_000)
-    model = snn.SNNFactorization((d, d), (1,), init="gaussian", init_scale=args.init_scale,
-                                 rank=args.rank, seed=0)
+    model = snn.SNNFactorization(
+        (d, d), (1,), init="gaussian", init_scale=args.init_scale, rank=args.rank, seed=0
+    )
     t = time.perf_counter()
-    res = snn.fit(model, p, args.lr, args.steps, method="factored", record_every=50,
-                  progress=False)
+    res = snn.fit(model, p, args.lr, args.steps, method="factored", record_every=50, progress=False)
     wall = time.perf_counter() - t
     hit = next((r for r in res.history if r["rel_error"] <= 1e-2), None)
     for r in res.history[:: max(1, len(res.history) // 10)]:
-        print(f"  step {r['step']:>6}  train {r['train_loss']:.3e}  test {r['test_loss']:.3e}  "
-              f"rel error {r['rel_error']:.3e}  erank {r['erank']:.2f}  t {r['time']:.0f} s")
-    print(f"2000x2000 completion, m=2e5, rank-10 target, widths (1,), p={args.rank}, "
-          f"init_scale={args.init_scale}, lr={args.lr:g}: status {res.status}, final rel error "
-          f"{res.final['rel_error']:.3e}, first <= 1e-2 at step "
-          f"{hit['step'] if hit else None} ({hit['time'] if hit else float('nan'):.0f} s); "
-          f"total {wall:.0f} s; peak RSS {peak_rss_gb():.2f} GB")
+        print(
+            f"  step {r['step']:>6}  train {r['train_loss']:.3e}  test {r['test_loss']:.3e}  "
+            f"rel error {r['rel_error']:.3e}  erank {r['erank']:.2f}  t {r['time']:.0f} s"
+        )
+    print(
+        f"2000x2000 completion, m=2e5, rank-10 target, widths (1,), p={args.rank}, "
+        f"init_scale={args.init_scale}, lr={args.lr:g}: status {res.status}, final rel error "
+        f"{res.final['rel_error']:.3e}, first <= 1e-2 at step "
+        f"{hit['step'] if hit else None} ({hit['time'] if hit else float('nan'):.0f} s); "
+        f"total {wall:.0f} s; peak RSS {peak_rss_gb():.2f} GB"
+    )
 
 
 def main():
@@ -262,16 +299,21 @@ def main():
     c.add_argument("--lr", type=float, default=1.6e7)
     c.add_argument("--rank", type=int, default=16)
     c.add_argument("--init-scale", type=float, default=0.003)
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads (default: torch's choice; 1 is steadier on a busy box)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (default: torch's choice; 1 is steadier on a busy box)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.cmd == "one":
         print(json.dumps(one(args)))
     else:
-        {"table": table, "ratio512": ratio512, "big": big, "recover2000": recover2000}[
-            args.cmd](args)
+        {"table": table, "ratio512": ratio512, "big": big, "recover2000": recover2000}[args.cmd](
+            args
+        )
 
 
 if __name__ == "__main__":

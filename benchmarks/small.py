@@ -44,7 +44,8 @@ import spectralnn as snn
 
 def _naive_train():
     spec = importlib.util.spec_from_file_location(
-        "_bench_run", pathlib.Path(__file__).with_name("run.py"))
+        "_bench_run", pathlib.Path(__file__).with_name("run.py")
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.naive_train
@@ -54,8 +55,9 @@ def fig3_setting():
     p = snn.make_problem("gaussian", (10, 10), 6, 75, noise=0.01, scale=10.0, seed=42)
 
     def model(runs=None):
-        m = snn.SNNFactorization((10, 10), (2, 2, 2, 2), init="identity", init_scale=1e-4,
-                                 seed=0, runs=runs)
+        m = snn.SNNFactorization(
+            (10, 10), (2, 2, 2, 2), init="identity", init_scale=1e-4, seed=0, runs=runs
+        )
         gen = torch.Generator().manual_seed(1)
         jitter = 1e-6 * torch.randn(m.U.shape[-3:-1], generator=gen, dtype=m.U.dtype)
         with torch.no_grad():
@@ -69,8 +71,9 @@ def fig2_setting():
     p = snn.make_problem("aligned", (10, 10), 6, 75, noise=0.01, scale=10.0, seed=42)
 
     def model(runs=None):
-        return snn.SNNFactorization((10, 10), (2, 2, 2, 2), init="spectral", init_scale=1.0,
-                                    problem=p, seed=0, runs=runs)
+        return snn.SNNFactorization(
+            (10, 10), (2, 2, 2, 2), init="spectral", init_scale=1.0, problem=p, seed=0, runs=runs
+        )
 
     return p, model, 1e-4
 
@@ -97,13 +100,22 @@ def implementations(setting, runs, naive_train):
     return {
         # name: (runs, model factory, train(model, steps) -> final train loss of run 0)
         "naive reference": (1, make, lambda m, n: naive_train(m, problem, lr, n)),
-        "spectralnn fit": (1, make, lambda m, n: snn.fit(m, problem, lr, n, **fit_kw)
-                           .final["train_loss"]),
+        "spectralnn fit": (
+            1,
+            make,
+            lambda m, n: snn.fit(m, problem, lr, n, **fit_kw).final["train_loss"],
+        ),
         "spectralnn bare step": (1, make, lambda m, n: bare_steps(m, problem, lr, n)),
-        "spectralnn fit_runs": (runs, lambda: make(runs), lambda m, n: snn.fit_runs(
-            m, problem, [lr] * runs, n, **fit_kw)[0].final["train_loss"]),
-        "spectralnn bare step, batched": (runs, lambda: make(runs),
-                                          lambda m, n: bare_steps(m, problem, lr, n)),
+        "spectralnn fit_runs": (
+            runs,
+            lambda: make(runs),
+            lambda m, n: snn.fit_runs(m, problem, [lr] * runs, n, **fit_kw)[0].final["train_loss"],
+        ),
+        "spectralnn bare step, batched": (
+            runs,
+            lambda: make(runs),
+            lambda m, n: bare_steps(m, problem, lr, n),
+        ),
     }
 
 
@@ -155,28 +167,41 @@ def measure(setting, steps, rounds, runs, naive_train, clock, check_steps=50):
             train(model, n)
             best[name] = min(best[name], (clock() - t) / (n * r))
     base, ref = best["naive reference"], losses["naive reference"]
-    rows = [(setting, name, r, best[name] * 1e3, base / best[name],
-             f"{abs(losses[name] - ref) / abs(ref):.1e}") for name, (r, _, _) in impls.items()]
+    rows = [
+        (
+            setting,
+            name,
+            r,
+            best[name] * 1e3,
+            base / best[name],
+            f"{abs(losses[name] - ref) / abs(ref):.1e}",
+        )
+        for name, (r, _, _) in impls.items()
+    ]
     for what, decompose in DECOMPOSITIONS.items():
         for r in (1, runs):
             floor = decomposition_floor(*SETTINGS[setting](), r, steps, clock, decompose)
-            rows.append((setting, f"(its LAPACK {what} alone)", r, floor * 1e3, base / floor,
-                         "-"))
+            rows.append((setting, f"(its LAPACK {what} alone)", r, floor * 1e3, base / floor, "-"))
     return rows
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--steps", type=int, default=None, help="steps per timing (default 200)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
     ap.add_argument("--runs", type=int, default=64)
     ap.add_argument("--settings", default="fig3,fig2")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="wall: time.perf_counter; cpu: time.process_time (CPU time of this "
-                         "process, steadier on a loaded machine; use with --threads 1)")
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: time.perf_counter; cpu: time.process_time (CPU time of this "
+        "process, steadier on a loaded machine; use with --threads 1)",
+    )
     args = ap.parse_args()
     steps = args.steps or (50 if args.quick else 200)
     rounds = args.rounds or (2 if args.quick else 3)
@@ -184,10 +209,14 @@ def main():
         torch.set_num_threads(args.threads)
     naive_train = _naive_train()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"float64, cpu, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-          f"best of {rounds} rounds of {steps} steps, {args.clock} clock")
+    print(
+        f"float64, cpu, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"best of {rounds} rounds of {steps} steps, {args.clock} clock"
+    )
     print()
-    print("| setting | implementation | runs | ms per run-step | speed-up vs naive | loss rel. diff |")
+    print(
+        "| setting | implementation | runs | ms per run-step | speed-up vs naive | loss rel. diff |"
+    )
     print("|---|---|---:|---:|---:|---:|")
     for setting in args.settings.split(","):
         for row in measure(setting, steps, rounds, args.runs, naive_train, clock):

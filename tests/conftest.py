@@ -45,10 +45,17 @@ def small_gaussian_problem():
 # by a run that selects slow tests (`-m slow`), which then also selects the fuzz tests.
 
 _FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-settings.register_profile("default", max_examples=25, deadline=None, derandomize=True,
-                          suppress_health_check=_FUZZ_HEALTH, print_blob=True)
-settings.register_profile("slow", max_examples=1400, deadline=None,
-                          suppress_health_check=_FUZZ_HEALTH, print_blob=True)
+settings.register_profile(
+    "default",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=_FUZZ_HEALTH,
+    print_blob=True,
+)
+settings.register_profile(
+    "slow", max_examples=1400, deadline=None, suppress_health_check=_FUZZ_HEALTH, print_blob=True
+)
 
 
 def _selects_slow(config) -> bool:

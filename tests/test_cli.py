@@ -11,18 +11,38 @@ from spectralnn.cli import main
 
 
 def run(*argv):
-    return subprocess.run([sys.executable, "-m", "spectralnn", *argv], capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "spectralnn", *argv], capture_output=True, text=True
+    )
 
 
 def test_make_problem_then_fit_snn_beats_free(tmp_path):
     p = str(tmp_path / "p.npz")
-    assert main(["make-problem", "gaussian", "--shape", "12x12", "--rank", "2",
-                 "--measurements", "80", "--out", p]) == 0
+    assert (
+        main(
+            [
+                "make-problem",
+                "gaussian",
+                "--shape",
+                "12x12",
+                "--rank",
+                "2",
+                "--measurements",
+                "80",
+                "--out",
+                p,
+            ]
+        )
+        == 0
+    )
     for model, extra in (("snn", ["--widths", "1", "--init-scale", "1e-3"]), ("free", [])):
         out = str(tmp_path / model)
-        assert main(["fit", p, "--model", model, *extra, "--lr", "0.1", "--steps", "2000",
-                     "--out", out]) == 0
+        assert (
+            main(
+                ["fit", p, "--model", model, *extra, "--lr", "0.1", "--steps", "2000", "--out", out]
+            )
+            == 0
+        )
         for name in ("X.npz", "history.json", "history.csv", "history.png", "summary.json"):
             assert (tmp_path / model / name).exists(), name
     snn_err = json.loads((tmp_path / "snn" / "summary.json").read_text())["final"]["rel_error"]
@@ -35,25 +55,43 @@ def test_make_problem_then_fit_snn_beats_free(tmp_path):
 def test_fit_lr_search_records_diverged_rates(tmp_path):
     p = str(tmp_path / "p.npz")
     main(["make-problem", "gaussian", "--shape", "6x6", "--measurements", "30", "--out", p])
-    assert main(["fit", p, "--model", "free", "--lr", "search", "--steps", "50",
-                 "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                p,
+                "--model",
+                "free",
+                "--lr",
+                "search",
+                "--steps",
+                "50",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["diverged_lrs"][:2] == [50.0, 10.0]
     assert summary["lr"] not in summary["diverged_lrs"]
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["make-problem", "gaussian", "--shape", "20xfoo", "--out", "q.npz"], "--shape"),
-    (["make-problem", "gaussian", "--rank", "-1", "--out", "q.npz"], "--rank"),
-    (["make-problem", "gaussian", "--measurements", "0", "--out", "q.npz"], "--measurements"),
-    (["make-problem", "gausian", "--out", "q.npz"], "'kind'"),
-    (["fit", "missing.npz", "--out", "o"], "does not exist"),
-    (["fit", "bad_keys.npz", "--out", "o"], "missing ['A']"),
-    (["fit", "nan_y.npz", "--out", "o"], "must be finite"),
-    (["fit", "short_y.npz", "--out", "o"], "must have shape (m,) = (4,)"),
-    (["fit", "good.npz", "--lr", "fast", "--out", "o"], "--lr"),
-    (["fit", "good.npz", "--widths", "2,x", "--out", "o"], "--widths"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["make-problem", "gaussian", "--shape", "20xfoo", "--out", "q.npz"], "--shape"),
+        (["make-problem", "gaussian", "--rank", "-1", "--out", "q.npz"], "--rank"),
+        (["make-problem", "gaussian", "--measurements", "0", "--out", "q.npz"], "--measurements"),
+        (["make-problem", "gausian", "--out", "q.npz"], "'kind'"),
+        (["fit", "missing.npz", "--out", "o"], "does not exist"),
+        (["fit", "bad_keys.npz", "--out", "o"], "missing ['A']"),
+        (["fit", "nan_y.npz", "--out", "o"], "must be finite"),
+        (["fit", "short_y.npz", "--out", "o"], "must have shape (m,) = (4,)"),
+        (["fit", "good.npz", "--lr", "fast", "--out", "o"], "--lr"),
+        (["fit", "good.npz", "--widths", "2,x", "--out", "o"], "--widths"),
+    ],
+)
 def test_bad_input_exit_2_one_line_nothing_written(tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)
     A = np.random.default_rng(0).standard_normal((4, 3, 3))
@@ -71,8 +109,25 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, monkeypatch, argv, 
 
 def test_recover_writes_side_by_side_and_psnr(tmp_path):
     out = tmp_path / "rec"
-    assert main(["recover", "lfw:3", "--size", "12", "--fraction", "0.6", "--steps", "300",
-                 "--widths", "2,2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "recover",
+                "lfw:3",
+                "--size",
+                "12",
+                "--fraction",
+                "0.6",
+                "--steps",
+                "300",
+                "--widths",
+                "2,2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"free", "snn"}
     assert all(np.isfinite(m["psnr"]) for m in metrics["models"].values())
@@ -86,8 +141,22 @@ def test_help_has_examples():
 
 def test_theory_check_end_to_end(tmp_path):
     out = tmp_path / "tc"
-    assert main(["theory-check", "--seeds", "1", "--steps", "300", "--drift-steps", "0",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "theory-check",
+                "--seeds",
+                "1",
+                "--steps",
+                "300",
+                "--drift-steps",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "theory_check.json").read_text())
     assert len(data["runs"]) == 9 and len(data["summary"]) == 9
     aligned = [r for r in data["runs"] if r["alignment"] is not None]
@@ -103,11 +172,48 @@ def test_fit_too_large_for_a_dense_x_writes_its_factors(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_factored, "DENSE_X_LIMIT", 100)  # so that 100 x 100 counts as large
     p, out = str(tmp_path / "p.npz"), tmp_path / "run"
-    assert main(["make-problem", "completion", "--shape", "100x100", "--rank", "2",
-                 "--measurements", "3000", "--seed", "0", "--out", p]) == 0
-    assert main(["fit", p, "--widths", "1", "--model-rank", "8", "--init", "gaussian",
-                 "--init-scale", "0.1", "--lr", "1000", "--steps", "20", "--out",
-                 str(out)]) == 0
+    assert (
+        main(
+            [
+                "make-problem",
+                "completion",
+                "--shape",
+                "100x100",
+                "--rank",
+                "2",
+                "--measurements",
+                "3000",
+                "--seed",
+                "0",
+                "--out",
+                p,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "fit",
+                p,
+                "--widths",
+                "1",
+                "--model-rank",
+                "8",
+                "--init",
+                "gaussian",
+                "--init-scale",
+                "0.1",
+                "--lr",
+                "1000",
+                "--steps",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with np.load(out / "X.npz") as f:
         assert set(f.files) == {"L", "R"}
         L, R = f["L"], f["R"]

@@ -37,10 +37,29 @@ def workdir(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(d)
     try:
-        assert main(["make-problem", "gaussian", "--shape", "6x6", "--rank", "1",
-                     "--measurements", "24", "--out", "p.npz"]) == 0
-        assert main(["fit", "p.npz", "--model", "free", "--lr", "0.1", "--steps", "20",
-                     "--out", "run"]) == 0
+        assert (
+            main(
+                [
+                    "make-problem",
+                    "gaussian",
+                    "--shape",
+                    "6x6",
+                    "--rank",
+                    "1",
+                    "--measurements",
+                    "24",
+                    "--out",
+                    "p.npz",
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(
+                ["fit", "p.npz", "--model", "free", "--lr", "0.1", "--steps", "20", "--out", "run"]
+            )
+            == 0
+        )
     finally:
         os.chdir(cwd)
     np.save(d / "zeros.npy", np.zeros((6, 6)))
@@ -119,10 +138,14 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv, flag", [c for c in CASES if c[1] is not None],
-                         ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_bad_input_exits_2_naming_the_flag_and_writes_nothing(workdir, monkeypatch, capsys,
-                                                              argv, flag):
+@pytest.mark.parametrize(
+    "argv, flag",
+    [c for c in CASES if c[1] is not None],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_input_exits_2_naming_the_flag_and_writes_nothing(
+    workdir, monkeypatch, capsys, argv, flag
+):
     monkeypatch.chdir(workdir)
     if "evil" in argv:  # a checkpoint that runs code when unpickled
         torch.save({"payload": _Marker()}, workdir / "evil" / "checkpoint.pt")
@@ -174,12 +197,31 @@ def test_input_error_raised_during_the_work_is_still_bad_input(workdir, monkeypa
 
 def test_ctrl_c_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path, workdir):
     out = tmp_path / "long"
-    argv = [sys.executable, "-m", "spectralnn", "fit", str(workdir / "p.npz"), "--model", "free",
-            "--lr", "0.01", "--steps", "100000000", "--record-every", "50", "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "spectralnn",
+        "fit",
+        str(workdir / "p.npz"),
+        "--model",
+        "free",
+        "--lr",
+        "0.01",
+        "--steps",
+        "100000000",
+        "--record-every",
+        "50",
+        "--out",
+        str(out),
+    ]
     # A shell's background jobs inherit SIGINT ignored, and Python then never raises
     # KeyboardInterrupt: give the child the default disposition, as a terminal would.
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        argv,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 60
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -191,8 +233,21 @@ def test_ctrl_c_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path, workd
     step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
     assert step > 0
     # resuming with the budget already done stops at once, with the saved state
-    assert main([*argv[3:-6], "--steps", str(step), "--record-every", "50", "--out", str(out),
-                 "--resume"]) == 0
+    assert (
+        main(
+            [
+                *argv[3:-6],
+                "--steps",
+                str(step),
+                "--record-every",
+                "50",
+                "--out",
+                str(out),
+                "--resume",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "summary.json").read_text())["steps"] == step
 
 
@@ -206,8 +261,9 @@ def test_resume_continues_to_the_same_result(tmp_path, workdir):
     common = ["--model", "snn", "--widths", "2,2", "--lr", "0.05", "--record-every", "10"]
     _, X_straight = _fit(tmp_path, workdir / "p.npz", "straight", *common, "--steps", "60")
     _fit(tmp_path, workdir / "p.npz", "split", *common, "--steps", "30")
-    summary, X_split = _fit(tmp_path, workdir / "p.npz", "split", *common, "--steps", "60",
-                            "--resume")
+    summary, X_split = _fit(
+        tmp_path, workdir / "p.npz", "split", *common, "--steps", "60", "--resume"
+    )
     assert summary["steps"] == 60
     np.testing.assert_array_equal(X_split, X_straight)
     # without --resume an old checkpoint is not used: the run starts again from step 0
@@ -218,8 +274,19 @@ def test_resume_continues_to_the_same_result(tmp_path, workdir):
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_optimizer_flag_matches_the_api(tmp_path, workdir, optimizer):
     problem = snn.load_problem(workdir / "p.npz")
-    summary, X = _fit(tmp_path, workdir / "p.npz", optimizer, "--model", "free", "--lr",
-                      "0.05", "--steps", "40", "--optimizer", optimizer)
+    summary, X = _fit(
+        tmp_path,
+        workdir / "p.npz",
+        optimizer,
+        "--model",
+        "free",
+        "--lr",
+        "0.05",
+        "--steps",
+        "40",
+        "--optimizer",
+        optimizer,
+    )
     assert summary["settings"]["optimizer"] == optimizer
     api = snn.fit(snn.make_model("free", (6, 6)), problem, 0.05, 40, optimizer=optimizer)
     np.testing.assert_allclose(X, api.X.numpy(), rtol=0, atol=1e-12)
@@ -228,8 +295,21 @@ def test_optimizer_flag_matches_the_api(tmp_path, workdir, optimizer):
 
 
 def test_tol_stops_at_the_first_record_below_it(tmp_path, workdir):
-    summary, _ = _fit(tmp_path, workdir / "p.npz", "tol", "--model", "free", "--lr", "0.1",
-                      "--steps", "5000", "--record-every", "10", "--tol", "1e-3")
+    summary, _ = _fit(
+        tmp_path,
+        workdir / "p.npz",
+        "tol",
+        "--model",
+        "free",
+        "--lr",
+        "0.1",
+        "--steps",
+        "5000",
+        "--record-every",
+        "10",
+        "--tol",
+        "1e-3",
+    )
     assert summary["status"] == "converged" and summary["steps"] < 5000
     losses = json.loads((tmp_path / "tol" / "history.json").read_text())
     assert losses[-1]["train_loss"] <= 1e-3 < losses[-2]["train_loss"]
@@ -237,11 +317,42 @@ def test_tol_stops_at_the_first_record_below_it(tmp_path, workdir):
 
 def test_init_spectral_and_deep_and_factor_models(tmp_path):
     p = tmp_path / "al.npz"
-    assert main(["make-problem", "aligned", "--shape", "6x6", "--rank", "2",
-                 "--measurements", "12", "--out", str(p)]) == 0
-    spectral, X = _fit(tmp_path, p, "spectral", "--model", "snn", "--widths", "1", "--init",
-                       "spectral", "--init-scale", "1e-3", "--lr", "0.5", "--steps", "300",
-                       "--record-every", "100")
+    assert (
+        main(
+            [
+                "make-problem",
+                "aligned",
+                "--shape",
+                "6x6",
+                "--rank",
+                "2",
+                "--measurements",
+                "12",
+                "--out",
+                str(p),
+            ]
+        )
+        == 0
+    )
+    spectral, X = _fit(
+        tmp_path,
+        p,
+        "spectral",
+        "--model",
+        "snn",
+        "--widths",
+        "1",
+        "--init",
+        "spectral",
+        "--init-scale",
+        "1e-3",
+        "--lr",
+        "0.5",
+        "--steps",
+        "300",
+        "--record-every",
+        "100",
+    )
     op = snn.load_problem(p).operator
     assert snn.metrics.alignment(torch.from_numpy(X), op.Phi, op.Psi) < 1e-10
     assert spectral["settings"]["init"] == "spectral"
@@ -262,16 +373,40 @@ def test_deep_and_factor_models_reach_the_library_fit(tmp_path):
     X_true = torch.diag(torch.tensor([1.0, 0.5, 0, 0, 0, 0], dtype=torch.float64))
     p = tmp_path / "fixed.npz"
     snn.Problem(op, op(X_true), X_true).save(p)
-    for model, extra, kw in (("deep", ["--depth", "3"], {"depth": 3}),
-                             ("factor", ["--model-rank", "3"], {"rank": 3})):
-        summary, X = _fit(tmp_path, p, model, "--model", model, *extra, "--init-scale", "1e-1",
-                          "--lr", "2", "--steps", "600", "--record-every", "100", "--seed", "0")
+    for model, extra, kw in (
+        ("deep", ["--depth", "3"], {"depth": 3}),
+        ("factor", ["--model-rank", "3"], {"rank": 3}),
+    ):
+        summary, X = _fit(
+            tmp_path,
+            p,
+            model,
+            "--model",
+            model,
+            *extra,
+            "--init-scale",
+            "1e-1",
+            "--lr",
+            "2",
+            "--steps",
+            "600",
+            "--record-every",
+            "100",
+            "--seed",
+            "0",
+        )
         history = json.loads((tmp_path / model / "history.json").read_text())
         assert summary["settings"]["model"] == model
-        assert history[1]["step"] == 100 and history[1]["train_loss"] < 1e-3 * history[0][
-            "train_loss"]
-        ref = snn.fit(snn.make_model(model, (6, 6), init_scale=0.1, seed=0, **kw),
-                      snn.load_problem(p), 2.0, 600, progress=False)
+        assert (
+            history[1]["step"] == 100 and history[1]["train_loss"] < 1e-3 * history[0]["train_loss"]
+        )
+        ref = snn.fit(
+            snn.make_model(model, (6, 6), init_scale=0.1, seed=0, **kw),
+            snn.load_problem(p),
+            2.0,
+            600,
+            progress=False,
+        )
         np.testing.assert_allclose(X, ref.X.numpy(), rtol=0, atol=1e-12)
 
 
@@ -284,8 +419,9 @@ def test_reproduce_one_figure_quick(tmp_path):  # about 10 s on 2 cores
     assert "fig3.png" not in names
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root can write anywhere")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write anywhere"
+)
 def test_unwritable_out_is_refused_before_any_work(tmp_path, workdir, capsys):
     locked = tmp_path / "locked"
     locked.mkdir()

@@ -42,8 +42,21 @@ def test_predict_pairs_in_order_clipped(tmp_path, capsys):
     pairs = [("u4", "m6"), ("u0", "m0"), ("u8", "m1"), ("u4", "m6"), ("u2", "m3")]
     (tmp_path / "pairs.tsv").write_text("user\titem\n" + "".join(f"{r}\t{c}\n" for r, c in pairs))
     out = tmp_path / "pred.tsv"
-    code, err = _run(["complete", str(src), "--predict", str(tmp_path / "pairs.tsv"), "--out",
-                      str(out), "--clip", "2.9", "3.1", *STEPS], capsys)
+    code, err = _run(
+        [
+            "complete",
+            str(src),
+            "--predict",
+            str(tmp_path / "pairs.tsv"),
+            "--out",
+            str(out),
+            "--clip",
+            "2.9",
+            "3.1",
+            *STEPS,
+        ],
+        capsys,
+    )
     assert code == 0, err
     lines = out.read_text().splitlines()
     assert lines[0] == "user\titem\trating" and len(lines) == 1 + len(pairs)
@@ -64,13 +77,17 @@ def test_unknown_id_exits_2_naming_line_and_id(tmp_path, capsys):
     src, _, _ = _ratings(tmp_path)
     (tmp_path / "pairs.csv").write_text("user,item\nu1,m2\nu1,m99\n")
     out = tmp_path / "out" / "pred.csv"
-    code, err = _run(["complete", str(src), "--predict", str(tmp_path / "pairs.csv"), "--out",
-                      str(out), *STEPS], capsys)
+    code, err = _run(
+        ["complete", str(src), "--predict", str(tmp_path / "pairs.csv"), "--out", str(out), *STEPS],
+        capsys,
+    )
     assert code == 2 and "line 3" in err and "'m99'" in err and "column" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
     (tmp_path / "pairs.csv").write_text("u77,m2\n")  # no header: line 1 is a pair
-    code, err = _run(["complete", str(src), "--predict", str(tmp_path / "pairs.csv"), "--out",
-                      str(out), *STEPS], capsys)
+    code, err = _run(
+        ["complete", str(src), "--predict", str(tmp_path / "pairs.csv"), "--out", str(out), *STEPS],
+        capsys,
+    )
     assert code == 2 and "line 1" in err and "'u77'" in err and not (tmp_path / "out").exists()
 
 
@@ -85,15 +102,18 @@ def test_clip_low_not_below_high_exits_2(tmp_path, capsys, low, high):
 def test_only_missing_row_count(tmp_path, capsys):
     src, mask, _ = _ratings(tmp_path)
     out = tmp_path / "missing.csv"
-    code, err = _run(["complete", str(src), "--only-missing", "--out", str(out), "--quiet",
-                      *STEPS], capsys)
+    code, err = _run(
+        ["complete", str(src), "--only-missing", "--out", str(out), "--quiet", *STEPS], capsys
+    )
     assert code == 0, err
     lines = out.read_text().splitlines()
     assert lines[0] == "user,item,rating" and len(lines) == 1 + int((~mask).sum())
     assert all(not mask[int(r[1:]), int(c[1:])] for r, c, _ in (x.split(",") for x in lines[1:]))
     np.save(tmp_path / "m.npy", np.where(mask, 1.0, np.nan))  # a matrix input: refused
-    code, err = _run(["complete", str(tmp_path / "m.npy"), "--only-missing", "--out",
-                      str(tmp_path / "x.npy")], capsys)
+    code, err = _run(
+        ["complete", str(tmp_path / "m.npy"), "--only-missing", "--out", str(tmp_path / "x.npy")],
+        capsys,
+    )
     assert code == 2 and "--only-missing" in err and not (tmp_path / "x.npy").exists()
 
 
@@ -101,35 +121,74 @@ def test_progress_lines_reach_a_stderr_file(tmp_path):
     src, _, _ = _ratings(tmp_path)
     log = tmp_path / "stderr.txt"
     with open(log, "w") as f:
-        res = subprocess.run([sys.executable, "-m", "spectralnn", "complete", str(src),
-                              "--out", str(tmp_path / "done.csv"), *STEPS], stderr=f,
-                             stdout=subprocess.PIPE, text=True, timeout=300)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "spectralnn",
+                "complete",
+                str(src),
+                "--out",
+                str(tmp_path / "done.csv"),
+                *STEPS,
+            ],
+            stderr=f,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
     text = log.read_text()
     assert res.returncode == 0, text
     lines = [line for line in text.splitlines() if line.startswith("complete: race")]
     assert lines and "step " in lines[0] and "held-out RMSE" in lines[0] and "\r" not in text
     with open(log, "w") as f:
-        res = subprocess.run([sys.executable, "-m", "spectralnn", "complete", str(src),
-                              "--out", str(tmp_path / "done.csv"), "--quiet", *STEPS], stderr=f,
-                             stdout=subprocess.PIPE, text=True, timeout=300)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "spectralnn",
+                "complete",
+                str(src),
+                "--out",
+                str(tmp_path / "done.csv"),
+                "--quiet",
+                *STEPS,
+            ],
+            stderr=f,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
     assert res.returncode == 0 and "complete:" not in log.read_text()
 
 
 def test_bad_call_is_light(tmp_path):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = subprocess.run([sys.executable, "-m", "spectralnn", "complete",
-                          str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x.csv")],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spectralnn",
+            "complete",
+            str(tmp_path / "missing.csv"),
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert res.returncode == 2 and "no such file" in res.stderr
     assert cpu < 1.5, f"{cpu:.2f} s of CPU for a missing input file"
     assert os.listdir(tmp_path) == []
-    probe = ("import sys, spectralnn.cli as c; c.build_parser(only='complete'); "
-             "print(sorted(m for m in ('torch', 'matplotlib', 'cvxpy', 'scipy') "
-             "if m in sys.modules))")
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=60)
+    probe = (
+        "import sys, spectralnn.cli as c; c.build_parser(only='complete'); "
+        "print(sorted(m for m in ('torch', 'matplotlib', 'cvxpy', 'scipy') "
+        "if m in sys.modules))"
+    )
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
 
 

@@ -33,8 +33,21 @@ def _run(args, capsys):
 def test_mask_keeps_size_scale_and_reports_peak_255(tmp_path, capsys):
     img, missing = _photo(tmp_path)
     out = tmp_path / "rec"
-    code, err = _run(["recover", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
-                      "--model", "snn,free", "--steps", "100", "--out", str(out)], capsys)
+    code, err = _run(
+        [
+            "recover",
+            str(tmp_path / "photo.png"),
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--model",
+            "snn,free",
+            "--steps",
+            "100",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     m = json.loads((out / "metrics.json").read_text())
     assert m["size"] == [64, 64] and m["psnr_peak"] == 255 and m["noise"] == 0
@@ -56,14 +69,36 @@ def test_mask_keeps_size_scale_and_reports_peak_255(tmp_path, capsys):
 
 def test_size_resizes_both_and_mismatch_exits_2(tmp_path, capsys):
     _photo(tmp_path)
-    code, err = _run(["recover", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
-                      "--size", "24", "--model", "free", "--quiet", "--out",
-                      str(tmp_path / "r")], capsys)
+    code, err = _run(
+        [
+            "recover",
+            str(tmp_path / "photo.png"),
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--size",
+            "24",
+            "--model",
+            "free",
+            "--quiet",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["size"] == [24, 24]
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "small.png")
-    code, err = _run(["recover", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "small.png"),
-                      "--out", str(tmp_path / "r2")], capsys)
+    code, err = _run(
+        [
+            "recover",
+            str(tmp_path / "photo.png"),
+            "--mask",
+            str(tmp_path / "small.png"),
+            "--out",
+            str(tmp_path / "r2"),
+        ],
+        capsys,
+    )
     assert code == 2 and "--mask" in err and "32x32" in err and "64x64" in err
     assert not (tmp_path / "r2").exists()
 
@@ -72,6 +107,13 @@ def test_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
         main(["recover", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for needle in ("--noise NOISE", "(default: 0.0 = none)", "(default: None = an image file's own",
-                   "(default: 42)", "(default: 4,8,16)", "(default: 0.0001)", "(default: 0.1)"):
+    for needle in (
+        "--noise NOISE",
+        "(default: 0.0 = none)",
+        "(default: None = an image file's own",
+        "(default: 42)",
+        "(default: 4,8,16)",
+        "(default: 0.0001)",
+        "(default: 0.1)",
+    ):
         assert needle in text

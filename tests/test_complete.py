@@ -58,12 +58,15 @@ def test_tsv_npy_and_triplets(tmp_path, capsys):
     M, X = _matrix()
     np.savetxt(tmp_path / "m.tsv", M, delimiter="\t")
     np.save(tmp_path / "m.npy", M)
-    rows = ["user,item,rating"] + [f"{i},{j},{float(M[i, j])!r}" for i, j in zip(*np.nonzero(~np.isnan(M)))]
+    rows = ["user,item,rating"] + [
+        f"{i},{j},{float(M[i, j])!r}" for i, j in zip(*np.nonzero(~np.isnan(M)))
+    ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     for name, model in (("m.tsv", "softimpute"), ("m.npy", "free"), ("t.csv", "snn")):
         out = tmp_path / f"out_{name}"
-        code, err = _run(["complete", str(tmp_path / name), "--out", str(out), "--model", model,
-                          *FAST], capsys)
+        code, err = _run(
+            ["complete", str(tmp_path / name), "--out", str(out), "--model", model, *FAST], capsys
+        )
         assert code == 0, err
     tsv = np.loadtxt(tmp_path / "out_m.tsv", delimiter="\t")
     npy = np.load(tmp_path / "out_m.npy")
@@ -76,13 +79,16 @@ def test_tsv_npy_and_triplets(tmp_path, capsys):
     assert back.fmt == "triplets" and np.linalg.norm(back.values - X) / np.linalg.norm(X) < 0.02
 
 
-@pytest.mark.parametrize("content, where", [
-    ("1,2,3\n4,abc,6\n7,8,9\n", "line 2, column 2"),
-    ("1,2,3\n4,5\n7,8,9\n", "line 2"),
-    ("a,b,c\n1,2,3\n4,5,6,7\n", "line 3"),
-    ("user,item,rating\n1,2,3.5\n1,2,4\n", "line 3: duplicate"),
-    ("user,item,rating\n1,2,x\n", "line 2, column 3"),
-])
+@pytest.mark.parametrize(
+    "content, where",
+    [
+        ("1,2,3\n4,abc,6\n7,8,9\n", "line 2, column 2"),
+        ("1,2,3\n4,5\n7,8,9\n", "line 2"),
+        ("a,b,c\n1,2,3\n4,5,6,7\n", "line 3"),
+        ("user,item,rating\n1,2,3.5\n1,2,4\n", "line 3: duplicate"),
+        ("user,item,rating\n1,2,x\n", "line 2, column 3"),
+    ],
+)
 def test_bad_csv_exits_2_naming_the_place_and_writes_nothing(tmp_path, capsys, content, where):
     src = tmp_path / "bad.csv"
     src.write_text(content)
@@ -96,11 +102,21 @@ def test_all_missing_row(tmp_path, capsys):
     M, _ = _matrix()
     M[3] = np.nan
     np.save(tmp_path / "m.npy", M)
-    code, err = _run(["complete", str(tmp_path / "m.npy"), "--out", str(tmp_path / "c.npy"),
-                      "--model", "convex"], capsys)
+    code, err = _run(
+        [
+            "complete",
+            str(tmp_path / "m.npy"),
+            "--out",
+            str(tmp_path / "c.npy"),
+            "--model",
+            "convex",
+        ],
+        capsys,
+    )
     assert code == 2 and "rows 4" in err and not (tmp_path / "c.npy").exists()
-    code, err = _run(["complete", str(tmp_path / "m.npy"), "--out", str(tmp_path / "s.npy"),
-                      *FAST], capsys)
+    code, err = _run(
+        ["complete", str(tmp_path / "m.npy"), "--out", str(tmp_path / "s.npy"), *FAST], capsys
+    )
     assert code == 0 and "no observed entry in rows 4" in err
     assert np.isfinite(np.load(tmp_path / "s.npy")).all()
 
@@ -109,11 +125,13 @@ def test_bad_flags_exit_2(tmp_path, capsys):
     M, _ = _matrix()
     np.save(tmp_path / "m.npy", M)
     for args in (["--max-steps", "0"], ["--model", "nope"]):
-        code, _ = _run(["complete", str(tmp_path / "m.npy"), "--out", str(tmp_path / "o.npy"),
-                        *args], capsys)
+        code, _ = _run(
+            ["complete", str(tmp_path / "m.npy"), "--out", str(tmp_path / "o.npy"), *args], capsys
+        )
         assert code == 2
-    code, err = _run(["complete", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o.csv")],
-                     capsys)
+    code, err = _run(
+        ["complete", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o.csv")], capsys
+    )
     assert code == 2 and "no such file" in err
     assert sorted(os.listdir(tmp_path)) == ["m.npy"]
 
@@ -135,15 +153,27 @@ def test_reader_detection(tmp_path):
 
 @pytest.mark.parametrize("flag", ["0", "1", "-0.5"])
 def test_recover_missing_out_of_range(tmp_path, capsys, flag):
-    code, err = _run(["recover", "camera", "--missing", flag, "--out", str(tmp_path / "r")],
-                     capsys)
+    code, err = _run(["recover", "camera", "--missing", flag, "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and "--missing" in err and not (tmp_path / "r").exists()
 
 
 def test_recover_inpainting_end_to_end(tmp_path, capsys):
     out = tmp_path / "r"
-    code, err = _run(["recover", "camera", "--missing", "0.4", "--size", "16", "--model",
-                      "snn,free", "--out", str(out)], capsys)
+    code, err = _run(
+        [
+            "recover",
+            "camera",
+            "--missing",
+            "0.4",
+            "--size",
+            "16",
+            "--model",
+            "snn,free",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"snn", "free"} and metrics["mode"] == "inpaint"
@@ -157,15 +187,39 @@ def test_recover_mask_file(tmp_path, capsys):
     mask = np.zeros((16, 16), dtype=np.uint8)
     mask[4:8, :] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    code, err = _run(["recover", "camera", "--mask", str(tmp_path / "mask.png"), "--size", "16",
-                      "--model", "free", "--out", str(tmp_path / "r")], capsys)
+    code, err = _run(
+        [
+            "recover",
+            "camera",
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--size",
+            "16",
+            "--model",
+            "free",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["missing_fraction"] == pytest.approx(0.25)
     (tmp_path / "blank.png").write_bytes((tmp_path / "mask.png").read_bytes())
     Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(tmp_path / "blank.png")
-    code, err = _run(["recover", "camera", "--mask", str(tmp_path / "blank.png"), "--size", "16",
-                      "--out", str(tmp_path / "r2")], capsys)
+    code, err = _run(
+        [
+            "recover",
+            "camera",
+            "--mask",
+            str(tmp_path / "blank.png"),
+            "--size",
+            "16",
+            "--out",
+            str(tmp_path / "r2"),
+        ],
+        capsys,
+    )
     assert code == 2 and "--mask" in err
 
 
@@ -173,11 +227,17 @@ def test_package_import_is_lazy_and_complete():
     import subprocess
     import sys
 
-    probe = ("import sys, spectralnn as snn; light = 'torch' not in sys.modules; "
-             "names = [getattr(snn, n) for n in snn.__all__]; "
-             "print(light, snn.fit.__module__, snn.SNNCompleter.__name__, "
-             "snn.recipe.__name__, len(names))")
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=120)
-    assert res.stdout.split() == ["True", "spectralnn.train", "SNNCompleter",
-                                  "spectralnn.recipe", "41"], res.stderr
+    probe = (
+        "import sys, spectralnn as snn; light = 'torch' not in sys.modules; "
+        "names = [getattr(snn, n) for n in snn.__all__]; "
+        "print(light, snn.fit.__module__, snn.SNNCompleter.__name__, "
+        "snn.recipe.__name__, len(names))"
+    )
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert res.stdout.split() == [
+        "True",
+        "spectralnn.train",
+        "SNNCompleter",
+        "spectralnn.recipe",
+        "41",
+    ], res.stderr

@@ -52,7 +52,8 @@ def test_fit_on_cuda_matches_cpu():
 
 def test_reduced_path_on_cuda():
     p = snn.make_problem("aligned", (8, 8), 3, 20, seed=0)
-    model = snn.SNNFactorization((8, 8), (2, 2), init="spectral", init_scale=0.5, problem=p,
-                                 seed=0).to("cuda")
+    model = snn.SNNFactorization(
+        (8, 8), (2, 2), init="spectral", init_scale=0.5, problem=p, seed=0
+    ).to("cuda")
     res = snn.fit(model, p, 0.01, 200)
     assert res.method == "reduced" and res.X.is_cuda and res.status == "max_steps"

@@ -24,8 +24,9 @@ CASES = {
     "make_problem noise": lambda: snn.make_problem("gaussian", noise=NAN),
     "make_problem seed": lambda: snn.make_problem("gaussian", seed=1.5),
     "make_problem scale 1e300": lambda: snn.make_problem("gaussian", (4, 4), 1, 8, scale=1e300),
-    "make_problem target nan": lambda: snn.make_problem("gaussian", (2, 2), 1, 4,
-                                                        target=np.full((2, 2), NAN)),
+    "make_problem target nan": lambda: snn.make_problem(
+        "gaussian", (2, 2), 1, 4, target=np.full((2, 2), NAN)
+    ),
     "make_problem max_bytes": lambda: snn.make_problem("gaussian", max_bytes="lots"),
     "load_problem type": lambda: snn.load_problem(3),
     "load_problem missing": lambda: snn.load_problem("/nonexistent/p.npz"),
@@ -43,8 +44,7 @@ CASES = {
     "fit runs model": lambda: snn.fit(snn.FreeMatrix((4, 3), runs=2), P, 0.1, 5),
     "fit_runs lrs": lambda: fit_runs(snn.FreeMatrix((4, 3), runs=2), P, [0.1], 5),
     "fit_runs no runs": lambda: fit_runs(snn.FreeMatrix((4, 3)), P, [0.1], 5),
-    "lr_search grid": lambda: lr_search(lambda r: snn.FreeMatrix((4, 3), runs=r), P, 5,
-                                        grid=()),
+    "lr_search grid": lambda: lr_search(lambda r: snn.FreeMatrix((4, 3), runs=r), P, 5, grid=()),
     "lr_search keep": lambda: lr_search(lambda r: snn.FreeMatrix((4, 3), runs=r), P, 5, keep=0),
     "nuclear_norm nan": lambda: snn.nuclear_norm(torch.tensor([[NAN, 1.0], [0.0, 1.0]])),
     "nuclear_norm inf": lambda: snn.nuclear_norm(torch.full((2, 2), math.inf)),
@@ -64,8 +64,9 @@ CASES = {
     "DenseOperator nan": lambda: snn.DenseOperator(torch.full((2, 2, 2), NAN)),
     "CompletionOperator index": lambda: snn.CompletionOperator([0, 5], [0, 0], (2, 2)),
     "RankOneOperator shapes": lambda: snn.RankOneOperator(torch.ones(2, 3), torch.ones(3, 3)),
-    "AlignedOperator shapes": lambda: snn.AlignedOperator(torch.ones(3, 1), torch.ones(2, 2),
-                                                          torch.ones(4, 1)),
+    "AlignedOperator shapes": lambda: snn.AlignedOperator(
+        torch.ones(3, 1), torch.ones(2, 2), torch.ones(4, 1)
+    ),
     "operator call": lambda: P.operator(torch.ones(2, 2)),
 }
 
@@ -79,8 +80,9 @@ def test_bad_input_raises_an_input_error(name):
 
 
 def test_a_huge_target_is_rescaled_not_zeroed():
-    p = snn.make_problem("gaussian", (2, 2), 1, 4, target=np.array([[1e308, -1e308],
-                                                                     [1e308, 1e308]]))
+    p = snn.make_problem(
+        "gaussian", (2, 2), 1, 4, target=np.array([[1e308, -1e308], [1e308, 1e308]])
+    )
     assert torch.isfinite(p.X_true).all() and p.X_true.abs().max() > 0
     assert abs(snn.nuclear_norm(p.X_true).item() - 1) < 1e-12
 

@@ -93,15 +93,20 @@ def test_tags(cls):
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_unfitted_raises_not_fitted(cls):
     X = _holey()
-    for call in (lambda e: e.transform(X), lambda e: e.predict([0], [0]),
-                 lambda e: e.predict(X), lambda e: e.get_feature_names_out()):
+    for call in (
+        lambda e: e.transform(X),
+        lambda e: e.predict([0], [0]),
+        lambda e: e.predict(X),
+        lambda e: e.get_feature_names_out(),
+    ):
         with pytest.raises(NotFittedError, match="not fitted"):
             call(cls())
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
 
 
-@pytest.mark.parametrize("cls", [snn.SNNCompleter, snn.SoftImputeCompleter],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [snn.SNNCompleter, snn.SoftImputeCompleter], ids=lambda c: c.__name__
+)
 def test_random_state_int_none_generator_randomstate(cls):
     X = _holey()
     out = _fast(cls, random_state=None).fit(X)  # used to raise "manual_seed expected a long"
@@ -118,12 +123,16 @@ def test_random_state_int_none_generator_randomstate(cls):
         _fast(cls, random_state=-1).fit(X)
 
 
-@pytest.mark.parametrize("make", [
-    lambda X: X + 1j,
-    lambda X: torch.from_numpy(X + 0j),
-    lambda X: pytest.importorskip("pandas").DataFrame(X + 1j),
-    lambda X: [[complex(v, 1) for v in row] for row in X],
-], ids=["numpy", "tensor", "DataFrame", "list"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: X + 1j,
+        lambda X: torch.from_numpy(X + 0j),
+        lambda X: pytest.importorskip("pandas").DataFrame(X + 1j),
+        lambda X: [[complex(v, 1) for v in row] for row in X],
+    ],
+    ids=["numpy", "tensor", "DataFrame", "list"],
+)
 def test_complex_input_is_refused(make):
     with pytest.raises(InputTypeError, match="'X' parameter of SNNCompleter.fit must be real"):
         snn.SNNCompleter(max_steps=5).fit(make(_holey()))
@@ -151,13 +160,19 @@ def test_transform_is_the_fit_only_for_the_fitted_matrix(cls):
     hidden[i, j] = np.nan  # same values, one entry fewer
     taller = np.vstack([X, X[:2]])  # more rows
     for other in (changed, hidden, taller):
-        want = _fast(cls, random_state=est.seed_).fit_transform(other) \
-            if "random_state" in est.get_params() else _fast(cls).fit_transform(other)
+        want = (
+            _fast(cls, random_state=est.seed_).fit_transform(other)
+            if "random_state" in est.get_params()
+            else _fast(cls).fit_transform(other)
+        )
         assert np.array_equal(est.transform(other), want)
     assert est.transform(changed)[i, j] == changed[i, j]  # not the old fit
     for k, v in state.items():  # est itself unchanged
-        assert np.array_equal(vars(est)[k], v) if isinstance(v, np.ndarray) else \
-            vars(est)[k] is v or vars(est)[k] == v, k
+        assert (
+            np.array_equal(vars(est)[k], v)
+            if isinstance(v, np.ndarray)
+            else vars(est)[k] is v or vars(est)[k] == v
+        ), k
     with pytest.raises(InputError, match="X has 5 features, but .* expecting 6"):
         est.transform(X[:, :5])
 
@@ -174,8 +189,11 @@ def test_predict_at_positions(cls):
     assert np.array_equal(est.predict(X), est.transform(X))  # one matrix: transform
     with pytest.raises(InputTypeError, match="'rows' parameter of .*predict"):
         est.predict([0.0, 1.0], [1, 2])
-    with pytest.raises(InputError, match=r"'cols' parameter of .*predict must hold positions "
-                                         r"in \[0, 5\]. Got 6 instead"):
+    with pytest.raises(
+        InputError,
+        match=r"'cols' parameter of .*predict must hold positions "
+        r"in \[0, 5\]. Got 6 instead",
+    ):
         est.predict([0, 1], [1, 6])
     with pytest.raises(InputError, match="'cols' parameter of .*length of 'rows'"):
         est.predict([0, 1], [1])
@@ -222,7 +240,8 @@ def test_works_without_scikit_learn():
         assert np.array_equal(pickle.loads(pickle.dumps(est)).transform(X), out)
         print(repr(est))
     """)
-    res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("FreeCompleter(")

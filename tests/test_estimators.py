@@ -29,8 +29,7 @@ def test_get_set_params_and_clone():
     assert twin is not est and twin.get_params() == est.get_params()
     with pytest.raises(ValueError):
         est.set_params(no_such=1)
-    for cls in (snn.ConvexCompleter, snn.SoftImputeCompleter, snn.FreeCompleter,
-                snn.DeepCompleter):
+    for cls in (snn.ConvexCompleter, snn.SoftImputeCompleter, snn.FreeCompleter, snn.DeepCompleter):
         assert sklearn.base.clone(cls()).get_params() == cls().get_params()
 
 
@@ -56,8 +55,15 @@ def test_dataframe_round_trip_and_keep_observed():
     fitted = snn.SNNCompleter(max_steps=600, keep_observed=False).fit_transform(M)
     assert not np.array_equal(fitted[obs], M[obs])
     assert np.allclose(fitted[obs], M[obs], atol=0.05 * np.abs(M[obs]).max())
-    assert {"completed_", "history_", "lr_", "scale_", "offset_", "status_",
-            "validation_error_"} <= set(vars(est))
+    assert {
+        "completed_",
+        "history_",
+        "lr_",
+        "scale_",
+        "offset_",
+        "status_",
+        "validation_error_",
+    } <= set(vars(est))
 
 
 def test_tensor_in_numpy_out_and_transform():
@@ -97,12 +103,15 @@ def test_deep_completer_recovers_low_rank():
     assert np.linalg.norm(out - X) / np.linalg.norm(X) < 0.05
 
 
-@pytest.mark.parametrize("bad, exc, match", [
-    (np.full((3, 3), np.nan), ValueError, "no observed entry"),
-    (np.ones(4), ValueError, "2-D"),
-    (np.array([[1.0, np.inf], [1.0, 2.0]]), ValueError, "finite"),
-    ([["a", "b"], ["c", "d"]], TypeError, "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        (np.full((3, 3), np.nan), ValueError, "no observed entry"),
+        (np.ones(4), ValueError, "2-D"),
+        (np.array([[1.0, np.inf], [1.0, 2.0]]), ValueError, "finite"),
+        ([["a", "b"], ["c", "d"]], TypeError, "numeric"),
+    ],
+)
 def test_bad_input(bad, exc, match):
     with pytest.raises(exc, match=match):
         snn.SNNCompleter().fit(bad)

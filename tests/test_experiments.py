@@ -10,8 +10,13 @@ from spectralnn.experiments import configs, runner
 
 def test_figure_configs_follow_the_paper_settings():
     f2, f3, f4 = configs.FIG2, configs.FIG3, configs.FIG4
-    assert (f2.kind, f2.shape, f2.rank, f2.measurements, f2.scale) == ("aligned", (10, 10), 6,
-                                                                      75, 10.0)
+    assert (f2.kind, f2.shape, f2.rank, f2.measurements, f2.scale) == (
+        "aligned",
+        (10, 10),
+        6,
+        75,
+        10.0,
+    )
     assert f2.models[0].steps == 100_000 and f2.models[0].n_lrs == 5  # 100,001 iterations
     assert [m.name for m in f3.models] == ["snn", "free", "deep"]
     assert [m.n_lrs for m in f3.models] == [5, 5, 10]
@@ -36,7 +41,9 @@ def test_reproduce_fig2_quick_writes_figures_and_an_honest_report(tmp_path):
     report = (out / "report.md").read_text()
     assert "sorted **ascending**" in report and "s_i = 10 N(0, I)" in report
     assert "not tested at this budget (needs 100,001 iterations" in report
-    assert "| fig2 | SNN training error falls exponentially to the noise floor | not tested" in report
+    assert (
+        "| fig2 | SNN training error falls exponentially to the noise floor | not tested" in report
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["style"] == "paper" and results["quick"] is True
 
@@ -62,25 +69,68 @@ def test_reproduce_all_quick_end_to_end(tmp_path):
 
 
 def test_reproduce_rejects_bad_images(tmp_path):
-    assert main(["reproduce", "fig4", "--quick", "--images", "no_such.png",
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "reproduce",
+                "fig4",
+                "--quick",
+                "--images",
+                "no_such.png",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "x").exists()
 
 
 def _fake_curves(quick=True, floor=0.0):
-    hist = [{"step": s, "train_loss": 10.0 * 0.5**s, "nuclear_norm": 1.0 - 0.5**s,
-             "singular_values": [0.8, 0.1, 0.05]} for s in range(0, 50, 5)]
-    flat = [{"step": s, "train_loss": 24.0, "nuclear_norm": 1e-8,
-             "singular_values": [1e-8, 1e-8, 1e-8]} for s in range(0, 50, 5)]
-    runs = [{"model": "SNN", "name": "snn", "lr": lr, "history": hist, "steps": 45,
-             "final": {"train_loss": hist[-1]["train_loss"], "rel_error": 0.1,
-                       "nuclear_norm": 0.9}, "rate": {"rate": 0.1, "r2": 0.99}}
-            for lr in (1e-2, 1e-3)]
-    runs += [{"model": "deep", "name": "deep", "lr": lr, "history": flat, "steps": 45,
-              "final": {"train_loss": 24.0, "rel_error": 1.0, "nuclear_norm": 1e-8},
-              "rate": {"rate": None, "r2": None}} for lr in (1e-2, 1e-3)]
-    return {"figure": "fig3", "caption": "c", "quick": quick, "runs": runs,
-            "reference": {"min_nuclear_norm": 0.97, "loss_floor": floor}}
+    hist = [
+        {
+            "step": s,
+            "train_loss": 10.0 * 0.5**s,
+            "nuclear_norm": 1.0 - 0.5**s,
+            "singular_values": [0.8, 0.1, 0.05],
+        }
+        for s in range(0, 50, 5)
+    ]
+    flat = [
+        {"step": s, "train_loss": 24.0, "nuclear_norm": 1e-8, "singular_values": [1e-8, 1e-8, 1e-8]}
+        for s in range(0, 50, 5)
+    ]
+    runs = [
+        {
+            "model": "SNN",
+            "name": "snn",
+            "lr": lr,
+            "history": hist,
+            "steps": 45,
+            "final": {"train_loss": hist[-1]["train_loss"], "rel_error": 0.1, "nuclear_norm": 0.9},
+            "rate": {"rate": 0.1, "r2": 0.99},
+        }
+        for lr in (1e-2, 1e-3)
+    ]
+    runs += [
+        {
+            "model": "deep",
+            "name": "deep",
+            "lr": lr,
+            "history": flat,
+            "steps": 45,
+            "final": {"train_loss": 24.0, "rel_error": 1.0, "nuclear_norm": 1e-8},
+            "rate": {"rate": None, "r2": None},
+        }
+        for lr in (1e-2, 1e-3)
+    ]
+    return {
+        "figure": "fig3",
+        "caption": "c",
+        "quick": quick,
+        "runs": runs,
+        "reference": {"min_nuclear_norm": 0.97, "loss_floor": floor},
+    }
 
 
 def test_curves_figure_draws_every_row_with_plot_histories(monkeypatch):
@@ -88,9 +138,11 @@ def test_curves_figure_draws_every_row_with_plot_histories(monkeypatch):
     from spectralnn.experiments import figures
 
     calls = []
-    monkeypatch.setattr(figures, "plot_histories",
-                        lambda h, **kw: calls.append((list(h), kw)) or
-                        plotting.plot_histories(h, **kw))
+    monkeypatch.setattr(
+        figures,
+        "plot_histories",
+        lambda h, **kw: calls.append((list(h), kw)) or plotting.plot_histories(h, **kw),
+    )
     fig = figures.curves_figure(_fake_curves())
     assert [c[0] for c in calls] == [["lr = 0.01", "lr = 0.001"]] * 2
     loss_ax = fig.axes[0]
@@ -119,9 +171,21 @@ def test_quick_report_does_not_judge_claims_and_states_conventions():
     from spectralnn.experiments import report
 
     res = _fake_curves(quick=True)
-    res.update(settings={"kind": "gaussian", "shape": (10, 10), "rank": 6, "measurements": 75,
-                         "noise": 0.01, "scale": 10.0, "seed": 42, "images": ()},
-               diverged=[], compute_time=1.0, jitter=None)
+    res.update(
+        settings={
+            "kind": "gaussian",
+            "shape": (10, 10),
+            "rank": 6,
+            "measurements": 75,
+            "noise": 0.01,
+            "scale": 10.0,
+            "seed": 42,
+            "images": (),
+        },
+        diverged=[],
+        compute_time=1.0,
+        jitter=None,
+    )
     res["reference"].update(solver="cvxpy", rel_error_to_X_true=0.1)
     for r in res["runs"]:
         r["final"]["test_loss"] = 1.0

@@ -32,8 +32,9 @@ def test_factored_equals_full(problems, kind, widths, init, steps):
     # The must-show runs 200 steps (-m slow); the default suite runs the first 40.
     shape, _, lr, scales = CASES[kind]
     p = problems[kind]
-    full = snn.fit(_model(shape, widths, init, scales[init]), p, lr, steps, method="full",
-                   record_every=10)
+    full = snn.fit(
+        _model(shape, widths, init, scales[init]), p, lr, steps, method="full", record_every=10
+    )
     fac_model = _model(shape, widths, init, scales[init])
     fac = snn.fit(fac_model, p, lr, steps, method="factored", record_every=10)
     assert fac.method == "factored" and fac.status == full.status == "max_steps"
@@ -42,8 +43,9 @@ def test_factored_equals_full(problems, kind, widths, init, steps):
     L, R = fac.factors
     torch.testing.assert_close(L @ R.mT, fac.X, rtol=0, atol=1e-14)
     for key in ("train_loss", "test_loss", "rel_error", "nuclear_norm", "erank", "grad_norm"):
-        np.testing.assert_allclose(fac.column(key)[:-1], full.column(key)[:-1], rtol=1e-8,
-                                   atol=1e-13, err_msg=key)
+        np.testing.assert_allclose(
+            fac.column(key)[:-1], full.column(key)[:-1], rtol=1e-8, atol=1e-13, err_msg=key
+        )
     sv_f, sv_full = fac.final["singular_values"], full.final["singular_values"]
     assert len(sv_f) == len(sv_full) == min(shape)
     np.testing.assert_allclose(sv_f, sv_full, atol=1e-12)
@@ -103,19 +105,31 @@ def test_basis_held_fixed_alone_is_not_the_gradient():
         (gU_fixed,) = torch.autograd.grad(loss, model.U)
     obj.evaluate(need_grad=True)
     (gU,) = [g for q, g in zip(obj.params, obj.grads([True])) if q is model.U]
-    rel = lambda a: ((a - ref.U.grad).norm() / ref.U.grad.norm()).item()
+
+    def rel(a):
+        return ((a - ref.U.grad).norm() / ref.U.grad.norm()).item()
+
     assert rel(gU) < 1e-12 and rel(gU_fixed) > 0.1
 
 
 def test_aligned_and_dense_operators_agree_with_full():
     for kind, shape in (("aligned", (20, 16)), ("gaussian", (12, 10))):
         p = snn.make_problem(kind, shape, 2, 40, seed=2)
-        res = [snn.fit(snn.SNNFactorization(shape, (2,), init="gaussian", init_scale=0.3,
-                                            rank=2, seed=1), p, 0.05, 40, method=meth,
-                       record_every=10) for meth in ("full", "factored")]
+        res = [
+            snn.fit(
+                snn.SNNFactorization(shape, (2,), init="gaussian", init_scale=0.3, rank=2, seed=1),
+                p,
+                0.05,
+                40,
+                method=meth,
+                record_every=10,
+            )
+            for meth in ("full", "factored")
+        ]
         torch.testing.assert_close(res[1].X, res[0].X, rtol=0, atol=1e-11)
-        np.testing.assert_allclose(res[1].column("test_loss"), res[0].column("test_loss"),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            res[1].column("test_loss"), res[0].column("test_loss"), rtol=1e-9
+        )
 
 
 def test_batched_runs_factored_equals_full(problems):
@@ -128,8 +142,9 @@ def test_batched_runs_factored_equals_full(problems):
     fac = snn.fit_runs(make(2), p, [500.0, 100.0], 60, method="factored", record_every=20)
     for a, b in zip(full, fac):
         torch.testing.assert_close(b.X, a.X, rtol=0, atol=1e-11)
-        np.testing.assert_allclose(b.column("grad_norm")[:-1], a.column("grad_norm")[:-1],
-                                   rtol=1e-8)
+        np.testing.assert_allclose(
+            b.column("grad_norm")[:-1], a.column("grad_norm")[:-1], rtol=1e-8
+        )
 
 
 def test_low_rank_truth_gives_the_dense_rel_error(problems):
@@ -138,30 +153,45 @@ def test_low_rank_truth_gives_the_dense_rel_error(problems):
     lowrank = Problem(p.operator, p.y, None, p.test_operator, p.y_test)
     lowrank.X_true_factors = (U[:, :2] * s[:2], Vh[:2].mT)
     dense = snn.fit(_model((48, 40), (1,), "gaussian", 0.1), p, 500.0, 30, method="factored")
-    fac = snn.fit(_model((48, 40), (1,), "gaussian", 0.1), lowrank, 500.0, 30,
-                  method="factored")
+    fac = snn.fit(_model((48, 40), (1,), "gaussian", 0.1), lowrank, 500.0, 30, method="factored")
     np.testing.assert_allclose(fac.column("rel_error"), dense.column("rel_error"), rtol=1e-9)
 
 
 def test_resume_of_a_factored_fit(problems, tmp_path):
     p, ckpt = problems["completion"], tmp_path / "ck.pt"
-    straight = snn.fit(_model((48, 40), (2,), "gaussian", 0.1), p, 500.0, 40, method="factored",
-                       record_every=10)
-    snn.fit(_model((48, 40), (2,), "gaussian", 0.1), p, 500.0, 20, method="factored",
-            record_every=10, checkpoint=ckpt)
-    resumed = snn.fit(_model((48, 40), (2,), "gaussian", 0.1), p, 500.0, 40,
-                      method="factored", record_every=10, checkpoint=ckpt)
+    straight = snn.fit(
+        _model((48, 40), (2,), "gaussian", 0.1), p, 500.0, 40, method="factored", record_every=10
+    )
+    snn.fit(
+        _model((48, 40), (2,), "gaussian", 0.1),
+        p,
+        500.0,
+        20,
+        method="factored",
+        record_every=10,
+        checkpoint=ckpt,
+    )
+    resumed = snn.fit(
+        _model((48, 40), (2,), "gaussian", 0.1),
+        p,
+        500.0,
+        40,
+        method="factored",
+        record_every=10,
+        checkpoint=ckpt,
+    )
     torch.testing.assert_close(resumed.X, straight.X, rtol=0, atol=0)
-    with pytest.raises(ValueError, match="'checkpoint'.*method: checkpoint 'factored', this "
-                                         "fit 'full'"):
-        snn.fit(_model((48, 40), (2,), "gaussian", 0.1), p, 500.0, 60, method="full",
-                checkpoint=ckpt)
+    with pytest.raises(
+        ValueError, match="'checkpoint'.*method: checkpoint 'factored', this fit 'full'"
+    ):
+        snn.fit(
+            _model((48, 40), (2,), "gaussian", 0.1), p, 500.0, 60, method="full", checkpoint=ckpt
+        )
 
 
 def test_auto_picks_factored_only_when_it_pays():
     p = snn.make_problem("completion", (96, 100), 2, 800, seed=0)
-    small_rank = snn.fit(snn.SNNFactorization((96, 100), (1,), init="gaussian", rank=4), p,
-                         1.0, 1)
+    small_rank = snn.fit(snn.SNNFactorization((96, 100), (1,), init="gaussian", rank=4), p, 1.0, 1)
     assert small_rank.method == "factored"
     q = snn.make_problem("completion", (12, 12), 2, 60, seed=0)
     assert snn.fit(snn.SNNFactorization((12, 12), (1,), rank=2), q, 1.0, 1).method == "full"
@@ -169,8 +199,11 @@ def test_auto_picks_factored_only_when_it_pays():
 
 def test_bad_input_rank_and_operator():
     p = snn.make_problem("completion", (10, 8), 2, 40, seed=0)
-    with pytest.raises(ValueError, match=r"'rank' p=3 .* L0 \* p = 3 \* 3 = 9 .*min\(d1, d2\) "
-                                         r"= 8"):
+    with pytest.raises(
+        ValueError,
+        match=r"'rank' p=3 .* L0 \* p = 3 \* 3 = 9 .*min\(d1, d2\) "
+        r"= 8",
+    ):
         snn.fit(snn.SNNFactorization((10, 8), (3,), rank=3), p, 0.1, 1, method="factored")
 
     class Shifted(AbstractOperator):  # a user operator: sum of entries, plus a shift
@@ -196,8 +229,9 @@ def test_bad_input_rank_and_operator():
     q = Problem(Shifted(), torch.zeros(1))
     with pytest.raises(ValueError, match="operator Shifted is not one the factored path"):
         snn.fit(snn.SNNFactorization((10, 8), (1,), rank=2), q, 0.1, 1, method="factored")
-    with pytest.raises(ValueError, match="method='factored' does not apply: the model is a "
-                                         "FreeMatrix"):
+    with pytest.raises(
+        ValueError, match="method='factored' does not apply: the model is a FreeMatrix"
+    ):
         snn.fit(snn.FreeMatrix((10, 8)), p, 0.1, 1, method="factored")
 
 
@@ -205,8 +239,7 @@ def test_bad_input_rank_and_operator():
 def test_factored_matrix_equals_the_model(widths, p):
     """X through the cores equals model() (the full network) to 1e-12; None where the factored
     path does not apply (L0 p >= min(d), another model)."""
-    model = snn.SNNFactorization((30, 24), widths, init="gaussian", init_scale=0.5, rank=p,
-                                 seed=3)
+    model = snn.SNNFactorization((30, 24), widths, init="gaussian", init_scale=0.5, rank=p, seed=3)
     X = factored_matrix(model)
     if widths[0] * p >= 24:
         assert X is None

@@ -15,8 +15,9 @@ def _ubar_vbar(model):
 
 def test_spectral_init_orders_ubar_vbar_ascending_like_the_authors():
     p = snn.make_problem("aligned", (10, 10), 6, 75, seed=42, scale=10.0)
-    m = snn.SNNFactorization((10, 10), (2, 2, 2, 2), init="spectral", init_scale=1.0,
-                             problem=p, seed=42)
+    m = snn.SNNFactorization(
+        (10, 10), (2, 2, 2, 2), init="spectral", init_scale=1.0, problem=p, seed=42
+    )
     assert m.spectral_order == "ascending"
     ubar, vbar = _ubar_vbar(m)
     r = p.operator.Phi.shape[-1]

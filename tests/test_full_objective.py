@@ -16,13 +16,18 @@ PROBLEMS = [
 
 
 @pytest.mark.parametrize("kind,shape,rank,m", PROBLEMS)
-@pytest.mark.parametrize("widths,fn", [((2, 2, 2, 2), "tanh"), ((3, 1), "sin"),
-                                       ((1,), "sigmoid")])
+@pytest.mark.parametrize("widths,fn", [((2, 2, 2, 2), "tanh"), ((3, 1), "sin"), ((1,), "sigmoid")])
 @pytest.mark.parametrize("runs", [None, 3])
 def test_by_hand_equals_autograd(kind, shape, rank, m, widths, fn, runs):
     p = snn.make_problem(kind, shape, rank, m, seed=1)
-    kw = {"widths": widths, "fn": fn, "init": "gaussian", "init_scale": 0.3, "seed": 2,
-          "runs": runs}
+    kw = {
+        "widths": widths,
+        "fn": fn,
+        "init": "gaussian",
+        "init_scale": 0.3,
+        "seed": 2,
+        "runs": runs,
+    }
     with pytest.warns(UserWarning) if fn == "sigmoid" else _nothing():
         a, b = snn.SNNFactorization(shape, **kw), snn.SNNFactorization(shape, **kw)
     if runs:  # different copies, so that a run mix-up would show
@@ -37,8 +42,9 @@ def test_by_hand_equals_autograd(kind, shape, rank, m, widths, fn, runs):
     for g_hand, g_ref in zip(hand.grads(active), ref.grads(active)):
         torch.testing.assert_close(g_hand, g_ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(hand.matrix(0), ref.matrix(0), rtol=1e-13, atol=1e-15)
-    assert hand.record(0, None)["train_loss"] == pytest.approx(ref.record(0, None)["train_loss"],
-                                                               rel=1e-13)
+    assert hand.record(0, None)["train_loss"] == pytest.approx(
+        ref.record(0, None)["train_loss"], rel=1e-13
+    )
 
 
 def test_full_method_uses_it_for_snn_models_only():
@@ -95,14 +101,17 @@ def test_model_route_is_honoured_and_routes_agree(runs, monkeypatch):
     out = {}
     for route in ("svd", "gram"):
         for cls in (FullObjective, SNNFullObjective):
-            model = snn.SNNFactorization((10, 10), (2, 2), init="gaussian", init_scale=0.3,
-                                         seed=2, runs=runs)
+            model = snn.SNNFactorization(
+                (10, 10), (2, 2), init="gaussian", init_scale=0.3, seed=2, runs=runs
+            )
             model.snn.route = route
             obj = cls(model, p)
             calls.update(svd=0, eigh=0)
             out[route, cls] = (obj.evaluate(True), obj.grads([True] * (runs or 1)))
-            assert calls == ({"svd": 2, "eigh": 0} if route == "svd" else
-                             {"svd": 0, "eigh": 2}), (route, cls)
+            assert calls == ({"svd": 2, "eigh": 0} if route == "svd" else {"svd": 0, "eigh": 2}), (
+                route,
+                cls,
+            )
     ref = out["svd", FullObjective]
     for losses, grads in out.values():
         torch.testing.assert_close(losses, ref[0], rtol=1e-12, atol=0)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import spectralnn as snn
+
 from conftest import TOL, finite_difference_grad, random_orthogonal
 
 ODD = ["tanh", "sin", "softsign", "sigmoid_centered", "identity"]
@@ -48,11 +49,14 @@ def test_autograd_through_svd_is_nan_where_ours_is_finite():
 
 
 def test_gradcheck_generic_and_degenerate(gen):
-    for X in [torch.randn(4, 3, generator=gen, dtype=torch.float64),
-              torch.randn(2, 3, 5, generator=gen, dtype=torch.float64),
-              0.1 * torch.eye(4, dtype=torch.float64)]:
-        assert torch.autograd.gradcheck(lambda Z: snn.spectral_apply(Z, "tanh"),
-                                        (X.requires_grad_(),), atol=1e-6, rtol=1e-5)
+    for X in [
+        torch.randn(4, 3, generator=gen, dtype=torch.float64),
+        torch.randn(2, 3, 5, generator=gen, dtype=torch.float64),
+        0.1 * torch.eye(4, dtype=torch.float64),
+    ]:
+        assert torch.autograd.gradcheck(
+            lambda Z: snn.spectral_apply(Z, "tanh"), (X.requires_grad_(),), atol=1e-6, rtol=1e-5
+        )
 
 
 def test_agrees_with_autograd_at_generic_points(gen):
@@ -72,10 +76,12 @@ def test_orthogonal_equivariance_and_transpose(fn, dtype, gen):
     P, Q = random_orthogonal(5, gen), random_orthogonal(3, gen)
     X, P, Q = X.to(dtype), P.to(dtype), Q.to(dtype)
     lhs = snn.spectral_apply(P @ X @ Q, fn)
-    torch.testing.assert_close(lhs, P @ snn.spectral_apply(X, fn) @ Q, rtol=TOL[dtype],
-                               atol=TOL[dtype])
-    torch.testing.assert_close(snn.spectral_apply(X.mT, fn), snn.spectral_apply(X, fn).mT,
-                               rtol=TOL[dtype], atol=TOL[dtype])
+    torch.testing.assert_close(
+        lhs, P @ snn.spectral_apply(X, fn) @ Q, rtol=TOL[dtype], atol=TOL[dtype]
+    )
+    torch.testing.assert_close(
+        snn.spectral_apply(X.mT, fn), snn.spectral_apply(X, fn).mT, rtol=TOL[dtype], atol=TOL[dtype]
+    )
 
 
 def test_identity_returns_input_and_prescribed_singular_values(gen):
@@ -127,15 +133,17 @@ def test_plain_sigmoid_warns_and_is_discontinuous():
 
 
 def test_register_custom_activation(gen):
-    act = snn.register_activation("test_cubic", lambda s: s + s**3, lambda s: 1 + 3 * s**2,
-                                  overwrite=True)
+    act = snn.register_activation(
+        "test_cubic", lambda s: s + s**3, lambda s: 1 + 3 * s**2, overwrite=True
+    )
     assert snn.ACTIVATIONS["test_cubic"] is act
     X = torch.randn(4, 4, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(snn.spectral_apply(X, "test_cubic"), X + X @ X.mT @ X)
     with pytest.raises(ValueError, match="already registered"):
         snn.register_activation("test_cubic", torch.sin, torch.cos)
-    torch.testing.assert_close(snn.spectral_apply(X, (torch.sin, torch.cos)),
-                               snn.spectral_apply(X, "sin"))
+    torch.testing.assert_close(
+        snn.spectral_apply(X, (torch.sin, torch.cos)), snn.spectral_apply(X, "sin")
+    )
 
 
 def test_metrics_nuclear_norm_and_effective_rank():

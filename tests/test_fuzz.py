@@ -61,8 +61,20 @@ def corrupt(t: torch.Tensor, how: str):
     }[how]()
 
 
-CORRUPTIONS = ("nan", "inf", "complex", "float16", "bfloat16", "int", "list", "numpy_complex",
-               "extra_dim", "drop_dim", "empty", "string")
+CORRUPTIONS = (
+    "nan",
+    "inf",
+    "complex",
+    "float16",
+    "bfloat16",
+    "int",
+    "list",
+    "numpy_complex",
+    "extra_dim",
+    "drop_dim",
+    "empty",
+    "string",
+)
 
 
 # --------------------------------------------------------------------------- make_problem
@@ -74,11 +86,14 @@ def problem_kwargs(draw):
     d1, d2 = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     m_max = d1 * d2 if kind == "completion" else 40
     return {
-        "kind": kind, "shape": (d1, d2), "rank": draw(st.integers(1, min(d1, d2))),
+        "kind": kind,
+        "shape": (d1, d2),
+        "rank": draw(st.integers(1, min(d1, d2))),
         "measurements": draw(st.integers(1, m_max)),
         "noise": draw(st.sampled_from([0.0, 0.01, 0.5])),
         "seed": draw(st.none() | st.integers(0, 2**63 - 1)),
-        "scale": draw(st.floats(1e-2, 1e2)), "psd": draw(st.booleans()),
+        "scale": draw(st.floats(1e-2, 1e2)),
+        "psd": draw(st.booleans()),
         "dtype": draw(st.sampled_from(FLOATS)),
         "test_measurements": draw(st.none() | st.integers(1, 30)),
     }
@@ -101,8 +116,10 @@ BAD_PROBLEM = {
 
 def _bad_target(how, shape):
     T = torch.rand(shape, dtype=torch.float64)
-    return {"zeros": lambda: torch.zeros(shape), "wrong_shape": lambda: torch.rand(8, 9),
-            }.get(how, lambda: corrupt(T, how))()
+    return {
+        "zeros": lambda: torch.zeros(shape),
+        "wrong_shape": lambda: torch.rand(8, 9),
+    }.get(how, lambda: corrupt(T, how))()
 
 
 @given(problem_kwargs(), st.data())
@@ -143,23 +160,36 @@ def operator_case(draw):
         Psi = torch.linalg.qr(randn(gen, d2, d2)).Q[:, :r].to(dtype)
         args = {"Phi": Phi, "Psi": Psi, "S": randn(gen, m, r, dtype=dtype)}
     else:
-        args = {"rows": torch.randint(d1, (m,), generator=gen),
-                "cols": torch.randint(d2, (m,), generator=gen), "shape": (d1, d2),
-                "dtype": dtype}
+        args = {
+            "rows": torch.randint(d1, (m,), generator=gen),
+            "cols": torch.randint(d2, (m,), generator=gen),
+            "shape": (d1, d2),
+            "dtype": dtype,
+        }
     return kind, args, gen
 
 
-CLASSES = {"dense": snn.DenseOperator, "aligned": snn.AlignedOperator,
-           "completion": snn.CompletionOperator, "rank_one": snn.RankOneOperator}
+CLASSES = {
+    "dense": snn.DenseOperator,
+    "aligned": snn.AlignedOperator,
+    "completion": snn.CompletionOperator,
+    "rank_one": snn.RankOneOperator,
+}
 BAD_INDEX = ("negative", "too_big", "fractional", "nan", "bool", "2d", "complex", "list", "empty")
 
 
 def _bad_index(t: torch.Tensor, how: str, size: int):
-    return {"negative": lambda: t - t.max() - 1, "too_big": lambda: t + size,
-            "fractional": lambda: t.double() + 0.5, "nan": lambda: corrupt(t.double(), "nan"),
-            "bool": lambda: t > 0, "2d": lambda: t.reshape(1, -1),
-            "complex": lambda: t.to(torch.complex64), "list": lambda: t.tolist(),
-            "empty": lambda: t[:0]}[how]()
+    return {
+        "negative": lambda: t - t.max() - 1,
+        "too_big": lambda: t + size,
+        "fractional": lambda: t.double() + 0.5,
+        "nan": lambda: corrupt(t.double(), "nan"),
+        "bool": lambda: t > 0,
+        "2d": lambda: t.reshape(1, -1),
+        "complex": lambda: t.to(torch.complex64),
+        "list": lambda: t.tolist(),
+        "empty": lambda: t[:0],
+    }[how]()
 
 
 @given(operator_case(), st.data())
@@ -191,8 +221,12 @@ def test_operator_constructors(fuzz_counter, case, data):
     refused(lambda: cls(**{**args, broken: value}), [broken], fuzz_counter)
 
 
-@given(operator_case(), st.sampled_from(["shape", "transpose", "dtype", "list", "ndim1",
-                                         "r_shape", "r_dtype", "r_list"]))
+@given(
+    operator_case(),
+    st.sampled_from(
+        ["shape", "transpose", "dtype", "list", "ndim1", "r_shape", "r_dtype", "r_list"]
+    ),
+)
 def test_operator_inputs(fuzz_counter, case, how):
     kind, args, gen = case
     op = CLASSES[kind](**args)
@@ -201,10 +235,16 @@ def test_operator_inputs(fuzz_counter, case, how):
     X, r = randn(gen, d1, d2, dtype=op.dtype), randn(gen, op.m, dtype=op.dtype)
     if how == "transpose" and d1 == d2:
         how = "shape"
-    bad = {"shape": lambda: randn(gen, d1 + 1, d2, dtype=op.dtype), "transpose": lambda: X.mT,
-           "dtype": lambda: X.to(other), "list": lambda: X.tolist(), "ndim1": lambda: X[0],
-           "r_shape": lambda: randn(gen, op.m + 1, dtype=op.dtype), "r_dtype": lambda: r.to(other),
-           "r_list": lambda: r.tolist()}[how]()
+    bad = {
+        "shape": lambda: randn(gen, d1 + 1, d2, dtype=op.dtype),
+        "transpose": lambda: X.mT,
+        "dtype": lambda: X.to(other),
+        "list": lambda: X.tolist(),
+        "ndim1": lambda: X[0],
+        "r_shape": lambda: randn(gen, op.m + 1, dtype=op.dtype),
+        "r_dtype": lambda: r.to(other),
+        "r_list": lambda: r.tolist(),
+    }[how]()
     call = (lambda: op.adjoint(bad)) if how.startswith("r_") else (lambda: op(bad))
     refused(call, ["r" if how.startswith("r_") else "X"], fuzz_counter)
 
@@ -212,8 +252,19 @@ def test_operator_inputs(fuzz_counter, case, how):
 # --------------------------------------------------------------------------- Problem
 
 
-BAD_Y = ("nan", "inf", "complex", "numpy_complex", "float16", "list", "extra_dim", "empty",
-         "long", "short", "string")
+BAD_Y = (
+    "nan",
+    "inf",
+    "complex",
+    "numpy_complex",
+    "float16",
+    "list",
+    "extra_dim",
+    "empty",
+    "long",
+    "short",
+    "string",
+)
 
 
 def _bad_vector(t: torch.Tensor, how: str):
@@ -232,10 +283,22 @@ def test_problem_constructor(fuzz_counter, case, data):
     y = op(X)
     t_args = {**args}
     test_op = CLASSES[kind](**t_args)
-    parts = {"operator": op, "y": y, "X_true": X, "test_operator": test_op,
-             "y_test": test_op(X)}
-    what = data.draw(st.sampled_from(["valid", "int_y", "y", "X_true", "y_test",
-                                      "test_operator", "operator", "meta", "lonely"]))
+    parts = {"operator": op, "y": y, "X_true": X, "test_operator": test_op, "y_test": test_op(X)}
+    what = data.draw(
+        st.sampled_from(
+            [
+                "valid",
+                "int_y",
+                "y",
+                "X_true",
+                "y_test",
+                "test_operator",
+                "operator",
+                "meta",
+                "lonely",
+            ]
+        )
+    )
     if what in ("valid", "int_y"):
         if what == "int_y":
             parts["y"] = (10 * y).round().long()
@@ -254,8 +317,11 @@ def test_problem_constructor(fuzz_counter, case, data):
         parts[what] = X.mT.contiguous() if how == "T" else corrupt(X, how)
     elif what == "test_operator":  # another shape, or not an operator
         d1, d2 = op.shape
-        parts[what] = (snn.DenseOperator(randn(gen, test_op.m, d1 + 1, d2, dtype=op.dtype))
-                       if data.draw(st.booleans()) else "operator")
+        parts[what] = (
+            snn.DenseOperator(randn(gen, test_op.m, d1 + 1, d2, dtype=op.dtype))
+            if data.draw(st.booleans())
+            else "operator"
+        )
     elif what == "operator":
         parts[what] = args.get("A", np.zeros((2, 2, 2)))
     elif what == "meta":
@@ -274,8 +340,11 @@ def test_problem_constructor(fuzz_counter, case, data):
 def model_case(draw):
     name = draw(st.sampled_from(sorted(snn.MODELS)))
     shape = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
-    kw = {"seed": draw(st.none() | st.integers(0, 2**63 - 1)),
-          "dtype": draw(st.sampled_from(FLOATS)), "runs": draw(st.none() | st.integers(1, 3))}
+    kw = {
+        "seed": draw(st.none() | st.integers(0, 2**63 - 1)),
+        "dtype": draw(st.sampled_from(FLOATS)),
+        "runs": draw(st.none() | st.integers(1, 3)),
+    }
     if name != "free":
         kw["init"] = draw(st.sampled_from(["identity", "gaussian", "orthogonal"]))
         kw["init_scale"] = draw(st.floats(1e-3, 1.0))
@@ -331,8 +400,12 @@ def test_models(fuzz_counter, case, data):
         refused(lambda: snn.make_model(name, value, **kw), ["shape"], fuzz_counter)
     else:  # call the class itself: make_model drops None values
         cls = snn.MODELS[name]  # widths and fn are checked by nn.py / _activations.py
-        refused(lambda: cls(shape, **{**kw, bad: value}), [bad], fuzz_counter,
-                ours=bad not in ("widths", "fn"))
+        refused(
+            lambda: cls(shape, **{**kw, bad: value}),
+            [bad],
+            fuzz_counter,
+            ours=bad not in ("widths", "fn"),
+        )
 
 
 # --------------------------------------------------------------------------- spectral_apply
@@ -352,9 +425,15 @@ def matrices(draw, max_batch=2):
     return X
 
 
-@given(matrices(), st.sampled_from(SAFE_FNS), st.none() | st.sampled_from(
-    [c for c in CORRUPTIONS if c not in ("drop_dim", "extra_dim")]
-    + ["vector", "fn_name", "fn_type"]))
+@given(
+    matrices(),
+    st.sampled_from(SAFE_FNS),
+    st.none()
+    | st.sampled_from(
+        [c for c in CORRUPTIONS if c not in ("drop_dim", "extra_dim")]
+        + ["vector", "fn_name", "fn_type"]
+    ),
+)
 def test_spectral_apply(fuzz_counter, X, fn, how):
     if how is None:
         X = X.requires_grad_()
@@ -379,8 +458,10 @@ def test_spectral_apply(fuzz_counter, X, fn, how):
 def test_metrics(fuzz_counter, X, data):
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31)))
     T = randn(gen, *X.shape[-2:], dtype=X.dtype) + 0.1
-    how = data.draw(st.none() | st.sampled_from(
-        ["zero", "shape", "nan", "complex", "int", "list", "float16", "vector"]))
+    how = data.draw(
+        st.none()
+        | st.sampled_from(["zero", "shape", "nan", "complex", "int", "list", "float16", "vector"])
+    )
     metric = data.draw(st.sampled_from(["relative_error", "psnr"]))
     if metric == "psnr":
         X = X.reshape(-1, *X.shape[-2:])[0]
@@ -391,8 +472,11 @@ def test_metrics(fuzz_counter, X, data):
         assert bool(torch.isfinite(torch.as_tensor(v)).all())
         assert bool((torch.as_tensor(effective_rank(X)) >= 0).all())
         return
-    bad = {"zero": lambda: torch.zeros_like(T), "shape": lambda: randn(gen, T.shape[0] + 1, 2),
-           "vector": lambda: T.reshape(-1)}.get(how, lambda: corrupt(T, how))()
+    bad = {
+        "zero": lambda: torch.zeros_like(T),
+        "shape": lambda: randn(gen, T.shape[0] + 1, 2),
+        "vector": lambda: T.reshape(-1),
+    }.get(how, lambda: corrupt(T, how))()
     if how in ("int", "list", "float16", "complex") and data.draw(st.booleans()):
         refused(lambda: fn(corrupt(X, how), T), ["X"], fuzz_counter)
     else:
@@ -406,16 +490,34 @@ def _forged(key: str, shape, dtype="<f8") -> bytes:
     """An .npy member whose header claims ``shape`` but which holds 16 bytes."""
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buf, {"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
+        buf, {"descr": dtype, "fortran_order": False, "shape": tuple(shape)}
+    )
     return buf.getvalue() + b"\0" * 16
 
 
-FILE_BREAKS = ("nan", "inf", "complex", "object", "drop", "forged", "wrong_shape", "bad_kind",
-               "bad_meta", "garbage", "truncate", "string_array", "not_npy")
+FILE_BREAKS = (
+    "nan",
+    "inf",
+    "complex",
+    "object",
+    "drop",
+    "forged",
+    "wrong_shape",
+    "bad_kind",
+    "bad_meta",
+    "garbage",
+    "truncate",
+    "string_array",
+    "not_npy",
+)
 
 
-@given(st.sampled_from(snn.sensing.PROBLEM_KINDS), st.integers(0, 1000),
-       st.none() | st.sampled_from(FILE_BREAKS), st.data())
+@given(
+    st.sampled_from(snn.sensing.PROBLEM_KINDS),
+    st.integers(0, 1000),
+    st.none() | st.sampled_from(FILE_BREAKS),
+    st.data(),
+)
 def test_load_problem(fuzz_counter, kind, seed, how, data):
     p = snn.make_problem(kind, (4, 3), 2, 6, 0.01, seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -434,9 +536,14 @@ def test_load_problem(fuzz_counter, kind, seed, how, data):
             rel = snn.metrics.relative_error(q.X_true + 0.01, q.X_true).item()
             assert math.isfinite(rel) and math.isfinite(q.loss(q.X_true).item())
             return
-        key = data.draw(st.sampled_from(float_keys if how in ("nan", "inf", "complex", "object",
-                                                                "wrong_shape", "forged")
-                                        else sorted(arrays)), label="key")
+        key = data.draw(
+            st.sampled_from(
+                float_keys
+                if how in ("nan", "inf", "complex", "object", "wrong_shape", "forged")
+                else sorted(arrays)
+            ),
+            label="key",
+        )
         names = [key]
         if how in ("nan", "inf"):
             arrays[key] = arrays[key].copy()
@@ -449,16 +556,22 @@ def test_load_problem(fuzz_counter, kind, seed, how, data):
             if key in ("meta", "X_true") or key == "operator" and kind == "gaussian":
                 key = "y"  # these keys are optional
             test_keys = sorted(k for k in arrays if k.startswith("test_"))
-            names = {"operator": [k for k in arrays if k not in ("y", "meta", "X_true",
-                                                                  "y_test", "operator")],
-                     "y_test": test_keys}.get(key, [key])
+            names = {
+                "operator": [
+                    k for k in arrays if k not in ("y", "meta", "X_true", "y_test", "operator")
+                ],
+                "y_test": test_keys,
+            }.get(key, [key])
             del arrays[key]
         elif how == "wrong_shape":
             arrays[key] = np.concatenate([arrays[key].ravel(), [1.0]])
         elif how == "bad_kind":
             arrays["operator"], names = np.array("gausian"), ["operator"]
         elif how == "bad_meta":
-            arrays["meta"], names = np.array(data.draw(st.sampled_from(["{", "[1]", "3"]))), ["meta"]
+            arrays["meta"], names = (
+                np.array(data.draw(st.sampled_from(["{", "[1]", "3"]))),
+                ["meta"],
+            )
         elif how == "string_array":
             arrays["y"], names = np.array(["a"] * 6), ["y"]
         np.savez(path, **arrays)
@@ -472,7 +585,11 @@ def test_load_problem(fuzz_counter, kind, seed, how, data):
             names = ["notes.txt"]
         elif how == "garbage":
             with open(path, "wb") as fh:
-                fh.write(bytes(data.draw(st.binary(max_size=300)), ))
+                fh.write(
+                    bytes(
+                        data.draw(st.binary(max_size=300)),
+                    )
+                )
             names = [path]
         elif how == "truncate":
             size = os.path.getsize(path)
@@ -568,12 +685,27 @@ def cli_dir(tmp_path, monkeypatch):
 
 SIZE_CASES = [
     (["make-problem", "gaussian", "--shape", "100000x100000", "--out", "x.npz"], "--shape"),
-    (["make-problem", "gaussian", "--measurements", "1000000000", "--out", "x.npz"],
-     "--measurements"),
-    (["make-problem", "completion", "--shape", "300000x300000", "--measurements", "5",
-      "--out", "x.npz"], "--shape"),
-    (["fit", "p.npz", "--model", "factor", "--model-rank", "1000000000", "--out", "o"],
-     "--model-rank"),
+    (
+        ["make-problem", "gaussian", "--measurements", "1000000000", "--out", "x.npz"],
+        "--measurements",
+    ),
+    (
+        [
+            "make-problem",
+            "completion",
+            "--shape",
+            "300000x300000",
+            "--measurements",
+            "5",
+            "--out",
+            "x.npz",
+        ],
+        "--shape",
+    ),
+    (
+        ["fit", "p.npz", "--model", "factor", "--model-rank", "1000000000", "--out", "o"],
+        "--model-rank",
+    ),
     (["fit", "p.npz", "--widths", "100000000", "--out", "o"], "--widths"),
     (["fit", "p.npz", "--model", "deep", "--depth", "1000000", "--out", "o"], "--depth"),
     (["fit", "p.npz", "--steps", "1000000000000", "--out", "o"], "--steps"),
@@ -587,13 +719,19 @@ def test_oversized_arguments_exit_2_before_allocating(cli_dir, capsys, argv, fla
     _cli_refuses(cli_dir, argv, capsys, flag)
 
 
-@pytest.mark.parametrize("grid,key", [
-    ("measurements = 1000000000000", "problem.measurements"),
-    ("measurements = {range = [1, 1000], step = 1}\nnoise = {range = [0, 9.99], step = 0.01}",
-     "cells"),
-    ("measurements = 10\n[model]\nwidths = [100000000]", "model.widths"),
-    ("measurements = 10\n[train]\nsteps = 1000000000000", "train.steps"),
-])
+@pytest.mark.parametrize(
+    "grid,key",
+    [
+        ("measurements = 1000000000000", "problem.measurements"),
+        (
+            "measurements = {range = [1, 1000], step = 1}\n"
+            "noise = {range = [0, 9.99], step = 0.01}",
+            "cells",
+        ),
+        ("measurements = 10\n[model]\nwidths = [100000000]", "model.widths"),
+        ("measurements = 10\n[train]\nsteps = 1000000000000", "train.steps"),
+    ],
+)
 def test_oversized_sweeps_exit_2(cli_dir, capsys, grid, key):
     (cli_dir / "s.toml").write_text(f"[problem]\nshape = [6, 6]\n{grid}\n")
     _cli_refuses(cli_dir, ["sweep", "s.toml", "--out", "sw"], capsys, key)
@@ -607,8 +745,10 @@ def test_size_check_override(cli_dir, monkeypatch):
         snn.make_problem("gaussian", (6, 6), 1, 10)
     assert snn.make_problem("gaussian", (6, 6), 1, 10, max_bytes=math.inf).m == 10
     assert main(["make-problem", "gaussian", "--shape", "6x6", "--out", "a.npz"]) == 2
-    assert main(["make-problem", "gaussian", "--shape", "6x6", "--out", "a.npz",
-                 "--no-size-check"]) == 0
+    assert (
+        main(["make-problem", "gaussian", "--shape", "6x6", "--out", "a.npz", "--no-size-check"])
+        == 0
+    )
     monkeypatch.setenv("SPECTRALNN_MEMORY_LIMIT", "lots")
     with pytest.raises(InputError, match="SPECTRALNN_MEMORY_LIMIT"):
         snn.make_problem("gaussian", (6, 6), 1, 10)
@@ -619,8 +759,9 @@ def test_a_zip_bomb_problem_is_refused_before_unpacking(tmp_path, monkeypatch):
     monkeypatch.delenv("SPECTRALNN_MEMORY_LIMIT", raising=False)
     path = tmp_path / "bomb.npz"
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (2**27,)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (2**27,)}
+    )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         with zf.open("A.npy", "w", force_zip64=True) as fh:
             fh.write(header.getvalue())
@@ -668,10 +809,15 @@ def test_fit_refuses_a_folder_where_a_result_goes(cli_dir, capsys):
 # --------------------------------------------------------------------------- CSV input
 
 
-@pytest.mark.parametrize("name,text", [
-    ("all.csv", ",,\n,,\n"), ("nan.csv", "NaN\n"), ("na.csv", "a,b\nNA,nan\n"),
-    ("idgap.csv", "id,a,b\n101,1,2\n,5,3\n103,4,\n"),
-])
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("all.csv", ",,\n,,\n"),
+        ("nan.csv", "NaN\n"),
+        ("na.csv", "a,b\nNA,nan\n"),
+        ("idgap.csv", "id,a,b\n101,1,2\n,5,3\n103,4,\n"),
+    ],
+)
 def test_unusable_tables_exit_2(cli_dir, capsys, name, text):
     (cli_dir / name).write_text(text)
     _cli_refuses(cli_dir, ["complete", name, "--out", "c.csv"], capsys, name)
@@ -714,13 +860,12 @@ def _forge(ckpt, edit):
 
     from spectralnn import _checkpoint
 
-    state = torch.load(io.BytesIO(ckpt.read_bytes()[:-_checkpoint._TAIL]), weights_only=True)
+    state = torch.load(io.BytesIO(ckpt.read_bytes()[: -_checkpoint._TAIL]), weights_only=True)
     edit(state)
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
-    ckpt.write_bytes(data + _checkpoint.TRAILER + hashlib.sha256(data).hexdigest().encode()
-                     + b"\n")
+    ckpt.write_bytes(data + _checkpoint.TRAILER + hashlib.sha256(data).hexdigest().encode() + b"\n")
 
 
 def test_every_single_byte_flip_of_a_checkpoint_is_caught(tmp_path):
@@ -729,29 +874,32 @@ def test_every_single_byte_flip_of_a_checkpoint_is_caught(tmp_path):
     _, ckpt = _checkpointed(tmp_path)
     good = ckpt.read_bytes()
     assert _checkpoint.saved_lrs(ckpt) == [0.1]
-    assert _checkpoint._verified(good, "c.pt") == good[:-_checkpoint._TAIL]
+    assert _checkpoint._verified(good, "c.pt") == good[: -_checkpoint._TAIL]
     for i in range(len(good)):  # every byte, in memory (the file path is tested below)
-        flipped = good[:i] + bytes([good[i] ^ 0x01]) + good[i + 1:]
+        flipped = good[:i] + bytes([good[i] ^ 0x01]) + good[i + 1 :]
         with pytest.raises(InputError, match="'checkpoint'"):
             _checkpoint._verified(flipped, "c.pt")
     bad = tmp_path / "bad.pt"
     for i in (0, len(good) // 2, len(good) - 70, len(good) - 1):
-        bad.write_bytes(good[:i] + bytes([good[i] ^ 0x80]) + good[i + 1:])
+        bad.write_bytes(good[:i] + bytes([good[i] ^ 0x80]) + good[i + 1 :])
         with pytest.raises(InputError, match="'checkpoint'"):
             _checkpoint.saved_lrs(bad)
 
 
-@pytest.mark.parametrize("edit,needle", [
-    (lambda s: s.update(step=-5), "step"),
-    (lambda s: (s.update(step=10**12), s["header"].update(step=10**12)), "step 1000000000000"),
-    (lambda s: (s.update(step=-5), s["header"].update(step=-5)), "step -5"),
-    (lambda s: s["model"]["X"].fill_(float("nan")), "non-finite"),
-    (lambda s: s["optimizer"].update(t="junk"), "optimizer"),
-    (lambda s: s["optimizer"].update(lr=torch.tensor([1.0, 2.0])), "optimizer"),
-    (lambda s: s["optimizer"].update(state=[[torch.zeros(4, 3)]]), "optimizer"),
-    (lambda s: s["runs"][0].update(status="exploded"), "run entry"),
-    (lambda s: s["header"].update(lrs=[0.5]), "lrs"),
-])
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (lambda s: s.update(step=-5), "step"),
+        (lambda s: (s.update(step=10**12), s["header"].update(step=10**12)), "step 1000000000000"),
+        (lambda s: (s.update(step=-5), s["header"].update(step=-5)), "step -5"),
+        (lambda s: s["model"]["X"].fill_(float("nan")), "non-finite"),
+        (lambda s: s["optimizer"].update(t="junk"), "optimizer"),
+        (lambda s: s["optimizer"].update(lr=torch.tensor([1.0, 2.0])), "optimizer"),
+        (lambda s: s["optimizer"].update(state=[[torch.zeros(4, 3)]]), "optimizer"),
+        (lambda s: s["runs"][0].update(status="exploded"), "run entry"),
+        (lambda s: s["header"].update(lrs=[0.5]), "lrs"),
+    ],
+)
 def test_a_forged_checkpoint_is_refused_and_kept(tmp_path, edit, needle):
     problem, ckpt = _checkpointed(tmp_path)
     _forge(ckpt, edit)
@@ -770,8 +918,13 @@ def test_a_checkpoint_of_another_problem_of_the_same_size_is_refused(tmp_path, c
 
     assert main(["fit", "p.npz", "--model", "free", "--steps", "4", "--out", "o"]) == 0
     snn.make_problem("gaussian", (6, 5), 1, 20, seed=7).save(cli_dir / "q.npz")
-    _cli_refuses(cli_dir, ["fit", "q.npz", "--model", "free", "--steps", "8", "--out", "o",
-                           "--resume"], capsys, "--resume", "different problem")
+    _cli_refuses(
+        cli_dir,
+        ["fit", "q.npz", "--model", "free", "--steps", "8", "--out", "o", "--resume"],
+        capsys,
+        "--resume",
+        "different problem",
+    )
 
 
 def test_fit_resume_refuses_a_damaged_checkpoint_and_keeps_it(cli_dir, capsys):
@@ -782,8 +935,13 @@ def test_fit_resume_refuses_a_damaged_checkpoint_and_keeps_it(cli_dir, capsys):
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 3] ^= 0x04
     ckpt.write_bytes(bytes(data))
-    _cli_refuses(cli_dir, ["fit", "p.npz", "--model", "free", "--steps", "8", "--out", "o",
-                           "--resume"], capsys, "--resume", "checksum")
+    _cli_refuses(
+        cli_dir,
+        ["fit", "p.npz", "--model", "free", "--steps", "8", "--out", "o", "--resume"],
+        capsys,
+        "--resume",
+        "checksum",
+    )
 
 
 def test_lr_search_keeps_a_foreign_checkpoint(tmp_path):
@@ -791,11 +949,22 @@ def test_lr_search_keeps_a_foreign_checkpoint(tmp_path):
     before = ckpt.read_bytes()
     from spectralnn.train import lr_search
 
-    kept, _ = lr_search(lambda runs: snn.FreeMatrix((4, 3), runs=runs), problem, 4,
-                            grid=(0.05, 0.01), keep=1, checkpoint=ckpt)
+    kept, _ = lr_search(
+        lambda runs: snn.FreeMatrix((4, 3), runs=runs),
+        problem,
+        4,
+        grid=(0.05, 0.01),
+        keep=1,
+        checkpoint=ckpt,
+    )
     assert kept and ckpt.read_bytes() == before
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="'checkpoint'"):
-        lr_search(lambda runs: snn.FreeMatrix((4, 3), runs=runs), problem, 4,
-                      grid=(0.05,), checkpoint=tmp_path / "junk.pt")
+        lr_search(
+            lambda runs: snn.FreeMatrix((4, 3), runs=runs),
+            problem,
+            4,
+            grid=(0.05,),
+            checkpoint=tmp_path / "junk.pt",
+        )
     assert (tmp_path / "junk.pt").read_bytes() == b"not a checkpoint"

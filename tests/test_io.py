@@ -17,8 +17,9 @@ def test_writers_round_trip_and_leave_only_the_target(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "bad": None, "v": 2.0}
     _io.write_npz(tmp_path / "b.npz", X=np.arange(6.0).reshape(2, 3))
     np.testing.assert_array_equal(np.load(tmp_path / "b.npz")["X"], np.arange(6.0).reshape(2, 3))
-    _io.write_history_csv(tmp_path / "c.csv", [{"step": 0, "sv": [1.0, 0.5]}, {"step": 1,
-                                                                              "sv": [2.0]}])
+    _io.write_history_csv(
+        tmp_path / "c.csv", [{"step": 0, "sv": [1.0, 0.5]}, {"step": 1, "sv": [2.0]}]
+    )
     assert (tmp_path / "c.csv").read_text().splitlines() == ["step,sv", "0,1 0.5", "1,2"]
     _io.write_text(tmp_path / "d.txt", "héllo\n")
     assert (tmp_path / "d.txt").read_text(encoding="utf-8") == "héllo\n"
@@ -80,19 +81,33 @@ def test_the_temp_name_never_follows_a_planted_symlink(tmp_path, monkeypatch):
 def test_fit_outputs_replace_symlinks_planted_in_out(tmp_path):
     """The issue's attack: links named like every output (and the old fixed temp names)."""
     p = tmp_path / "p.npz"
-    assert main(["make-problem", "gaussian", "--shape", "5x5", "--measurements", "15",
-                 "--out", str(p)]) == 0
+    assert (
+        main(
+            ["make-problem", "gaussian", "--shape", "5x5", "--measurements", "15", "--out", str(p)]
+        )
+        == 0
+    )
     victim = tmp_path / "victim"
     victim.mkdir()
     out = tmp_path / "run"
     out.mkdir()
-    names = ["X.npz", "history.json", "history.csv", "history.png", "summary.json",
-             "checkpoint.pt", "checkpoint.pt.tmp", "history.tmp.png"]
+    names = [
+        "X.npz",
+        "history.json",
+        "history.csv",
+        "history.png",
+        "summary.json",
+        "checkpoint.pt",
+        "checkpoint.pt.tmp",
+        "history.tmp.png",
+    ]
     for name in names:
         (victim / name).write_text("precious")
         (out / name).symlink_to(victim / name)
-    assert main(["fit", str(p), "--model", "free", "--lr", "0.1", "--steps", "20",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["fit", str(p), "--model", "free", "--lr", "0.1", "--steps", "20", "--out", str(out)])
+        == 0
+    )
     assert all((victim / n).read_text() == "precious" for n in names)
     for name in names[:6]:
         assert not (out / name).is_symlink() and (out / name).stat().st_size > 0

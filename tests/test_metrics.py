@@ -20,8 +20,9 @@ def test_relative_error_hand_values_and_batching():
     X = torch.diag(torch.tensor([3.0, 0.0], dtype=D))  # ||X - X*||_F = 4
     assert metrics.relative_error(X, X_true).item() == pytest.approx(0.8, abs=1e-15)
     batch = torch.stack([X, X_true, torch.zeros(2, 2, dtype=D)])
-    torch.testing.assert_close(metrics.relative_error(batch, X_true),
-                               torch.tensor([0.8, 0.0, 1.0], dtype=D))
+    torch.testing.assert_close(
+        metrics.relative_error(batch, X_true), torch.tensor([0.8, 0.0, 1.0], dtype=D)
+    )
     nan = torch.full((2, 2), float("nan"), dtype=D)  # a diverged run gives NaN, not an error
     assert math.isnan(metrics.relative_error(nan, X_true).item())
 
@@ -30,8 +31,11 @@ def test_relative_error_refuses_bad_references():
     X = torch.ones(2, 2, dtype=D)
     with pytest.raises(ValueError, match="'X_true' parameter of relative_error must be nonzero"):
         metrics.relative_error(X, torch.zeros(2, 2, dtype=D))
-    with pytest.raises(ValueError, match=r"'X_true' parameter of relative_error must have the "
-                                         r"shape of X.*Got shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'X_true' parameter of relative_error must have the "
+        r"shape of X.*Got shape \(3, 2\)",
+    ):
         metrics.relative_error(X, torch.ones(3, 2, dtype=D))
     with pytest.raises(ValueError, match="'X_true' parameter of relative_error must be finite"):
         metrics.relative_error(X, torch.tensor([[1.0, float("inf")], [0, 0]], dtype=D))
@@ -56,12 +60,12 @@ def test_psnr_hand_values():
 
 
 def test_effective_rank_and_nuclear_norm_hand_values():
-    assert snn.effective_rank(torch.diag(torch.tensor([1.0, 1.0, 0.0], dtype=D))).item() == \
-        pytest.approx(2.0, abs=1e-14)
+    assert snn.effective_rank(
+        torch.diag(torch.tensor([1.0, 1.0, 0.0], dtype=D))
+    ).item() == pytest.approx(2.0, abs=1e-14)
     p = (0.75, 0.25)  # singular values (3, 1)
     expected = math.exp(-sum(q * math.log(q) for q in p))
-    Q = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(0),
-                                    dtype=D)).Q
+    Q = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(0), dtype=D)).Q
     X = Q[:, :2] @ torch.diag(torch.tensor([3.0, 1.0], dtype=D)) @ Q[:2, :]  # not diagonal
     assert snn.effective_rank(X).item() == pytest.approx(expected, abs=1e-12)
     assert snn.effective_rank(torch.zeros(3, 2, dtype=D)).item() == 0.0
@@ -91,7 +95,8 @@ def test_record_recomputed_from_its_matrix():
     train = 0.5 * np.mean([((A[i] * X).sum() - p.y[i]).item() ** 2 for i in range(p.m)])
     assert rec["train_loss"] == pytest.approx(train, rel=1e-12)
     assert rec["rel_error"] == pytest.approx(
-        (torch.linalg.norm(X - p.X_true) / torch.linalg.norm(p.X_true)).item(), rel=1e-12)
+        (torch.linalg.norm(X - p.X_true) / torch.linalg.norm(p.X_true)).item(), rel=1e-12
+    )
     s = np.linalg.svd(X.numpy(), compute_uv=False)
     assert rec["nuclear_norm"] == pytest.approx(s.sum(), rel=1e-12)
     np.testing.assert_allclose(rec["singular_values"], s, rtol=1e-12)
@@ -111,11 +116,13 @@ def _usv(s, gen):
 def test_soft_threshold_and_clamp_act_on_singular_values(gen):
     U, V, X = _usv([2.0, 0.5, 0.05], gen)
     soft = snn.spectral_apply(X, "soft_threshold")  # lambda = 0.1
-    torch.testing.assert_close(soft, U @ torch.diag(torch.tensor([1.9, 0.4, 0.0], dtype=D))
-                               @ V.mT, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        soft, U @ torch.diag(torch.tensor([1.9, 0.4, 0.0], dtype=D)) @ V.mT, rtol=0, atol=1e-12
+    )
     clamp = snn.spectral_apply(X, "clamp")  # c = 1
-    torch.testing.assert_close(clamp, U @ torch.diag(torch.tensor([1.0, 0.5, 0.05], dtype=D))
-                               @ V.mT, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        clamp, U @ torch.diag(torch.tensor([1.0, 0.5, 0.05], dtype=D)) @ V.mT, rtol=0, atol=1e-12
+    )
 
 
 # --------------------------------------------------------------------------- images
@@ -155,8 +162,9 @@ def test_load_image_mnist_entry(idx_file):
     img = load_image(f"mnist:{path}:1", (3, 4))  # native size: no resampling
     expected = (arr[1] - arr[1].min()) / (arr[1].max() - arr[1].min())
     np.testing.assert_allclose(img, expected, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(load_image(f"mnist:{path}", (3, 4)),
-                               (arr[0] - arr[0].min()) / (arr[0].max() - arr[0].min()))
+    np.testing.assert_allclose(
+        load_image(f"mnist:{path}", (3, 4)), (arr[0] - arr[0].min()) / (arr[0].max() - arr[0].min())
+    )
     small = load_image(f"mnist:{path}:1", 2)
     assert small.shape == (2, 2) and 0 <= small.min() and small.max() <= 1
 

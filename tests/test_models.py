@@ -38,8 +38,9 @@ def test_spectral_init_is_aligned_with_the_measurements():
     for X in (*m.inputs(), m().detach()):
         assert snn.metrics.alignment(X, Phi, Psi) < 1e-12
     with pytest.raises(ValueError, match="needs an aligned problem"):
-        snn.SNNFactorization((8, 6), init="spectral",
-                             problem=snn.make_problem("gaussian", (8, 6), 2, 10))
+        snn.SNNFactorization(
+            (8, 6), init="spectral", problem=snn.make_problem("gaussian", (8, 6), 2, 10)
+        )
 
 
 def test_baseline_models():
@@ -67,8 +68,11 @@ def test_make_model_and_errors():
 def test_constructor_errors_name_the_argument():
     with pytest.raises(TypeError, match="'shape' parameter of FreeMatrix must be a pair"):
         snn.FreeMatrix(3)
-    with pytest.raises(TypeError, match=r"'init_scal' parameter of make_model is not a known "
-                                        r"keyword argument.*Did you mean 'init_scale'\?"):
+    with pytest.raises(
+        TypeError,
+        match=r"'init_scal' parameter of make_model is not a known "
+        r"keyword argument.*Did you mean 'init_scale'\?",
+    ):
         snn.make_model("snn", (3, 3), init_scal=0.5)
     with pytest.raises(TypeError, match="'seed' parameter of SNNFactorization must be an int"):
         snn.SNNFactorization((2, 2), seed="abc")
@@ -84,8 +88,12 @@ def test_factorization_is_u_v_transpose():
     fac = snn.Factorization((4, 3), rank=2, init="gaussian", init_scale=0.5, seed=4)
     assert fac.U.shape == (4, 2) and fac.V.shape == (3, 2)
     X = fac()
-    expected = torch.stack([torch.stack([sum(fac.U[i, k] * fac.V[j, k] for k in range(2))
-                                         for j in range(3)]) for i in range(4)])
+    expected = torch.stack(
+        [
+            torch.stack([sum(fac.U[i, k] * fac.V[j, k] for k in range(2)) for j in range(3)])
+            for i in range(4)
+        ]
+    )
     torch.testing.assert_close(X, expected, rtol=1e-14, atol=0)
     again = snn.Factorization((4, 3), rank=2, init="gaussian", init_scale=0.5, seed=4)
     assert torch.equal(again(), X)

@@ -2,10 +2,11 @@ import itertools
 
 import pytest
 import torch
-from conftest import finite_difference_grad
 
 import spectralnn as snn
 from spectralnn.functional import spectral_apply, spectral_network
+
+from conftest import finite_difference_grad
 
 
 def test_spectral_activation_module_equals_functional(gen):
@@ -75,8 +76,10 @@ def _unfused(X, alphas, fn):
 
 def _alphas(widths, gen, runs=()):
     sizes = (*widths, 1)
-    return [torch.rand(*runs, a, b, generator=gen, dtype=torch.float64)
-            for a, b in itertools.pairwise(sizes)]
+    return [
+        torch.rand(*runs, a, b, generator=gen, dtype=torch.float64)
+        for a, b in itertools.pairwise(sizes)
+    ]
 
 
 def _values_and_grads(f, X, alphas, W):
@@ -117,7 +120,8 @@ def test_fused_network_at_degenerate_inputs(shape, gen):
     central finite differences (autograd through the SVD is NaN at the first two)."""
     d1, d2 = shape
     low = torch.randn(d1, 1, generator=gen, dtype=torch.float64) @ torch.randn(
-        1, d2, generator=gen, dtype=torch.float64)
+        1, d2, generator=gen, dtype=torch.float64
+    )
     eye = 1e-4 * torch.eye(d1, d2, dtype=torch.float64)
     X = torch.stack([eye, torch.zeros(d1, d2, dtype=torch.float64), low, eye])
     alphas = _alphas((4, 3, 2), gen)
@@ -135,8 +139,9 @@ def test_fused_network_at_degenerate_inputs(shape, gen):
 def test_fused_network_gradcheck(gen):
     X = torch.randn(2, 2, 4, 3, generator=gen, dtype=torch.float64).requires_grad_()
     alphas = [a.requires_grad_() for a in _alphas((2, 3), gen, (2,))]
-    assert torch.autograd.gradcheck(lambda Z, a, b: spectral_network(Z, [a, b], "tanh"),
-                                    (X, *alphas), atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda Z, a, b: spectral_network(Z, [a, b], "tanh"), (X, *alphas), atol=1e-6, rtol=1e-5
+    )
 
 
 def test_fused_network_gradients_only_where_asked(gen):
@@ -150,16 +155,23 @@ def test_fused_network_gradients_only_where_asked(gen):
 def test_snn_modules_run_the_fused_network(gen):
     net = snn.SNN((2, 3), "tanh", generator=gen, dtype=torch.float64, runs=4)
     X = torch.randn(4, 2, 5, 3, generator=gen, dtype=torch.float64)
-    torch.testing.assert_close(net(X), _unfused(X, [la.alpha for la in net.layers], "tanh")
-                               .squeeze(-3), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        net(X),
+        _unfused(X, [la.alpha for la in net.layers], "tanh").squeeze(-3),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     with torch.no_grad():
         assert net(X).shape == (4, 5, 3)
 
 
 def test_spectral_network_rejects_bad_alphas(gen):
     X = torch.randn(2, 4, 4, generator=gen)
-    with pytest.raises(ValueError, match=r"'alphas' parameter of spectral_network.*entry 1 "
-                                         r"should have K_in = 3. Got \(2, 1\) instead"):
+    with pytest.raises(
+        ValueError,
+        match=r"'alphas' parameter of spectral_network.*entry 1 "
+        r"should have K_in = 3. Got \(2, 1\) instead",
+    ):
         spectral_network(X, [torch.rand(2, 3), torch.rand(2, 1)])
     with pytest.raises(ValueError, match="entry 0"):
         spectral_network(X, [torch.rand(3)])
@@ -199,8 +211,10 @@ def test_gram_route_equals_svd_route_and_layer_by_layer(widths, batch, runs, sha
     X = torch.randn(*batch, widths[0], *shape, generator=gen, dtype=torch.float64)
     alphas = _alphas(widths, gen, runs)
     W = torch.randn(*batch, 1, *shape, generator=gen, dtype=torch.float64)
-    got = {r: _values_and_grads(lambda Z, al, r=r: spectral_network(Z, al, fn, route=r),
-                                X, alphas, W) for r in ("gram", "svd")}
+    got = {
+        r: _values_and_grads(lambda Z, al, r=r: spectral_network(Z, al, fn, route=r), X, alphas, W)
+        for r in ("gram", "svd")
+    }
     ref = _values_and_grads(lambda Z, al: _unfused(Z, al, fn), X, alphas, W)
     for r in ("gram", "svd"):
         torch.testing.assert_close(got[r][0], ref[0], rtol=1e-12, atol=1e-12)
@@ -216,17 +230,16 @@ def test_gram_route_at_degenerate_inputs(shape, fn, gen):
     inputs: the Gram route is finite and equals the SVD route and central finite differences."""
     d1, d2 = shape
     low = torch.randn(d1, 1, generator=gen, dtype=torch.float64) @ torch.randn(
-        1, d2, generator=gen, dtype=torch.float64)
+        1, d2, generator=gen, dtype=torch.float64
+    )
     eye = 1e-4 * torch.eye(d1, d2, dtype=torch.float64)
     Q = torch.linalg.qr(torch.randn(d1, d1, generator=gen, dtype=torch.float64)).Q
     rep = Q @ torch.eye(d1, d2, dtype=torch.float64) * 0.7  # orthogonal-like: s all 0.7
     X = torch.stack([eye, torch.zeros(d1, d2, dtype=torch.float64), low, rep])
     alphas = _alphas((4, 3, 2), gen)
     W = torch.randn(1, d1, d2, generator=gen, dtype=torch.float64)
-    gram = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn, route="gram"),
-                             X, alphas, W)
-    svd = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn, route="svd"),
-                            X, alphas, W)
+    gram = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn, route="gram"), X, alphas, W)
+    svd = _values_and_grads(lambda Z, al: spectral_network(Z, al, fn, route="svd"), X, alphas, W)
     assert all(torch.isfinite(t).all() for t in (gram[0], gram[1], *gram[2]))
     torch.testing.assert_close(gram[0], svd[0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(gram[1], svd[1], rtol=1e-11, atol=1e-12)
@@ -234,8 +247,7 @@ def test_gram_route_at_degenerate_inputs(shape, fn, gen):
         torch.testing.assert_close(ga, gr, rtol=1e-11, atol=1e-12)
     if fn != "soft_threshold":  # (its kink at s = 0.1 is not under the inputs here, but the
         # finite difference of a piecewise map is only checked where it is smooth)
-        fd = finite_difference_grad(
-            lambda Z: spectral_network(Z, alphas, fn, route="gram"), X, W)
+        fd = finite_difference_grad(lambda Z: spectral_network(Z, alphas, fn, route="gram"), X, W)
         assert (gram[1] - fd).norm() / fd.norm() < 1e-7
 
 
@@ -244,7 +256,10 @@ def test_gram_route_gradcheck(gen):
     alphas = [a.requires_grad_() for a in _alphas((2, 3), gen, (2,))]
     assert torch.autograd.gradcheck(
         lambda Z, a, b: spectral_network(Z, [a, b], "tanh", route="gram"),
-        (X, *alphas), atol=1e-6, rtol=1e-5)
+        (X, *alphas),
+        atol=1e-6,
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("top", [1.0, 10.0, 1e3])
@@ -259,8 +274,12 @@ def test_gram_route_with_widely_spread_singular_values(top, gen):
     X = torch.stack([X, X.mT])
     alphas = _alphas((2, 2), gen)
     W = torch.randn(1, 8, 8, generator=gen, dtype=torch.float64)
-    out = {r: _values_and_grads(lambda Z, al, r=r: spectral_network(Z, al, "tanh", route=r),
-                                X, alphas, W) for r in ("gram", "svd")}
+    out = {
+        r: _values_and_grads(
+            lambda Z, al, r=r: spectral_network(Z, al, "tanh", route=r), X, alphas, W
+        )
+        for r in ("gram", "svd")
+    }
     bound = 16 * torch.finfo(torch.float64).eps * max(top, 1.0) ** 2
     assert (out["gram"][0] - out["svd"][0]).abs().max() < bound
     assert (out["gram"][1] - out["svd"][1]).abs().max() < bound * out["svd"][1].abs().max()

@@ -24,8 +24,10 @@ def _reference(name: str, p: torch.Tensor, lr: float):
 
 
 def _shapes(gen):
-    return [torch.randn(3, 4, generator=gen, dtype=torch.float64),
-            torch.randn(2, 5, 3, generator=gen, dtype=torch.float64)]
+    return [
+        torch.randn(3, 4, generator=gen, dtype=torch.float64),
+        torch.randn(2, 5, 3, generator=gen, dtype=torch.float64),
+    ]
 
 
 @pytest.mark.parametrize("name", ["gd", "momentum", "adam"])

@@ -41,12 +41,15 @@ def test_nothing_is_renamed_before_the_block_ends(tmp_path):
 
 
 def test_importing_and_writing_never_change_the_umask(tmp_path):
-    code = ("import os; os.umask(0o027); import spectralnn._io as io, spectralnn; "
-            f"io.write_text({str(tmp_path / 'f.txt')!r}, 'x'); "
-            "m = os.umask(0); print(oct(m), oct(os.stat("
-            f"{str(tmp_path / 'f.txt')!r}).st_mode & 0o777))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    code = (
+        "import os; os.umask(0o027); import spectralnn._io as io, spectralnn; "
+        f"io.write_text({str(tmp_path / 'f.txt')!r}, 'x'); "
+        "m = os.umask(0); print(oct(m), oct(os.stat("
+        f"{str(tmp_path / 'f.txt')!r}).st_mode & 0o777))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["0o27", "0o640"]
 
 
@@ -65,8 +68,9 @@ def test_fit_writes_its_results_together(tmp_path, monkeypatch):
     monkeypatch.setattr("spectralnn.plotting.save_figure", broken)
     assert main(["fit", "p.npz", "--model", "free", "--steps", "8", "--out", "o"]) == 1
     after = {n: (tmp_path / "o" / n).read_bytes() for n in os.listdir(tmp_path / "o")}
-    assert {k: v for k, v in after.items() if k != "checkpoint.pt"} == \
-        {k: v for k, v in before.items() if k != "checkpoint.pt"}
+    assert {k: v for k, v in after.items() if k != "checkpoint.pt"} == {
+        k: v for k, v in before.items() if k != "checkpoint.pt"
+    }
 
 
 def test_a_rollback_restores_a_symlinked_target(tmp_path):

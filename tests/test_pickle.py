@@ -67,8 +67,11 @@ def _answers(obj, X):
     for a completer, the forward matrix for a model."""
     if isinstance(obj, snn.SNNCompleter):
         rows, cols = np.indices(X.shape).reshape(2, -1)
-        return {"transform": obj.transform(X), "predict": obj.predict(rows, cols),
-                "other": obj.transform(_other(X))}
+        return {
+            "transform": obj.transform(X),
+            "predict": obj.predict(rows, cols),
+            "other": obj.transform(_other(X)),
+        }
     with torch.no_grad():
         return {"forward": obj().numpy()}
 
@@ -143,8 +146,13 @@ def test_loads_in_a_fresh_process(fitted, model, tmp_path):
             _dump(kind, obj, path)
             specs.append(f"{kind}:{what}:{path}")
             want.update({f"{kind}-{k}": v for k, v in _answers(obj, X).items()})
-    res = subprocess.run([sys.executable, "-c", _CHILD, str(data), str(out), *specs],
-                         check=False, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(data), str(out), *specs],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     got = np.load(out)
     assert sorted(got.files) == sorted(want)
@@ -165,8 +173,9 @@ def test_unregistered_activation_pickles_by_value_and_registered_lambda_by_name(
     pair = get_activation((torch.tanh, torch.cos))  # not in the registry: pickled field by field
     back = pickle.loads(pickle.dumps(pair))
     assert back.name == pair.name and back.f is torch.tanh and back.df is torch.cos
-    act = snn.register_activation("_pickle_test_cube", lambda s: s ** 3, lambda s: 3 * s ** 2,
-                                  overwrite=True)
+    act = snn.register_activation(
+        "_pickle_test_cube", lambda s: s**3, lambda s: 3 * s**2, overwrite=True
+    )
     try:
         blob = pickle.dumps(act)
         assert pickle.loads(blob) is act  # lambdas, yet picklable by name

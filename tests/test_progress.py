@@ -19,8 +19,14 @@ class Clock:
 
 
 def _event(phase, step, held=0.5, eta=None, total=100):
-    return {"phase": phase, "step": step, "max_steps": total, "held_out": held,
-            "elapsed": None, "eta": eta}
+    return {
+        "phase": phase,
+        "step": step,
+        "max_steps": total,
+        "held_out": held,
+        "elapsed": None,
+        "eta": eta,
+    }
 
 
 def test_throttle_new_phase_and_close():
@@ -39,7 +45,11 @@ def test_throttle_new_phase_and_close():
     p.close()  # idempotent
     lines = out.getvalue().splitlines()
     assert [line.split("  ")[1] for line in lines] == [
-        "step 10/100", "step 30/100", "step 5/100", "step 9/100"]
+        "step 10/100",
+        "step 30/100",
+        "step 5/100",
+        "step 9/100",
+    ]
     assert lines[0] == "complete: race  step 10/100  held-out RMSE 0.5  0.0 s elapsed"
     assert lines[-1].endswith("4.0 s elapsed  ETA 12 s") and "\r" not in out.getvalue()
 

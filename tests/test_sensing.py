@@ -17,8 +17,9 @@ def _operators(gen):
         "dense": snn.DenseOperator(torch.randn(7, 6, 5, generator=gen, dtype=d)),
         "aligned": p.operator,
         "completion": snn.CompletionOperator(rows, cols, (6, 5)),  # repeats allowed
-        "rank_one": snn.RankOneOperator(torch.randn(8, 6, generator=gen, dtype=d),
-                                        torch.randn(8, 5, generator=gen, dtype=d)),
+        "rank_one": snn.RankOneOperator(
+            torch.randn(8, 6, generator=gen, dtype=d), torch.randn(8, 5, generator=gen, dtype=d)
+        ),
     }
 
 
@@ -50,11 +51,20 @@ def _apply_by_definition(kind, op, X):
         elif kind == "completion":
             v = X[op.rows[i], op.cols[i]].item()
         elif kind == "rank_one":
-            v = sum(op.a[i, j].item() * X[j, k].item() * op.b[i, k].item()
-                    for j in range(d1) for k in range(d2))
+            v = sum(
+                op.a[i, j].item() * X[j, k].item() * op.b[i, k].item()
+                for j in range(d1)
+                for k in range(d2)
+            )
         else:
-            coords = [sum(op.Phi[j, q].item() * X[j, k].item() * op.Psi[k, q].item()
-                          for j in range(d1) for k in range(d2)) for q in range(op.rank)]
+            coords = [
+                sum(
+                    op.Phi[j, q].item() * X[j, k].item() * op.Psi[k, q].item()
+                    for j in range(d1)
+                    for k in range(d2)
+                )
+                for q in range(op.rank)
+            ]
             v = sum(op.S[i, q].item() * coords[q] for q in range(op.rank))
         out.append(v)
     return torch.tensor(out, dtype=torch.float64)
@@ -68,8 +78,9 @@ def test_operators_match_their_definitions(kind, gen):
     AX, ATr = op(X), op.adjoint(r)
     assert AX.shape == (3, op.m) and ATr.shape == (3, 6, 5)
     for b in range(3):
-        torch.testing.assert_close(AX[b], _apply_by_definition(kind, op, X[b]),
-                                   rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            AX[b], _apply_by_definition(kind, op, X[b]), rtol=1e-12, atol=1e-12
+        )
     mats = _matrices_by_definition(kind, op)
     expected = torch.stack([sum(r[b, i] * mats[i] for i in range(op.m)) for b in range(3)])
     torch.testing.assert_close(ATr, expected, rtol=1e-12, atol=1e-12)  # sum_i r_i A_i
@@ -85,8 +96,11 @@ def test_completion_repeated_entries_add_up_in_the_adjoint():
 
 def test_operator_inputs_are_checked(gen):
     op = _operators(gen)["dense"]  # (6, 5), m = 7
-    with pytest.raises(ValueError, match=r"'X' parameter of DenseOperator.__call__ must have "
-                                         r"shape \(\.\.\., 6, 5\). Got shape \(5, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'X' parameter of DenseOperator.__call__ must have "
+        r"shape \(\.\.\., 6, 5\). Got shape \(5, 6\)",
+    ):
         op(torch.zeros(5, 6, dtype=torch.float64))  # same size, transposed: refused
     with pytest.raises(TypeError, match="'X' parameter.*operator's dtype float64. Got float32"):
         op(torch.zeros(6, 5))
@@ -156,7 +170,9 @@ def test_from_arrays_and_plain_npz(tmp_path):
 
 def test_bad_problem_inputs(tmp_path):
     A = np.zeros((5, 3, 3))
-    with pytest.raises(ValueError, match=r"'y' parameter of Problem must have shape \(m,\) = \(5,\)"):
+    with pytest.raises(
+        ValueError, match=r"'y' parameter of Problem must have shape \(m,\) = \(5,\)"
+    ):
         snn.Problem.from_arrays(A, np.zeros(4))
     with pytest.raises(ValueError, match="'y' parameter of Problem must be finite"):
         snn.Problem.from_arrays(A, np.array([0, 0, np.nan, 0, 0.0]))
@@ -232,8 +248,10 @@ def test_nan_or_complex_arrays_in_a_file_are_refused_by_key(tmp_path, key, bad):
 @pytest.mark.parametrize("name", ["A", "y", "X_true"])
 def test_nan_or_complex_arrays_are_refused_by_the_api(name):
     arrays = {"A": np.ones((4, 2, 2)), "y": np.ones(4), "X_true": np.eye(2)}
-    for bad, err, what in ((np.nan, ValueError, "must be finite"),
-                           (1j, TypeError, "must be a real float32 or float64 array")):
+    for bad, err, what in (
+        (np.nan, ValueError, "must be finite"),
+        (1j, TypeError, "must be a real float32 or float64 array"),
+    ):
         broken = dict(arrays)
         broken[name] = arrays[name] + 1j if bad == 1j else arrays[name].copy()
         if bad != 1j:
@@ -245,8 +263,11 @@ def test_nan_or_complex_arrays_are_refused_by_the_api(name):
 def test_a_test_set_of_another_shape_is_refused(tmp_path):
     p = snn.make_problem("completion", (4, 3), 1, 6, seed=0)
     other = snn.CompletionOperator(np.array([0, 1]), np.array([0, 2]), (3, 4))
-    with pytest.raises(ValueError, match=r"'test_operator' parameter of Problem must act on "
-                                         r"\(4, 3\) matrices.*Got shape \(3, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'test_operator' parameter of Problem must act on "
+        r"\(4, 3\) matrices.*Got shape \(3, 4\)",
+    ):
         snn.Problem(p.operator, p.y, p.X_true, other, torch.zeros(2, dtype=torch.float64))
     data = _arrays(p, tmp_path)
     data["test_shape"] = np.array([5, 4])  # indices still in range
@@ -261,9 +282,11 @@ def test_a_test_set_of_another_shape_is_refused(tmp_path):
 
 def test_completion_indices_must_be_integral_and_in_range(tmp_path):
     data = _arrays(snn.make_problem("completion", (4, 3), 1, 6, seed=0), tmp_path)
-    for rows, msg in ((data["rows"] + 0.5, "'rows'.*integral"),
-                      (data["rows"] + 4, r"'rows'.*indices in \[0, 3\]"),
-                      (-1 - data["rows"], r"'rows'.*indices in \[0, 3\]")):
+    for rows, msg in (
+        (data["rows"] + 0.5, "'rows'.*integral"),
+        (data["rows"] + 4, r"'rows'.*indices in \[0, 3\]"),
+        (-1 - data["rows"], r"'rows'.*indices in \[0, 3\]"),
+    ):
         np.savez(tmp_path / "c.npz", **{**data, "rows": rows})
         with pytest.raises(snn.ProblemFormatError, match=msg):
             snn.load_problem(tmp_path / "c.npz")

@@ -88,26 +88,41 @@ BAD = [  # (config text, needle in the one-line message)
     ("[problem]\nnoise = -0.5\nmeasurements = 5", "problem.noise: must be a finite number >= 0"),
     ("[problem]\nscale = [1.0, -1.0]\nmeasurements = 5", "problem.scale: must be a finite"),
     ("[problem]\nmeasurements = 0", "problem.measurements: must be an int >= 1"),
-    ("[problem]\nkind = 'completion'\nshape = [3, 3]\nmeasurements = 10",
-     "exceeds the 9 entries"),
+    ("[problem]\nkind = 'completion'\nshape = [3, 3]\nmeasurements = 10", "exceeds the 9 entries"),
     ("[sweep]\nseeds = [-1]\n[problem]\nmeasurements = 5", "sweep.seeds: must be an int >= 0"),
     ("[sweep]\nrepetitions = 0\n[problem]\nmeasurements = 5", "sweep.repetitions"),
     ("[sweep]\nrecovery_tol = -1\n[problem]\nmeasurements = 5", "sweep.recovery_tol"),
     ("[sweep]\nselect = 'best'\n[problem]\nmeasurements = 5", "sweep.select: must be one of"),
-    (('[sweep]\nx = "kind"\n[problem]\nkind = ["gaussian", "aligned"]\nmeasurements = 5'),
-     "sweep.x: must be a numeric parameter"),
-    ('[sweep]\nx = "lr"\n[model]\nname = ["snn", "convex"]\n[train]\nlr = [0.1, 0.2]\n'
-     '[problem]\nmeasurements = 5', "sweep.x: must be a numeric parameter"),
-    ("[model]\nname = 'deep'\ninit = 'spectral'\n[problem]\nmeasurements = 5",
-     "'spectral' is an SNN init"),
-    ("[model]\nname = 'snn'\ninit = 'spectral'\n[problem]\nmeasurements = 5",
-     "needs problem.kind = 'aligned'"),
-    ("[model]\nname = ['snn', 'deep']\n[model.deep]\ndepth = 0\n[problem]\nmeasurements = 5",
-     "model.deep.depth: must be an int >= 1"),
-    ("[model]\nname = ['snn', 'deep']\n[model.deep]\nlr = [0.1, -1]\n[problem]\nmeasurements = 5",
-     "model.deep.lr: must be a finite number > 0"),
-    ("[model]\nname = ['snn', 'convex']\n[model.convex]\nlr = 0.1\n[problem]\nmeasurements = 5",
-     "unknown key model.convex.lr"),
+    (
+        ('[sweep]\nx = "kind"\n[problem]\nkind = ["gaussian", "aligned"]\nmeasurements = 5'),
+        "sweep.x: must be a numeric parameter",
+    ),
+    (
+        '[sweep]\nx = "lr"\n[model]\nname = ["snn", "convex"]\n[train]\nlr = [0.1, 0.2]\n'
+        "[problem]\nmeasurements = 5",
+        "sweep.x: must be a numeric parameter",
+    ),
+    (
+        "[model]\nname = 'deep'\ninit = 'spectral'\n[problem]\nmeasurements = 5",
+        "'spectral' is an SNN init",
+    ),
+    (
+        "[model]\nname = 'snn'\ninit = 'spectral'\n[problem]\nmeasurements = 5",
+        "needs problem.kind = 'aligned'",
+    ),
+    (
+        "[model]\nname = ['snn', 'deep']\n[model.deep]\ndepth = 0\n[problem]\nmeasurements = 5",
+        "model.deep.depth: must be an int >= 1",
+    ),
+    (
+        "[model]\nname = ['snn', 'deep']\n[model.deep]\nlr = [0.1, -1]\n"
+        "[problem]\nmeasurements = 5",
+        "model.deep.lr: must be a finite number > 0",
+    ),
+    (
+        "[model]\nname = ['snn', 'convex']\n[model.convex]\nlr = 0.1\n[problem]\nmeasurements = 5",
+        "unknown key model.convex.lr",
+    ),
     ("[model]\nname = 'snn'\ninit_scale = 0\n[problem]\nmeasurements = 5", "init_scale"),
 ]
 
@@ -131,16 +146,28 @@ def test_cli_refuses_bad_configs_with_exit_2_and_writes_nothing(tmp_path, capsys
 
 def test_best_lr_per_seed_and_wilson_intervals():
     def row(lr, seed, loss, rec):
-        return {"cell": f"{lr}{seed}", "model.name": "snn", "problem.rank": "1", "train.lr": lr,
-                "seed": seed, "train_loss": loss, "test_loss": "", "recovered": rec,
-                "rel_error": "0.5"}
+        return {
+            "cell": f"{lr}{seed}",
+            "model.name": "snn",
+            "problem.rank": "1",
+            "train.lr": lr,
+            "seed": seed,
+            "train_loss": loss,
+            "test_loss": "",
+            "recovered": rec,
+            "rel_error": "0.5",
+        }
 
-    rows = [row("0.1", "0", "1e-3", "False"), row("0.01", "0", "1e-6", "True"),
-            row("0.1", "1", "", "False"), row("0.01", "1", "nan", "False"),  # diverged
-            row("0.1", "2", "2e-9", "True"), row("0.01", "2", "1e-2", "False")]
+    rows = [
+        row("0.1", "0", "1e-3", "False"),
+        row("0.01", "0", "1e-6", "True"),
+        row("0.1", "1", "", "False"),
+        row("0.01", "1", "nan", "False"),  # diverged
+        row("0.1", "2", "2e-9", "True"),
+        row("0.01", "2", "1e-2", "False"),
+    ]
     best = sweep.best_per_seed(rows, "train_loss")
-    assert [(r["seed"], r["train.lr"]) for r in best] == [("0", "0.01"), ("1", "0.1"),
-                                                        ("2", "0.1")]
+    assert [(r["seed"], r["train.lr"]) for r in best] == [("0", "0.01"), ("1", "0.1"), ("2", "0.1")]
     assert len(sweep.best_per_seed(rows, "all")) == 6
     lo, hi = sweep.wilson(0, 3)  # by hand: z^2/n / (1 + z^2/n), z = 1.96
     assert lo == 0 and hi == pytest.approx((1.96**2 / 3) / (1 + 1.96**2 / 3), rel=1e-12)
@@ -153,9 +180,11 @@ def test_local_sweep_aggregates_best_lr_per_seed_and_rerun_skips_cells(tmp_path,
     from spectralnn import plotting
 
     real_save = plotting.save_figure
-    monkeypatch.setattr(plotting, "save_figure",
-                        lambda fig, path, formats=("png",): figs.append(fig) or real_save(
-                            fig, path, formats))
+    monkeypatch.setattr(
+        plotting,
+        "save_figure",
+        lambda fig, path, formats=("png",): figs.append(fig) or real_save(fig, path, formats),
+    )
     cfg = sweep.load_config(_write(tmp_path, TINY))
     out = str(tmp_path / "out")
     summary = run_sweep(cfg, out, workers=2, say=lambda *_: None)
@@ -172,8 +201,12 @@ def test_local_sweep_aggregates_best_lr_per_seed_and_rerun_skips_cells(tmp_path,
         for j, c in enumerate(("1", "3")):
             hits = []
             for seed in ("0", "1"):
-                runs = [r for r in snn if (r["problem.rank"], r["problem.measurements_per_dr"],
-                                           r["seed"]) == (rank, c, seed)]
+                runs = [
+                    r
+                    for r in snn
+                    if (r["problem.rank"], r["problem.measurements_per_dr"], r["seed"])
+                    == (rank, c, seed)
+                ]
                 best = min(runs, key=lambda r: float(r["train_loss"]))
                 hits.append(best["recovered"] == "True")
             assert summary["recovery_probability"]["snn"][i][j] == sum(hits) / 2
@@ -193,14 +226,19 @@ def test_local_sweep_aggregates_best_lr_per_seed_and_rerun_skips_cells(tmp_path,
 def test_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
     cfg = sweep.load_config(_write(tmp_path, TINY.replace("seeds = [0, 1]", "seeds = [0]")))
     # a value validation would refuse, slipped past it, fails inside the worker
-    bad = dataclasses.replace(cfg, fixed={**cfg.fixed, "problem": {**cfg.fixed["problem"],
-                                                                   "scale": -1.0}})
+    bad = dataclasses.replace(
+        cfg, fixed={**cfg.fixed, "problem": {**cfg.fixed["problem"], "scale": -1.0}}
+    )
     summary = run_sweep(bad, str(tmp_path / "o"), workers=2, say=lambda *_: None)
     rows = _rows(tmp_path / "o" / "results.csv")
     assert len(rows) == 12 and summary["failed"] == 12
     assert all(r["status"] == "error" and "'scale'" in r["error"] for r in rows)
-    assert all(math.isclose(p, 0.0) for g in summary["recovery_probability"].values()
-               for row in g for p in row)
+    assert all(
+        math.isclose(p, 0.0)
+        for g in summary["recovery_probability"].values()
+        for row in g
+        for p in row
+    )
 
 
 def _children(pid: int) -> list[int]:
@@ -235,9 +273,22 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_parent(tmp_path):
     path = _write(tmp_path, TINY.replace("steps = 150", "steps = 200000"))
-    proc = subprocess.Popen([sys.executable, "-m", "spectralnn", "sweep", path, "--out",
-                             str(tmp_path / "o"), "--workers", "2"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "spectralnn",
+            "sweep",
+            path,
+            "--out",
+            str(tmp_path / "o"),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline, workers = time.time() + 90, []
         while time.time() < deadline and len(workers) < 2:
@@ -260,9 +311,12 @@ def test_killed_sweep_resumes_with_the_remaining_cells_only(tmp_path):
     text = TINY.replace("steps = 150", "steps = 400")
     path = _write(tmp_path, text)
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "spectralnn", "sweep", path, "--out",
-                             str(out), "--workers", "1"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spectralnn", "sweep", path, "--out", str(out), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     results = out / "results.csv"
     deadline = time.time() + 120
     while time.time() < deadline and (not results.exists() or len(_rows(results)) < 6):
@@ -273,7 +327,7 @@ def test_killed_sweep_resumes_with_the_remaining_cells_only(tmp_path):
     assert 6 <= len(before) < 24
     assert main(["sweep", path, "--out", str(out)]) == 0
     after = _rows(results)
-    assert len(after) == 24 and after[:len(before)] == before
+    assert len(after) == 24 and after[: len(before)] == before
     assert len({r["cell"] for r in after}) == 24
 
 
@@ -286,8 +340,11 @@ def test_ray_backend_gives_the_same_table_as_local(tmp_path):
 
 
 def test_per_model_settings_and_axes_override_the_shared_ones(tmp_path):
-    text = TINY.replace('name = ["snn", "convex"]', 'name = ["snn", "deep"]\ninit_scale = 1e-3'
-                        '\n\n[model.deep]\ninit_scale = 0.5\ndepth = 2\nlr = [0.01, 0.02, 0.03]')
+    text = TINY.replace(
+        'name = ["snn", "convex"]',
+        'name = ["snn", "deep"]\ninit_scale = 1e-3'
+        "\n\n[model.deep]\ninit_scale = 0.5\ndepth = 2\nlr = [0.01, 0.02, 0.03]",
+    )
     cfg = sweep.load_config(_write(tmp_path, text))
     cells = sweep.expand(cfg)
     deep = [c for c in cells if c["model.name"] == "deep"]

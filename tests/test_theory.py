@@ -27,15 +27,17 @@ def test_lp_solution_is_feasible_and_beats_other_interpolants(underdetermined):
 
 def test_gd_from_small_spectral_init_reaches_the_nuclear_norm_minimiser(underdetermined):
     X_star = theory.min_nuclear_norm(underdetermined)
-    model = snn.SNNFactorization((10, 10), (1,), init="spectral", init_scale=1e-3,
-                                 problem=underdetermined, seed=0)
+    model = snn.SNNFactorization(
+        (10, 10), (1,), init="spectral", init_scale=1e-3, problem=underdetermined, seed=0
+    )
     res = snn.fit(model, underdetermined, 0.5, 12000)
     assert res.method == "reduced"
     assert _rel(res.X, X_star) < 1e-2
     cert = theory.kkt_certificate(res.X, underdetermined)
     assert cert.holds and cert.normal_norm < 1
-    frob = theory.kkt_certificate(theory.min_frobenius_interpolant(underdetermined),
-                                  underdetermined)
+    frob = theory.kkt_certificate(
+        theory.min_frobenius_interpolant(underdetermined), underdetermined
+    )
     assert not frob.holds and frob.tangent_residual > 0.1
 
 
@@ -69,8 +71,9 @@ def test_reduced_equals_full_dynamics(widths):
     p = snn.make_problem("aligned", (7, 6), 3, 20, noise=0.01, seed=0)
 
     def model():
-        return snn.SNNFactorization((7, 6), widths, init="spectral", init_scale=0.5,
-                                    problem=p, seed=1)
+        return snn.SNNFactorization(
+            (7, 6), widths, init="spectral", init_scale=0.5, problem=p, seed=1
+        )
 
     full_model, red_model = model(), model()
     full = snn.fit(full_model, p, 0.05, 300, method="full", record_every=20)
@@ -78,9 +81,12 @@ def test_reduced_equals_full_dynamics(widths):
     assert full.method == "full" and red.method == "reduced"
     torch.testing.assert_close(red.X, full.X, rtol=0, atol=1e-10)
     for key in ("train_loss", "test_loss", "rel_error", "nuclear_norm", "grad_norm"):
-        np.testing.assert_allclose(red.column(key)[:-1] if key == "grad_norm" else
-                                   red.column(key), full.column(key)[:-1] if key == "grad_norm"
-                                   else full.column(key), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            red.column(key)[:-1] if key == "grad_norm" else red.column(key),
+            full.column(key)[:-1] if key == "grad_norm" else full.column(key),
+            rtol=1e-9,
+            atol=1e-12,
+        )
     for a, b in zip(full_model.parameters(), red_model.parameters()):  # written back
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
     assert snn.metrics.alignment(full.X, p.operator.Phi, p.operator.Psi) < 1e-12
@@ -105,8 +111,9 @@ def test_gradient_flow_is_the_small_lr_limit_of_gd():
     p = snn.make_problem("aligned", (6, 6), 2, 12, seed=3)
 
     def model():
-        return snn.SNNFactorization((6, 6), (1,), init="spectral", init_scale=0.5, problem=p,
-                                    seed=0)
+        return snn.SNNFactorization(
+            (6, 6), (1,), init="spectral", init_scale=0.5, problem=p, seed=0
+        )
 
     flow = theory.gradient_flow(model(), p, t_max=20.0, n_eval=11)
     gaps = []
@@ -130,8 +137,7 @@ def test_admm_stopped_early_warns_and_says_not_converged(gaussian10):
     assert info.converged and info.status == "optimal" and info.residual < 1e-8
     assert 1 < info.iterations < 20_000
     with pytest.warns(ConvergenceWarning, match="admm solver did not converge.*'max_iter'"):
-        _, info3 = theory.min_nuclear_norm(gaussian10, method="admm", max_iter=3,
-                                            return_info=True)
+        _, info3 = theory.min_nuclear_norm(gaussian10, method="admm", max_iter=3, return_info=True)
     assert not info3.converged and info3.status == "max_iter" and info3.iterations == 3
     assert info3.residual > 1e-3
     # the early stop is really worse: a larger nuclear norm than the converged minimiser
@@ -196,8 +202,9 @@ def test_kkt_aligned_method(underdetermined):
     torch.testing.assert_close(z[supp], torch.sign(x[supp]), rtol=0, atol=1e-8)
     assert z[~supp].abs().max() <= 1 + 1e-8
     # a non-aligned X: refused as aligned, with a warning, and labelled for what was used
-    noisy = X + 1e-2 * torch.randn(X.shape, generator=torch.Generator().manual_seed(0),
-                                   dtype=X.dtype)
+    noisy = X + 1e-2 * torch.randn(
+        X.shape, generator=torch.Generator().manual_seed(0), dtype=X.dtype
+    )
     with pytest.warns(ConvergenceWarning, match="not aligned"):
         other = theory.kkt_certificate(noisy, underdetermined, method="aligned")
     assert other.method == "lstsq"
@@ -212,19 +219,30 @@ def test_kkt_aligned_proves_a_wrong_sign_pattern_is_not_optimal(underdetermined)
         assert cert.normal_norm > 1
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"method": "admmm"}, "method"), ({"tol": 0.0}, "tol"), ({"tol": float("nan")}, "tol"),
-    ({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"),
-    ({"return_info": "yes"}, "return_info"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"method": "admmm"}, "method"),
+        ({"tol": 0.0}, "tol"),
+        ({"tol": float("nan")}, "tol"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"max_iter": 2.5}, "max_iter"),
+        ({"return_info": "yes"}, "return_info"),
+    ],
+)
 def test_min_nuclear_norm_refuses_bad_arguments(underdetermined, kwargs, name):
     with pytest.raises((ValueError, TypeError), match=f"'{name}' parameter of min_nuclear_norm"):
         theory.min_nuclear_norm(underdetermined, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"method": "exactly"}, "method"), ({"rank_tol": 0.0}, "rank_tol"), ({"tol": -1.0}, "tol"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"method": "exactly"}, "method"),
+        ({"rank_tol": 0.0}, "rank_tol"),
+        ({"tol": -1.0}, "tol"),
+    ],
+)
 def test_kkt_certificate_refuses_bad_arguments(underdetermined, kwargs, name):
     X = theory.min_nuclear_norm(underdetermined)
     with pytest.raises((ValueError, TypeError), match=f"'{name}' parameter of kkt_certificate"):
@@ -238,24 +256,30 @@ def test_public_theory_functions_refuse_bad_arguments(underdetermined):
             func({"A": 1})
     with pytest.raises(TypeError, match="'X' parameter of kkt_certificate"):
         theory.kkt_certificate(X.numpy(), underdetermined)
-    with pytest.raises(ValueError, match=r"'X' parameter of kkt_certificate must have the "
-                       r"problem's shape \(10, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'X' parameter of kkt_certificate must have the "
+        r"problem's shape \(10, 10\)",
+    ):
         theory.kkt_certificate(X[:, :9], underdetermined)
     with pytest.raises(ValueError, match="'X' parameter of kkt_certificate must be finite"):
         theory.kkt_certificate(X * float("nan"), underdetermined)
     gaussian = snn.make_problem("gaussian", (4, 4), 1, 8)
-    with pytest.raises(ValueError, match="'method' parameter of kkt_certificate can be "
-                       "'aligned' only"):
-        theory.kkt_certificate(torch.zeros(4, 4, dtype=torch.float64), gaussian,
-                               method="aligned")
+    with pytest.raises(
+        ValueError, match="'method' parameter of kkt_certificate can be 'aligned' only"
+    ):
+        theory.kkt_certificate(torch.zeros(4, 4, dtype=torch.float64), gaussian, method="aligned")
     with pytest.raises(ValueError, match=r"'losses' parameter of fit_rate must have shape"):
         theory.fit_rate([0, 1, 2], [1.0, 0.5])
     with pytest.raises(ValueError, match="'floor' parameter of fit_rate"):
         theory.fit_rate([0, 1, 2], [1.0, 0.5, 0.2], floor=float("inf"))
     model = snn.SNNFactorization((10, 10), (1,), init="spectral", problem=underdetermined)
-    for kwargs, name in (({"t_max": 0.0}, "t_max"), ({"t_max": 1.0, "n_eval": 1}, "n_eval"),
-                         ({"t_max": 1.0, "method": "euler"}, "method"),
-                         ({"t_max": 1.0, "rtol": -1.0}, "rtol")):
+    for kwargs, name in (
+        ({"t_max": 0.0}, "t_max"),
+        ({"t_max": 1.0, "n_eval": 1}, "n_eval"),
+        ({"t_max": 1.0, "method": "euler"}, "method"),
+        ({"t_max": 1.0, "rtol": -1.0}, "rtol"),
+    ):
         with pytest.raises(ValueError, match=f"'{name}' parameter of gradient_flow"):
             theory.gradient_flow(model, underdetermined, **kwargs)
     with pytest.raises(ValueError, match="'model' parameter of gradient_flow must admit"):

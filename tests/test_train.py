@@ -14,8 +14,9 @@ def rank2_problem():
 
 
 def test_snn_recovers_low_rank_target_where_free_matrix_cannot(rank2_problem):
-    snn_fit = snn.fit(snn.SNNFactorization((12, 12), (1,), init_scale=1e-3), rank2_problem,
-                      0.1, 3000)
+    snn_fit = snn.fit(
+        snn.SNNFactorization((12, 12), (1,), init_scale=1e-3), rank2_problem, 0.1, 3000
+    )
     free_fit = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 3000)
     assert snn_fit.final["rel_error"] < 0.1
     assert free_fit.final["rel_error"] > 0.4
@@ -25,8 +26,17 @@ def test_snn_recovers_low_rank_target_where_free_matrix_cannot(rank2_problem):
 def test_history_records_every_metric(rank2_problem):
     res = snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 50, record_every=10)
     assert [r["step"] for r in res.history] == [0, 10, 20, 30, 40, 50]
-    keys = {"step", "train_loss", "test_loss", "rel_error", "nuclear_norm", "singular_values",
-            "erank", "grad_norm", "time"}
+    keys = {
+        "step",
+        "train_loss",
+        "test_loss",
+        "rel_error",
+        "nuclear_norm",
+        "singular_values",
+        "erank",
+        "grad_norm",
+        "time",
+    }
     assert keys <= set(res.history[0])
     rec = res.history[1]
     X_loss = rank2_problem.loss(res.X).item()
@@ -69,8 +79,9 @@ def test_other_optimizers_reduce_the_loss(rank2_problem, optimizer):
 
 
 def test_lr_search_discards_diverged_runs(rank2_problem):
-    kept, diverged = lr_search(lambda runs: snn.FreeMatrix((12, 12), runs=runs), rank2_problem,
-                               100, keep=2)
+    kept, diverged = lr_search(
+        lambda runs: snn.FreeMatrix((12, 12), runs=runs), rank2_problem, 100, keep=2
+    )
     assert diverged[:3] == [50.0, 10.0, 5.0]
     assert all(lr > kept[0].lr for lr in diverged)
     assert len(kept) == 2 and all(r.status != "diverged" for r in kept)
@@ -84,19 +95,21 @@ def test_fit_bad_input(rank2_problem):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, optimizer="adma")
 
 
-@pytest.mark.parametrize("make", [
-    lambda runs: snn.SNNFactorization((12, 12), (2, 2), init_scale=1e-2, seed=4, runs=runs),
-    lambda runs: snn.DeepFactorization((12, 12), depth=3, init_scale=0.3, runs=runs),
-    lambda runs: snn.FreeMatrix((12, 12), runs=runs),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda runs: snn.SNNFactorization((12, 12), (2, 2), init_scale=1e-2, seed=4, runs=runs),
+        lambda runs: snn.DeepFactorization((12, 12), depth=3, init_scale=0.3, runs=runs),
+        lambda runs: snn.FreeMatrix((12, 12), runs=runs),
+    ],
+)
 def test_batched_runs_equal_looped_runs(rank2_problem, make):
     lrs = [0.05, 0.02, 0.01]
     batched = snn.fit_runs(make(3), rank2_problem, lrs, 200, record_every=50)
     for lr, res in zip(lrs, batched):
         single = snn.fit(make(None), rank2_problem, lr, 200, record_every=50)
         torch.testing.assert_close(res.X, single.X, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(res.column("train_loss"), single.column("train_loss"),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(res.column("train_loss"), single.column("train_loss"), rtol=1e-9)
         assert res.lr == lr and res.status == single.status
 
 
@@ -112,8 +125,9 @@ def test_batched_reduced_equals_batched_full():
     p = snn.make_problem("aligned", (8, 8), 3, 30, noise=0.01, seed=0, scale=3.0)
 
     def model():
-        return snn.SNNFactorization((8, 8), (2, 2), init="spectral", init_scale=0.5, problem=p,
-                                    seed=0, runs=2)
+        return snn.SNNFactorization(
+            (8, 8), (2, 2), init="spectral", init_scale=0.5, problem=p, seed=0, runs=2
+        )
 
     full = snn.fit_runs(model(), p, [0.01, 0.002], 200, method="full")
     red = snn.fit_runs(model(), p, [0.01, 0.002], 200, method="reduced")
@@ -139,11 +153,17 @@ def test_snapshots_keep_X_at_requested_steps(rank2_problem):
 def test_divergence_inside_a_batch_of_deep_models(rank2_problem, optimizer):
     # A run that diverges mid-batch is reset after the backward pass (no in-place error) and its
     # optimizer state is cleared (no NaN leaking into the batched SVDs of later steps).
-    res = snn.fit_runs(snn.DeepFactorization((12, 12), 3, 0.3, runs=3), rank2_problem,
-                       [1e-3, 10.0, 1e-4], 300, optimizer=optimizer)
+    res = snn.fit_runs(
+        snn.DeepFactorization((12, 12), 3, 0.3, runs=3),
+        rank2_problem,
+        [1e-3, 10.0, 1e-4],
+        300,
+        optimizer=optimizer,
+    )
     assert [r.status for r in res] == ["max_steps", "diverged", "max_steps"]
-    single = snn.fit(snn.DeepFactorization((12, 12), 3, 0.3), rank2_problem, 1e-3, 300,
-                     optimizer=optimizer)
+    single = snn.fit(
+        snn.DeepFactorization((12, 12), 3, 0.3), rank2_problem, 1e-3, 300, optimizer=optimizer
+    )
     torch.testing.assert_close(res[0].X, single.X, rtol=1e-9, atol=1e-12)
 
 
@@ -165,8 +185,15 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(rank2_problem, tmp_path, monkeypat
 
     monkeypatch.setattr(op_type, "_apply", interrupting_apply)
     with pytest.raises(KeyboardInterrupt):
-        snn.fit(model(), rank2_problem, 0.05, 120, record_every=10, checkpoint=ckpt,
-                checkpoint_every=1000)
+        snn.fit(
+            model(),
+            rank2_problem,
+            0.05,
+            120,
+            record_every=10,
+            checkpoint=ckpt,
+            checkpoint_every=1000,
+        )
     monkeypatch.setattr(op_type, "_apply", real_apply)
     saved = torch.load(ckpt, weights_only=True)["step"]
     assert 10 < saved < 120  # written at the interrupt, not by the (disabled) cadence
@@ -183,8 +210,9 @@ def _aligned():
 
 
 def _spectral(p, seed=0):
-    return snn.SNNFactorization((8, 7), (2, 2), init="spectral", init_scale=0.5, problem=p,
-                                seed=seed)
+    return snn.SNNFactorization(
+        (8, 7), (2, 2), init="spectral", init_scale=0.5, problem=p, seed=seed
+    )
 
 
 @pytest.mark.parametrize("tamper", ["rotate", "copy"])
@@ -196,8 +224,11 @@ def test_auto_falls_back_to_full_when_the_spectral_form_is_gone(tamper):
         with torch.no_grad():
             if tamper == "rotate":  # U Q, V Q: the same inputs U V^T, other coordinates
                 r = model.U.shape[-1]
-                Q = torch.linalg.qr(torch.randn(r, r, dtype=torch.float64,
-                                                generator=torch.Generator().manual_seed(7))).Q
+                Q = torch.linalg.qr(
+                    torch.randn(
+                        r, r, dtype=torch.float64, generator=torch.Generator().manual_seed(7)
+                    )
+                ).Q
                 model.U.copy_(model.U @ Q)
                 model.V.copy_(model.V @ Q)
             else:  # another model's spectral init (another G) copied in
@@ -239,8 +270,9 @@ def test_a_pickle_payload_checkpoint_is_never_run(rank2_problem, tmp_path, write
         ckpt.write_bytes(pickle.dumps(payload))
     else:
         torch.save(payload, ckpt)
-    with pytest.raises(ValueError, match="'checkpoint' parameter of fit must be a spectralnn "
-                                         "checkpoint"):
+    with pytest.raises(
+        ValueError, match="'checkpoint' parameter of fit must be a spectralnn checkpoint"
+    ):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt)
     assert not marker.exists()
 
@@ -248,18 +280,24 @@ def test_a_pickle_payload_checkpoint_is_never_run(rank2_problem, tmp_path, write
 def test_a_foreign_checkpoint_is_refused_naming_what_differs(rank2_problem, tmp_path):
     ckpt = tmp_path / "ck.pt"
     snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 5, checkpoint=ckpt)
-    with pytest.raises(ValueError, match="'checkpoint'.*model: checkpoint 'FreeMatrix', this fit "
-                                         "'SNNFactorization'"):
+    with pytest.raises(
+        ValueError,
+        match="'checkpoint'.*model: checkpoint 'FreeMatrix', this fit 'SNNFactorization'",
+    ):
         snn.fit(snn.SNNFactorization((12, 12), (1,)), rank2_problem, 0.1, 10, checkpoint=ckpt)
-    with pytest.raises(ValueError, match="'checkpoint'.*optimizer: checkpoint 'gd', this fit "
-                                         "'adam'"):
-        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt,
-                optimizer="adam")
+    with pytest.raises(
+        ValueError, match="'checkpoint'.*optimizer: checkpoint 'gd', this fit 'adam'"
+    ):
+        snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt, optimizer="adam")
     torch.save({"weights": torch.zeros(3)}, ckpt)  # a plain tensor file, not ours
     with pytest.raises(ValueError, match="without a spectralnn checkpoint header"):
         snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 10, checkpoint=ckpt)
-    assert snn.fit(snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 3, checkpoint=ckpt,
-                   resume=False).steps == 3  # resume=False overwrites it
+    assert (
+        snn.fit(
+            snn.FreeMatrix((12, 12)), rank2_problem, 0.1, 3, checkpoint=ckpt, resume=False
+        ).steps
+        == 3
+    )  # resume=False overwrites it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temp files left
 
 
@@ -303,12 +341,21 @@ def test_ctrl_c_in_lr_search_leaves_a_checkpoint(rank2_problem, tmp_path, monkey
 
     monkeypatch.setattr(type(rank2_problem), "loss", interrupting_loss)
     with pytest.raises(KeyboardInterrupt):
-        lr_search(make, rank2_problem, 60, keep=2, probe_steps=5, record_every=10,
-                  checkpoint=ckpt, checkpoint_every=1000)
+        lr_search(
+            make,
+            rank2_problem,
+            60,
+            keep=2,
+            probe_steps=5,
+            record_every=10,
+            checkpoint=ckpt,
+            checkpoint_every=1000,
+        )
     monkeypatch.setattr(type(rank2_problem), "loss", real_loss)
     assert 0 < torch.load(ckpt, weights_only=True)["step"] < 60
-    resumed, _ = lr_search(make, rank2_problem, 60, keep=2, probe_steps=5, record_every=10,
-                           checkpoint=ckpt)
+    resumed, _ = lr_search(
+        make, rank2_problem, 60, keep=2, probe_steps=5, record_every=10, checkpoint=ckpt
+    )
     for a, b in zip(resumed, straight):
         assert a.lr == b.lr and a.column("step") == b.column("step")
         torch.testing.assert_close(a.X, b.X, rtol=0, atol=0)

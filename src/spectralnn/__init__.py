@@ -1,6 +1,6 @@
 """spectralnn: Spectral Neural Networks (SNN) and non-linear matrix sensing in PyTorch.
 
-See the README for a tour, ``DESIGN.md`` for the architecture and ``MATH.md`` for the formulas.
+See README.md for a tour, docs/design.md for the architecture and docs/math.md for the formulas.
 """
 
 __version__ = "0.1.0"
@@ -14,22 +14,46 @@ from typing import TYPE_CHECKING
 # ``snn.fit``, ``from spectralnn import SNNCompleter`` and ``from spectralnn import *`` work as
 # before; any submodule (``snn.recipe``, ``snn.sensing``, ...) is imported when first touched.
 _EXPORTS = {
-    "functional": None, "metrics": None, "theory": None,
-    "ACTIVATIONS": "functional", "Activation": "functional", "effective_rank": "functional",
-    "nuclear_norm": "functional", "register_activation": "functional",
+    "functional": None,
+    "metrics": None,
+    "theory": None,
+    "ACTIVATIONS": "functional",
+    "Activation": "functional",
+    "effective_rank": "functional",
+    "nuclear_norm": "functional",
+    "register_activation": "functional",
     "spectral_apply": "functional",
-    "MODELS": "models", "DeepFactorization": "models", "Factorization": "models",
-    "FreeMatrix": "models", "SNNFactorization": "models", "make_model": "models",
-    "SNN": "nn", "SNNBlock": "nn", "SNNLayer": "nn", "SpectralActivation": "nn",
-    "FitResult": "train", "Status": "train", "fit": "train", "fit_runs": "train",
-    "AbstractOperator": "sensing", "AlignedOperator": "sensing",
-    "CompletionOperator": "sensing", "DenseOperator": "sensing", "Problem": "sensing",
-    "ProblemFormatError": "sensing", "RankOneOperator": "sensing", "load_problem": "sensing",
-    "low_rank_target": "sensing", "make_problem": "sensing",
-    "ConvexCompleter": "estimators", "DeepCompleter": "estimators",
-    "FreeCompleter": "estimators", "SNNCompleter": "estimators",
+    "MODELS": "models",
+    "DeepFactorization": "models",
+    "Factorization": "models",
+    "FreeMatrix": "models",
+    "SNNFactorization": "models",
+    "make_model": "models",
+    "SNN": "nn",
+    "SNNBlock": "nn",
+    "SNNLayer": "nn",
+    "SpectralActivation": "nn",
+    "FitResult": "train",
+    "Status": "train",
+    "fit": "train",
+    "fit_runs": "train",
+    "AbstractOperator": "sensing",
+    "AlignedOperator": "sensing",
+    "CompletionOperator": "sensing",
+    "DenseOperator": "sensing",
+    "Problem": "sensing",
+    "ProblemFormatError": "sensing",
+    "RankOneOperator": "sensing",
+    "load_problem": "sensing",
+    "low_rank_target": "sensing",
+    "make_problem": "sensing",
+    "ConvexCompleter": "estimators",
+    "DeepCompleter": "estimators",
+    "FreeCompleter": "estimators",
+    "SNNCompleter": "estimators",
     "SoftImputeCompleter": "estimators",
-    "StallWarning": "recipe", "StillImprovingWarning": "recipe",
+    "StallWarning": "recipe",
+    "StillImprovingWarning": "recipe",
 }
 
 

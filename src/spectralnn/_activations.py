@@ -63,8 +63,11 @@ def _soft_threshold_df(s: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 def _soft_threshold(lam: float) -> Activation:
-    return Activation(f"soft_threshold({lam:g})", functools.partial(_soft_threshold_f, lam=lam),
-                      functools.partial(_soft_threshold_df, lam=lam))
+    return Activation(
+        f"soft_threshold({lam:g})",
+        functools.partial(_soft_threshold_f, lam=lam),
+        functools.partial(_soft_threshold_df, lam=lam),
+    )
 
 
 def _clamp_f(s: torch.Tensor, c: float) -> torch.Tensor:
@@ -76,8 +79,9 @@ def _clamp_df(s: torch.Tensor, c: float) -> torch.Tensor:
 
 
 def _clamp(c: float) -> Activation:
-    return Activation(f"clamp({c:g})", functools.partial(_clamp_f, c=c),
-                      functools.partial(_clamp_df, c=c))
+    return Activation(
+        f"clamp({c:g})", functools.partial(_clamp_f, c=c), functools.partial(_clamp_df, c=c)
+    )
 
 
 def _tanh_df(s: torch.Tensor) -> torch.Tensor:
@@ -142,15 +146,17 @@ def register_activation(
         )
     if name in ACTIVATIONS and not overwrite:
         raise ValueError(
-            f"An activation named {name!r} is already registered; pass overwrite=True to replace it."
+            f"An activation named {name!r} is already registered; "
+            "pass overwrite=True to replace it."
         )
     act = Activation(name, f, df, zero_at_zero)
     ACTIVATIONS[name] = act
     return act
 
 
-def get_activation(fn: str | Activation | tuple[TensorFn, TensorFn], *, warn: bool = True
-                   ) -> Activation:
+def get_activation(
+    fn: str | Activation | tuple[TensorFn, TensorFn], *, warn: bool = True
+) -> Activation:
     """Turn a registry name, an :class:`Activation` or an ``(f, df)`` pair into an Activation."""
     if isinstance(fn, Activation):
         act = fn

@@ -24,6 +24,7 @@ import hashlib
 import io
 import math
 import os
+from typing import NoReturn
 
 import torch
 
@@ -34,8 +35,17 @@ VERSION = 2
 TRAILER = b"\nspectralnn-sha256 "
 _TAIL = len(TRAILER) + 64 + 1
 _BUFFERS = {"gd": 0, "momentum": 1, "adam": 2}  # optimizer buffers per parameter
-_COMPARED = ("model", "method", "optimizer", "runs", "problem", "problem_sha256", "lrs",
-             "shapes", "params")
+_COMPARED = (
+    "model",
+    "method",
+    "optimizer",
+    "runs",
+    "problem",
+    "problem_sha256",
+    "lrs",
+    "shapes",
+    "params",
+)
 _STATUSES = ("converged", "max_steps", "diverged")
 WHERE = "The 'checkpoint' parameter of fit"
 
@@ -88,9 +98,14 @@ def save(path, head: dict, module, opt, step: int, runs: list, lrs: list) -> Non
 
     saved = {k: v for k, v in _resolved(head).items() if not k.startswith("_")}
     saved["step"] = int(step)
-    state = {"header": saved, "model": module.state_dict(), "optimizer": opt.state_dict(),
-             "step": int(step), "runs": [r.state(step) for r in runs],
-             "lr": [float(v) for v in lrs]}
+    state = {
+        "header": saved,
+        "model": module.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": int(step),
+        "runs": [r.state(step) for r in runs],
+        "lr": [float(v) for v in lrs],
+    }
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
@@ -98,18 +113,23 @@ def save(path, head: dict, module, opt, step: int, runs: list, lrs: list) -> Non
     atomic_write(path, lambda f: f.write(data + trailer))
 
 
-def _refuse(path, what: str):
-    raise InputError(f"{WHERE} must be a spectralnn checkpoint (intact, written by this fit). "
-                     f"Got {path!r}: {what} instead.")
+def _refuse(path, what: str) -> NoReturn:
+    raise InputError(
+        f"{WHERE} must be a spectralnn checkpoint (intact, written by this fit). "
+        f"Got {path!r}: {what} instead."
+    )
 
 
 def _verified(data: bytes, path) -> bytes:
     """The bytes before the trailer, once their SHA-256 matched it (else InputError)."""
     body, tail = data[:-_TAIL], data[-_TAIL:]
     if len(data) <= _TAIL or not tail.startswith(TRAILER) or not tail.endswith(b"\n"):
-        _refuse(path, "a file without a spectralnn checkpoint header and checksum (not a "
-                      "checkpoint, or one of an older format: start afresh without resume)")
-    if hashlib.sha256(body).hexdigest().encode() != tail[len(TRAILER):-1]:
+        _refuse(
+            path,
+            "a file without a spectralnn checkpoint header and checksum (not a "
+            "checkpoint, or one of an older format: start afresh without resume)",
+        )
+    if hashlib.sha256(body).hexdigest().encode() != tail[len(TRAILER) : -1]:
         _refuse(path, "a checksum mismatch (the file is damaged or was edited)")
     return body
 
@@ -133,8 +153,11 @@ def _read(path, device=None) -> dict:
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         _refuse(path, "a file without a spectralnn checkpoint header")
     if head.get("version") != VERSION:
-        _refuse(path, f"checkpoint format version {head.get('version')!r} (this one reads "
-                      f"{VERSION}; start afresh without resume)")
+        _refuse(
+            path,
+            f"checkpoint format version {head.get('version')!r} (this one reads "
+            f"{VERSION}; start afresh without resume)",
+        )
     return state
 
 
@@ -151,8 +174,10 @@ def verify(path, problem=None) -> dict:
     return its header.  For a command's validation step."""
     head = _read(path)["header"]
     if problem is not None and head.get("problem_sha256") != problem_digest(problem):
-        _refuse(os.fspath(path), "a checkpoint written for a different problem (its arrays "
-                                 "differ from this problem's)")
+        _refuse(
+            os.fspath(path),
+            "a checkpoint written for a different problem (its arrays differ from this problem's)",
+        )
     return head
 
 
@@ -167,42 +192,72 @@ def _check_payload(path, state, saved: dict, steps: int | None) -> None:
     if not isinstance(step, int) or isinstance(step, bool) or step != saved.get("step"):
         _refuse(path, f"a step {step!r} that does not match its header's {saved.get('step')!r}")
     if step < 0 or (steps is not None and step > steps):
-        _refuse(path, f"step {step}, outside [0, {steps if steps is not None else 'steps'}] "
-                      "(the steps of this fit)")
+        _refuse(
+            path,
+            f"step {step}, outside [0, {steps if steps is not None else 'steps'}] "
+            "(the steps of this fit)",
+        )
     weights = state["model"]
-    if not isinstance(weights, dict) or set(weights) != set(saved["shapes"]) or not all(
-            _tensor_ok(weights[k], saved["shapes"][k]) for k in weights):
+    if (
+        not isinstance(weights, dict)
+        or set(weights) != set(saved["shapes"])
+        or not all(_tensor_ok(weights[k], saved["shapes"][k]) for k in weights)
+    ):
         _refuse(path, "model weights whose names or shapes differ from its header")
     runs = state["runs"]
     n_runs = max(1, saved["runs"])
     if not isinstance(runs, list) or len(runs) != n_runs:
         _refuse(path, f"run entries {type(runs).__name__} (expected {n_runs})")
     for r in runs:
-        ok = isinstance(r, dict) and isinstance(r.get("history"), list) and all(
-            isinstance(rec, dict) for rec in r["history"]) and r.get("status") in _STATUSES \
-            and all(r.get(k) is None or isinstance(r.get(k), int) for k in ("diverged_at",
-                                                                          "stopped")) \
+        ok = (
+            isinstance(r, dict)
+            and isinstance(r.get("history"), list)
+            and all(isinstance(rec, dict) for rec in r["history"])
+            and r.get("status") in _STATUSES
+            and all(
+                r.get(k) is None or isinstance(r.get(k), int) for k in ("diverged_at", "stopped")
+            )
             and isinstance(r.get("snapshots"), dict)
+        )
         if not ok:
-            _refuse(path, "a malformed run entry (history, status, diverged_at, stopped, "
-                          "snapshots)")
+            _refuse(
+                path, "a malformed run entry (history, status, diverged_at, stopped, snapshots)"
+            )
     diverged = any(r["status"] == "diverged" for r in runs)
     if not diverged and not all(bool(torch.isfinite(w).all()) for w in weights.values()):
         _refuse(path, "non-finite (NaN or inf) model weights")
     opt = state["optimizer"]
     nbuf = _BUFFERS.get(saved["optimizer"], 0)
-    ok = isinstance(opt, dict) and isinstance(opt.get("t"), int) and \
-        not isinstance(opt.get("t"), bool) and 0 <= opt["t"] <= step
-    ok = ok and _tensor_ok(opt.get("lr"), [n_runs]) and bool(torch.isfinite(opt["lr"]).all()) \
+    ok = (
+        isinstance(opt, dict)
+        and isinstance(opt.get("t"), int)
+        and not isinstance(opt.get("t"), bool)
+        and 0 <= opt["t"] <= step
+    )
+    ok = (
+        ok
+        and _tensor_ok(opt.get("lr"), [n_runs])
+        and bool(torch.isfinite(opt["lr"]).all())
         and bool((opt["lr"] >= 0).all())
+    )
     bufs = opt.get("state") if isinstance(opt, dict) else None
-    ok = ok and isinstance(bufs, list) and len(bufs) == len(saved["params"]) and all(
-        isinstance(b, list) and len(b) == nbuf and all(
-            _tensor_ok(t, shape) and bool(torch.isfinite(t).all()) for t in b)
-        for b, shape in zip(bufs, saved["params"]))
+    ok = (
+        ok
+        and isinstance(bufs, list)
+        and len(bufs) == len(saved["params"])
+        and all(
+            isinstance(b, list)
+            and len(b) == nbuf
+            and all(_tensor_ok(t, shape) and bool(torch.isfinite(t).all()) for t in b)
+            for b, shape in zip(bufs, saved["params"])
+        )
+    )
     if not ok:
-        _refuse(path, "a malformed optimizer entry (t, lr or state buffers of the wrong kind, "
-                      "shape or value)")
+        _refuse(
+            path,
+            "a malformed optimizer entry (t, lr or state buffers of the wrong kind, "
+            "shape or value)",
+        )
 
 
 def load(path, head: dict, device=None, steps: int | None = None) -> dict:
@@ -216,14 +271,18 @@ def load(path, head: dict, device=None, steps: int | None = None) -> dict:
     for k in _COMPARED:
         if saved.get(k) != head[k]:
             if k == "problem_sha256":
-                diffs.append("problem arrays: the checkpoint was written for a different "
-                             "problem" + (" of the same size" if saved.get("problem") ==
-                                          head["problem"] else ""))
+                diffs.append(
+                    "problem arrays: the checkpoint was written for a different "
+                    "problem"
+                    + (" of the same size" if saved.get("problem") == head["problem"] else "")
+                )
             else:
                 diffs.append(f"{k}: checkpoint {saved.get(k)!r}, this fit {head[k]!r}")
     if diffs:
-        raise InputError(f"{WHERE} must have been written by the same fit. Got {path!r} with "
-                         "a different " + "; ".join(diffs) + " instead.")
+        raise InputError(
+            f"{WHERE} must have been written by the same fit. Got {path!r} with "
+            "a different " + "; ".join(diffs) + " instead."
+        )
     _check_payload(path, state, saved, steps)
     if any(not math.isfinite(v) or v <= 0 for v in saved["lrs"]):
         _refuse(path, "non-positive learning rates")

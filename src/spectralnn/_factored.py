@@ -1,4 +1,4 @@
-r"""The factored SNN objective (MATH.md section 7): an SNN on ``r x r'`` cores, never ``d1 x d2``.
+r"""The factored SNN (docs/math.md section 7): an SNN on ``r x r'`` cores, never ``d1 x d2``.
 
 With ``U_k (d1, p)``, ``V_k (d2, p)`` and ``f(0) = 0``, every matrix of the network has its
 column space in ``span[U_1..U_L0]`` and its row space in ``span[V_1..V_L0]``. One orthonormal
@@ -17,7 +17,7 @@ Exact gradients
 Autograd through the cores alone, with the basis held fixed, is *not* the gradient: it misses
 the directions in which ``U_k`` leaves ``span(Q1)`` (for ``f(s) = s`` it returns
 ``Q1 Q1^T G V`` instead of ``G V``). We therefore carry the first-order outside parts too, as in
-MATH.md section 7: ``E21`` (``d1 x r'``, column space outside ``Q1``) and ``E12^T`` (``d2 x r``)
+docs/math.md sec. 7: ``E21`` (``d1 x r'``, column space outside ``Q1``) and ``E12^T`` (``d2 x r``)
 with ``X = Q1 C Q2^T + E21 Q2^T + Q1 E12``. Their values are exactly 0 (they are built from
 ``U - U.detach()``), so the forward values are untouched, but their derivatives are the true
 ones: at a zero singular value the Frechet derivative of :math:`\Gamma_f` acts on a one-sided
@@ -67,17 +67,21 @@ def factored_unsupported(model, problem) -> str | None:
     if not isinstance(model, SNNFactorization):
         return f"the model is a {type(model).__name__}, not an SNNFactorization"
     if not model.snn.act.zero_at_zero:
-        return (f"the activation {model.snn.act.name!r} has f(0) != 0, so the network does not "
-                "keep the factors' spans")
+        return (
+            f"the activation {model.snn.act.name!r} has f(0) != 0, so the network does not "
+            "keep the factors' spans"
+        )
     op = problem.operator
     if not isinstance(op, (CompletionOperator, RankOneOperator, AlignedOperator, DenseOperator)):
         return f"the operator {type(op).__name__} is not one the factored path can serve"
     p, L0 = _rank_of(model), model.snn.widths[0]
     limit = min(model.shape)
     if L0 * p >= limit:
-        return (f"the 'rank' p={p} of the model gives L0 * p = {L0} * {p} = {L0 * p} stacked "
-                f"columns, not below min(d1, d2) = {limit}; use p < {-(-limit // L0)} "
-                "(or method='full')")
+        return (
+            f"the 'rank' p={p} of the model gives L0 * p = {L0} * {p} = {L0 * p} stacked "
+            f"columns, not below min(d1, d2) = {limit}; use p < {-(-limit // L0)} "
+            "(or method='full')"
+        )
     return None
 
 
@@ -183,8 +187,10 @@ class _Outside(torch.autograd.Function):
     def forward(ctx, U, V, Q1, Q2, Uc, Vc, T, S):
         ctx.save_for_backward(Q1, Q2, Uc, Vc, T, S)
         batch = U.shape[:-3]
-        return (U.new_zeros(*batch, U.shape[-2], Q2.shape[-1]),
-                V.new_zeros(*batch, V.shape[-2], Q1.shape[-1]))
+        return (
+            U.new_zeros(*batch, U.shape[-2], Q2.shape[-1]),
+            V.new_zeros(*batch, V.shape[-2], Q1.shape[-1]),
+        )
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -206,8 +212,8 @@ class _SampledProduct(torch.autograd.Function):
         m = rows.shape[0]
         out = L.new_empty(*L.shape[:-2], m)
         for a in range(0, m, CHUNK):
-            r, c = rows[a:a + CHUNK], cols[a:a + CHUNK]
-            out[..., a:a + CHUNK] = (L.index_select(-2, r) * R.index_select(-2, c)).sum(-1)
+            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
+            out[..., a : a + CHUNK] = (L.index_select(-2, r) * R.index_select(-2, c)).sum(-1)
         return out
 
     @staticmethod
@@ -217,8 +223,8 @@ class _SampledProduct(torch.autograd.Function):
         gL = torch.zeros_like(L) if ctx.needs_input_grad[0] else None
         gR = torch.zeros_like(R) if ctx.needs_input_grad[1] else None
         for a in range(0, rows.shape[0], CHUNK):
-            r, c = rows[a:a + CHUNK], cols[a:a + CHUNK]
-            ga = g[..., a:a + CHUNK].unsqueeze(-1)
+            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
+            ga = g[..., a : a + CHUNK].unsqueeze(-1)
             if gL is not None:
                 gL.index_add_(-2, r, ga * R.index_select(-2, c))
             if gR is not None:
@@ -245,10 +251,11 @@ class _SampledWithOutside(torch.autograd.Function):
         out = P.new_empty(*P.shape[:-2], m)
         Q2c = Q2.new_empty(*Q2.shape[:-2], m, Q2.shape[-1])  # Q2[cols], kept for backward
         for a in range(0, m, CHUNK):
-            r, c = rows[a:a + CHUNK], cols[a:a + CHUNK]
-            torch.index_select(Q2, -2, c, out=Q2c[..., a:a + CHUNK, :]) if Q2.ndim == 2 else \
-                Q2c[..., a:a + CHUNK, :].copy_(Q2.index_select(-2, c))
-            out[..., a:a + CHUNK] = (P.index_select(-2, r) * Q2c[..., a:a + CHUNK, :]).sum(-1)
+            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
+            torch.index_select(Q2, -2, c, out=Q2c[..., a : a + CHUNK, :]) if Q2.ndim == 2 else Q2c[
+                ..., a : a + CHUNK, :
+            ].copy_(Q2.index_select(-2, c))
+            out[..., a : a + CHUNK] = (P.index_select(-2, r) * Q2c[..., a : a + CHUNK, :]).sum(-1)
         ctx.save_for_backward(Q1, Q2c, rows, cols)
         return out
 
@@ -258,15 +265,14 @@ class _SampledWithOutside(torch.autograd.Function):
         if ctx.dense:
             Q1, Q2, flat = ctx.saved_tensors
             (d1, _), d2 = ctx.shapes[0][-2:], ctx.shapes[1][-2]
-            G = g.new_zeros(*g.shape[:-1], d1 * d2).index_add_(-1, flat, g).unflatten(-1,
-                                                                                   (d1, d2))
+            G = g.new_zeros(*g.shape[:-1], d1 * d2).index_add_(-1, flat, g).unflatten(-1, (d1, d2))
             return G @ Q2, G.mT @ Q1, None, None, None, None
         Q1, Q2c, rows, cols = ctx.saved_tensors
         gP, gE = g.new_zeros(ctx.shapes[0]), g.new_zeros(ctx.shapes[1])
         for a in range(0, rows.shape[0], CHUNK):
-            r, c = rows[a:a + CHUNK], cols[a:a + CHUNK]
-            ga = g[..., a:a + CHUNK].unsqueeze(-1)
-            gP.index_add_(-2, r, ga * Q2c[..., a:a + CHUNK, :])
+            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
+            ga = g[..., a : a + CHUNK].unsqueeze(-1)
+            gP.index_add_(-2, r, ga * Q2c[..., a : a + CHUNK, :])
             gE.index_add_(-2, c, ga * Q1.index_select(-2, r))
         return gP, gE, None, None, None, None
 
@@ -315,17 +321,21 @@ def _network(model, alphas, act, need_grad: bool):
     Uc, Vc = Q1t @ U, Q2t @ V  # ([R,] L0, r, p), ([R,] L0, r', p)
     C = Uc @ Vc.mT  # ([R,] L0, r, r')
     lead, wide = C.shape[:-3], C.shape[-2] < C.shape[-1]
-    rec = [] if need_grad else None  # the layers' Gram decompositions, for D_L, D_R
+    rec: list[tuple[torch.Tensor, ...]] = []  # the layers' Gram decompositions, for D_L, D_R
     first = None
     if Uc.shape[-1] < min(C.shape[-2:]):  # the first layer's Gram matrices have rank <= p
         with torch.no_grad():
             F, H = (Uc, Vc) if wide else (Vc, Uc)
             first = _first_gram(F, H.mT @ H)
-    C = _spectral_network(C, alphas, act, squeeze=True, route="gram", record=rec, first=first)
+    C = _spectral_network(
+        C, alphas, act, squeeze=True, route="gram", record=rec if need_grad else None, first=first
+    )
     E21 = E12t = None
     if need_grad:  # zero-valued outside parts that carry the exact derivatives
-        sides = [_side_factors(*(t.view(*lead, -1, *t.shape[1:]) for t in layer), act, wide)
-                 for layer in rec]
+        sides = []
+        for layer in rec:
+            lam, W, XW, h = (t.view(*lead, -1, *t.shape[1:]) for t in layer)
+            sides.append(_side_factors(lam, W, XW, h, act, wide))
         T, S = _transfers(sides, [a.detach() for a in alphas])
         E21, E12t = _Outside.apply(U, V, Q1, Q2, Uc.detach(), Vc.detach(), T, S)
     return Q1, Q2, C, E21, E12t
@@ -385,8 +395,9 @@ class FactoredObjective:
         with torch.set_grad_enabled(need_grad):
             Q1, Q2, C, E21, E12t = self._network(need_grad)
             if need_grad:  # X = (Q1 C + E21) Q2^T + Q1 E12
-                pred = measure_with_outside(self.problem.operator, Q1 @ C + E21, Q2, Q1, E12t,
-                                            self.entries)
+                pred = measure_with_outside(
+                    self.problem.operator, Q1 @ C + E21, Q2, Q1, E12t, self.entries
+                )
                 res = pred - self.y
             else:
                 res = measure(self.problem.operator, Q1 @ C, Q2) - self.problem.y

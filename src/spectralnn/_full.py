@@ -71,9 +71,9 @@ class SNNFullObjective(FullObjective):
 
     def evaluate(self, need_grad: bool) -> torch.Tensor:
         with torch.no_grad():  # parameters are used as plain tensors: no graph is built
-            X, self._net = _spectral_network_parts(self._U @ self._V.mT, self._alphas,
-                                                   self._act, need_grad,
-                                                   self.module.snn.route)
+            X, self._net = _spectral_network_parts(
+                self._U @ self._V.mT, self._alphas, self._act, need_grad, self.module.snn.route
+            )
             self._res = self._op._apply(X) - self._y  # shape and dtype checked in __init__
             self._out = X
             self._losses = (0.5 * (self._res * self._res).mean(-1)).reshape(-1)

@@ -24,8 +24,7 @@ import tempfile
 
 import numpy as np
 
-_pending: contextvars.ContextVar = contextvars.ContextVar("spectralnn_write_together",
-                                                          default=None)
+_pending: contextvars.ContextVar = contextvars.ContextVar("spectralnn_write_together", default=None)
 
 
 def _umask() -> int:
@@ -123,7 +122,7 @@ def _write_temp(path: str, write, text: bool) -> str:
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, _file_mode())
-        f = (os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb"))
+        f = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
         with f:
             write(f)
             f.flush()
@@ -186,8 +185,10 @@ def _commit(temps: list[tuple[str, str]]) -> None:
     done: list[str] = []
     try:
         for _, path in temps:
-            bak = os.path.join(os.path.dirname(os.path.abspath(path)),
-                               f".{os.path.basename(path)}.{secrets.token_hex(8)}.bak")
+            bak = os.path.join(
+                os.path.dirname(os.path.abspath(path)),
+                f".{os.path.basename(path)}.{secrets.token_hex(8)}.bak",
+            )
             if os.path.islink(path):  # the rename replaces the link itself: keep a copy of it
                 os.symlink(os.readlink(path), bak)
                 backups.append((bak, path))
@@ -225,6 +226,7 @@ def write_group(items) -> list[str]:
 
 def json_writer(obj):
     """A ``write(f)`` for :func:`atomic_write` / :func:`write_group` (text mode)."""
+
     def w(f):
         json.dump(_clean(obj), f, indent=2)
         f.write("\n")
@@ -267,8 +269,14 @@ def write_history_csv(path: str, history: list) -> str:
         writer = csv.writer(f)
         writer.writerow(keys)
         for rec in history:
-            writer.writerow([" ".join(f"{v:.10g}" for v in rec[k]) if isinstance(rec.get(k), list)
-                             else rec.get(k) for k in keys])
+            writer.writerow(
+                [
+                    " ".join(f"{v:.10g}" for v in rec[k])
+                    if isinstance(rec.get(k), list)
+                    else rec.get(k)
+                    for k in keys
+                ]
+            )
 
     return atomic_write(path, w, text=True)
 
@@ -284,7 +292,10 @@ def provenance() -> dict:
 
     from . import __version__
 
-    return {"spectralnn": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "machine": platform.machine()}
-
-
+    return {
+        "spectralnn": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }

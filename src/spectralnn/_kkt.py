@@ -1,4 +1,4 @@
-r"""KKT certificates for :math:`\min \|X\|_*` s.t. :math:`\mathcal{A}(X) = \hat y` (MATH.md s. 5).
+r"""KKT certificates for :math:`\min\|X\|_*` s.t. :math:`\mathcal{A}(X)=\hat y` (docs/math.md s. 5).
 
 ``X = U_r S_r V_r^T`` is optimal iff it is feasible and some :math:`\nu` has
 :math:`\mathcal{A}^*(\nu) = U_r V_r^\top + W` with :math:`U_r^\top W = 0`, :math:`W V_r = 0`,
@@ -108,10 +108,15 @@ def _aligned_dual(op, x, supp):
     off = S[:, ~supp].T
     A_ub = np.vstack([np.c_[off, -np.ones(len(off))], np.c_[-off, -np.ones(len(off))]])
     A_eq = np.c_[S[:, supp].T, np.zeros(int(supp.sum()))]
-    res = linprog(c, A_ub=A_ub if len(off) else None, b_ub=np.zeros(len(A_ub)) if len(off)
-                  else None, A_eq=A_eq if supp.any() else None,
-                  b_eq=sign[supp] if supp.any() else None,
-                  bounds=[(None, None)] * m + [(0, None)], method="highs")
+    res = linprog(
+        c,
+        A_ub=A_ub if len(off) else None,
+        b_ub=np.zeros(len(A_ub)) if len(off) else None,
+        A_eq=A_eq if supp.any() else None,
+        b_eq=sign[supp] if supp.any() else None,
+        bounds=[(None, None)] * m + [(0, None)],
+        method="highs",
+    )
     if res.status == 0:
         return torch.from_numpy(res.x[:m]).to(op.S), "optimal"
     if res.status == 2:  # proven: no nu matches the signs, so no certificate exists
@@ -122,9 +127,13 @@ def _aligned_dual(op, x, supp):
 
 def _fallback(what: str, status: str) -> None:
     # stack: _fallback < _aligned_case/_general_case < certificate < kkt_certificate < caller
-    warnings.warn(f"kkt_certificate: the {what} dual solve failed ({status}); falling back to "
-                  "a least-squares dual, which is only a sufficient check (a False 'holds' "
-                  "does not prove X non-optimal).", ConvergenceWarning, stacklevel=5)
+    warnings.warn(
+        f"kkt_certificate: the {what} dual solve failed ({status}); falling back to "
+        "a least-squares dual, which is only a sufficient check (a False 'holds' "
+        "does not prove X non-optimal).",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
 
 
 def _aligned_case(op, X, rank_tol):
@@ -142,18 +151,24 @@ def _aligned_case(op, X, rank_tol):
 
 def _general_case(op, X, method, rank_tol, tol):
     if method == "aligned":
-        warnings.warn("kkt_certificate: method='aligned' but X is not aligned with the "
-                      "operator's bases; using the least-squares dual.", ConvergenceWarning,
-                      stacklevel=4)
+        warnings.warn(
+            "kkt_certificate: method='aligned' but X is not aligned with the "
+            "operator's bases; using the least-squares dual.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
     U, V, r = _rank_split(X, rank_tol)
     if method != "exact":
         return U, V, r, _lstsq_dual(op, U, V), "lstsq", "least-squares"
     nu, status = _exact_dual(op, U, V, 0.5 * tol * max(r, 1) ** 0.5)
     if nu is not None:
         if status != "optimal":
-            warnings.warn(f"kkt_certificate: the exact dual solve ended {status!r}; the "
-                          "residuals reported are those of its nu.", ConvergenceWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"kkt_certificate: the exact dual solve ended {status!r}; the "
+                "residuals reported are those of its nu.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
         return U, V, r, nu, "exact", status
     if status in ("infeasible", "infeasible_inaccurate"):  # no dual meets the tolerance
         return U, V, r, _lstsq_dual(op, U, V), "exact", status
@@ -170,8 +185,9 @@ def certificate(X, problem, y_hat, *, method="auto", rank_tol=1e-3, tol=1e-3) ->
         from .metrics import alignment
 
         aligned = alignment(X, op.Phi, op.Psi).item() <= tol
-    U, V, r, nu, used, status = (_aligned_case(op, X, rank_tol) if aligned else
-                                 _general_case(op, X, method, rank_tol, tol))
+    U, V, r, nu, used, status = (
+        _aligned_case(op, X, rank_tol) if aligned else _general_case(op, X, method, rank_tol, tol)
+    )
     p_t, p_n = _tangent_maps(U, V)
     Z = op.adjoint(nu)
     E = U @ V.mT

@@ -4,8 +4,8 @@ An objective owns one way of computing the training loss of a model and its exac
 
 * ``full`` (``_full.py``): autograd through the model itself, ``forward() -> X`` (for an
   SNNFactorization the same chain by hand, without the autograd engine);
-* ``reduced`` (``_reduced.py``): the coordinatewise system of MATH.md section 4;
-* ``factored`` (``_factored.py``): the SNN on small cores, MATH.md section 7.
+* ``reduced`` (``_reduced.py``): the coordinatewise system of docs/math.md section 4;
+* ``factored`` (``_factored.py``): the SNN on small cores, docs/math.md section 7.
 
 The training loop (``train._train``) only talks to this interface::
 
@@ -71,21 +71,27 @@ def make_objective(method: str, model: nn.Module, problem, optimizer: str) -> Ob
     if method == "reduced":
         why = reduced_unsupported(model, problem, optimizer)
         if why is not None:
-            raise ValueError(f"The 'method' parameter of fit: method='reduced' does not "
-                             f"apply: {why}.")
+            raise ValueError(
+                f"The 'method' parameter of fit: method='reduced' does not apply: {why}."
+            )
         return ReducedFitObjective(model, problem)
     if method == "factored":
         why = factored_unsupported(model, problem)
         if why is not None:
-            raise ValueError(f"The 'method' parameter of fit: method='factored' does not "
-                             f"apply: {why}.")
+            raise ValueError(
+                f"The 'method' parameter of fit: method='factored' does not apply: {why}."
+            )
         return FactoredObjective(model, problem)
     why = reduced_unsupported(model, problem, optimizer)
     if why is None:
         return ReducedFitObjective(model, problem)
     if why.startswith("the model's U, V"):
-        warnings.warn(f"method='auto' does not use the reduced dynamics: {why}; training the "
-                      "full model instead.", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"method='auto' does not use the reduced dynamics: {why}; training the "
+            "full model instead.",
+            UserWarning,
+            stacklevel=4,
+        )
     if factored_unsupported(model, problem) is None and factored_faster(model, problem):
         return FactoredObjective(model, problem)
     return full()

@@ -1,7 +1,7 @@
 r"""Linear measurement operators :math:`\mathcal{A}(X)_i = \langle A_i, X \rangle` and adjoints.
 
 Every operator maps ``X: (..., d1, d2) -> (..., m)`` and ``r: (..., m) -> (..., d1, d2)`` at the
-costs of MATH.md section 1, without materialising ``m`` copies of ``X``.
+costs of docs/math.md section 1, without materialising ``m`` copies of ``X``.
 """
 
 from __future__ import annotations
@@ -24,14 +24,19 @@ def _same_dtype(where: str, **arrays: torch.Tensor) -> None:
 
 
 def _check_input(op: AbstractOperator, X, name: str, where: str, last: tuple) -> None:
-    """Why ``X`` (``(..., *last)``, the operator's dtype) was refused by ``op`` or ``op.adjoint``."""
+    """Why ``X`` (``(..., *last)``, the operator's dtype) was refused by ``op`` or
+    ``op.adjoint``."""
     if not isinstance(X, torch.Tensor):
-        raise InputTypeError(f"The {name!r} parameter of {where} must be a torch.Tensor. "
-                             f"Got {type(X).__name__} instead.")
-    if tuple(X.shape[-len(last):]) != last or X.ndim < len(last):
+        raise InputTypeError(
+            f"The {name!r} parameter of {where} must be a torch.Tensor. "
+            f"Got {type(X).__name__} instead."
+        )
+    if tuple(X.shape[-len(last) :]) != last or X.ndim < len(last):
         dims = ", ".join(str(d) for d in last)
-        raise InputError(f"The {name!r} parameter of {where} must have shape (..., {dims}). "
-                         f"Got shape {tuple(X.shape)} instead.")
+        raise InputError(
+            f"The {name!r} parameter of {where} must have shape (..., {dims}). "
+            f"Got shape {tuple(X.shape)} instead."
+        )
     raise InputTypeError(
         f"The {name!r} parameter of {where} must have the operator's dtype "
         f"{str(op.dtype).replace('torch.', '')}. Got {str(X.dtype).replace('torch.', '')} instead."
@@ -150,8 +155,10 @@ class AlignedOperator(AbstractOperator):
 
     def __init__(self, Phi, Psi, S):
         where = "AlignedOperator"
-        Phi, Psi, S = (check_array(a, n, where, ndim=2, layout=lay) for a, n, lay in
-                       ((Phi, "Phi", "(d1, r)"), (Psi, "Psi", "(d2, r)"), (S, "S", "(m, r)")))
+        Phi, Psi, S = (
+            check_array(a, n, where, ndim=2, layout=lay)
+            for a, n, lay in ((Phi, "Phi", "(d1, r)"), (Psi, "Psi", "(d2, r)"), (S, "S", "(m, r)"))
+        )
         _same_dtype(where, Phi=Phi, Psi=Psi, S=S)
         r = S.shape[1]
         if Phi.shape[1] != r or Psi.shape[1] != r:
@@ -225,19 +232,26 @@ class CompletionOperator(AbstractOperator):
         return out.index_add_(-1, self._flat_idx, r).unflatten(-1, self._shape)
 
     def arrays(self):
-        return {"rows": self.rows.cpu().numpy(), "cols": self.cols.cpu().numpy(),
-                "shape": np.array(self._shape)}
+        return {
+            "rows": self.rows.cpu().numpy(),
+            "cols": self.cols.cpu().numpy(),
+            "shape": np.array(self._shape),
+        }
 
     def to(self, *args, **kwargs):
-        dtype = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.dtype)),
-                     self._dtype)
-        dev = next((a for a in (*args, *kwargs.values()) if isinstance(a, (str, torch.device))),
-                   self.rows.device)
+        dtype = next(
+            (a for a in (*args, *kwargs.values()) if isinstance(a, torch.dtype)), self._dtype
+        )
+        dev = next(
+            (a for a in (*args, *kwargs.values()) if isinstance(a, (str, torch.device))),
+            self.rows.device,
+        )
         return CompletionOperator(self.rows.to(dev), self.cols.to(dev), self._shape, dtype)
 
 
 class RankOneOperator(AbstractOperator):
-    """``A_i = a_i b_i^T`` with ``a: (m, d1)``, ``b: (m, d2)``; apply ``a_i^T X b_i``, O(m d1 d2)."""
+    """``A_i = a_i b_i^T`` with ``a: (m, d1)``, ``b: (m, d2)``; apply ``a_i^T X b_i``,
+    O(m d1 d2)."""
 
     kind = "rank_one"
 

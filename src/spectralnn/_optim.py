@@ -15,7 +15,7 @@ class Optimizer:
     def __init__(self, name: str, params: list[torch.Tensor], lr: torch.Tensor, batched: bool):
         self.name, self.params, self.batched = name, params, batched
         self.lr = lr.clone()
-        self._neg_lr = None  # cached -lr views per parameter (gd)
+        self._neg_lr: list[torch.Tensor] | None = None  # cached -lr views per parameter (gd)
         self.t = 0
         self.state: list[list[torch.Tensor]] = [[] for _ in params]
         if name in ("momentum", "adam"):

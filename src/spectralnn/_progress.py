@@ -90,8 +90,16 @@ class ProgressPrinter:
     complete: race  step 40/100  held-out RMSE 0.9  2.0 s elapsed  ETA 3.0 s
     """
 
-    def __init__(self, stream=None, every: float = 3.0, quiet: bool = False, *,
-                 prefix: str = "", legacy_scale: float | None = None, clock=time.monotonic):
+    def __init__(
+        self,
+        stream=None,
+        every: float = 3.0,
+        quiet: bool = False,
+        *,
+        prefix: str = "",
+        legacy_scale: float | None = None,
+        clock=time.monotonic,
+    ):
         self.stream = sys.stderr if stream is None else stream
         self.every = float(every)
         self.quiet = bool(quiet)
@@ -117,10 +125,18 @@ class ProgressPrinter:
                     held = self.legacy_scale * math.sqrt(2.0 * max(float(best), 0.0))
                 else:
                     loss = float(best)
-            return {"phase": "race", "step": int(step), "max_steps": int(total),
-                    "held_out": held, "held_out_loss": loss, "elapsed": None, "eta": None}
-        raise TypeError("ProgressPrinter is called as printer(event_dict) or "
-                        "printer(step, max_steps, best)")
+            return {
+                "phase": "race",
+                "step": int(step),
+                "max_steps": int(total),
+                "held_out": held,
+                "held_out_loss": loss,
+                "elapsed": None,
+                "eta": None,
+            }
+        raise TypeError(
+            "ProgressPrinter is called as printer(event_dict) or printer(step, max_steps, best)"
+        )
 
     def __call__(self, *args, **kwargs) -> None:
         event = self._event(args, kwargs)

@@ -1,4 +1,4 @@
-r"""Exact reduced dynamics of an SNN under Assumptions 1-2 (MATH.md section 4).
+r"""Exact reduced dynamics of an SNN under Assumptions 1-2 (docs/math.md section 4).
 
 With aligned measurements :math:`A_i = \Phi \operatorname{diag}(s_i) \Psi^\top`, the spectral
 initialisation :math:`U_k = \Phi \operatorname{diag}(\bar u_k) G`,
@@ -35,13 +35,18 @@ def reduced_unsupported(model, problem, optimizer: str = "gd") -> str | None:
         return f"the operator is a {type(problem.operator).__name__}, not an AlignedOperator"
     Phi, Psi, _ = model.spectral_basis
     op = problem.operator
-    if Phi.shape != op.Phi.shape or not torch.allclose(Phi, op.Phi.to(Phi)) or not torch.allclose(
-            Psi, op.Psi.to(Psi)):
+    if (
+        Phi.shape != op.Phi.shape
+        or not torch.allclose(Phi, op.Phi.to(Phi))
+        or not torch.allclose(Psi, op.Psi.to(Psi))
+    ):
         return "the model's spectral basis is not the problem's (Phi, Psi)"
     resid = spectral_form_residual(model)
     if resid > (1e-5 if model.U.dtype == torch.float32 else 1e-10):
-        return (f"the model's U, V no longer have the spectral form Phi diag(ubar) G of its "
-                f"stored basis (relative residual {resid:.1e})")
+        return (
+            f"the model's U, V no longer have the spectral form Phi diag(ubar) G of its "
+            f"stored basis (relative residual {resid:.1e})"
+        )
     if not _is_odd(model.snn.act):
         return f"the activation {model.snn.act.name!r} is not odd"
     if optimizer not in ("gd", "momentum"):
@@ -127,11 +132,13 @@ class ReducedObjective:
     def __init__(self, problem):
         op = problem.operator
         self.op, self.y = op, problem.y
-        self.test = problem.test_operator if isinstance(problem.test_operator,
-                                                        AlignedOperator) else None
+        self.test = (
+            problem.test_operator if isinstance(problem.test_operator, AlignedOperator) else None
+        )
         self.y_test = problem.y_test
-        if self.test is not None and not (torch.equal(self.test.Phi, op.Phi)
-                                          and torch.equal(self.test.Psi, op.Psi)):
+        if self.test is not None and not (
+            torch.equal(self.test.Phi, op.Phi) and torch.equal(self.test.Psi, op.Psi)
+        ):
             self.test = None
         self.xt = self.off2 = None
         if problem.X_true is not None:
@@ -152,9 +159,12 @@ class ReducedObjective:
         rec = {
             "train_loss": self.loss(x).item(),
             "test_loss": (0.5 * ((x @ self.test.S.mT - self.y_test) ** 2).mean()).item()
-            if self.test is not None else None,
+            if self.test is not None
+            else None,
             "rel_error": (((x - self.xt) ** 2).sum() + self.off2).sqrt().item()
-            / self.norm_true.item() if self.xt is not None else None,
+            / self.norm_true.item()
+            if self.xt is not None
+            else None,
             "nuclear_norm": total.item(),
             "singular_values": s.tolist() + [0.0] * pad,
             "erank": effective_rank_of(s).item(),
@@ -163,7 +173,7 @@ class ReducedObjective:
             rec["grad_norm"] = grad_norm
         return rec
 
-    def matrix(self, x: torch.Tensor) -> torch.Tensor:
+    def coordinate_matrix(self, x: torch.Tensor) -> torch.Tensor:
         return self.op.embed(x.detach())
 
 
@@ -190,7 +200,7 @@ class ReducedFitObjective(ReducedObjective):
         return self._x[i] if self.batched else self._x
 
     def matrix(self, i: int) -> torch.Tensor:
-        return super().matrix(self._coords(i))
+        return self.coordinate_matrix(self._coords(i))
 
     def record(self, i: int, grad_norm) -> dict:
         return self.coordinate_record(self._coords(i), grad_norm)
@@ -198,4 +208,4 @@ class ReducedFitObjective(ReducedObjective):
     def finish(self, model):
         self.module.write_back(model)
         with torch.no_grad():
-            return super().matrix(self.module()), None
+            return self.coordinate_matrix(self.module()), None

@@ -15,14 +15,16 @@ import torch
 
 from ._activations import Activation
 
-_TIE = {torch.float32: torch.finfo(torch.float32).eps ** (1.0 / 3.0),
-        torch.float64: torch.finfo(torch.float64).eps ** (1.0 / 3.0)}
+_TIE = {
+    torch.float32: torch.finfo(torch.float32).eps ** (1.0 / 3.0),
+    torch.float64: torch.finfo(torch.float64).eps ** (1.0 / 3.0),
+}
 
 
 def _coefficients(s, fs, act: Activation, square: bool):
     """Divided-difference weights ``(P, B, q)`` of :func:`_backward_tall` for ``s: (..., k)``.
 
-    With D1, D2 and q of MATH.md section 2 (Note [degenerate singular values]),
+    With D1, D2 and q of docs/math.md section 2 (Note [degenerate singular values]),
     ``P = (D1 + D2) / 2 - q_j`` and ``B = (D1 - D2) / 2``, both ``(..., k, k)``, and
     ``q: (..., 1, k)``. For square matrices U is orthogonal, the ``q`` term of the gradient
     vanishes, ``P = (D1 + D2) / 2`` and ``q`` is None. s >= 0, so |s_i| + |s_j| = s_i + s_j.
@@ -104,8 +106,11 @@ def _gram_weights(lam, h, act: Activation):
     li, lj = lam.unsqueeze(-1), lam.unsqueeze(-2)
     diff = li - lj
     close = diff.abs() <= _TIE.get(lam.dtype, 1e-5) * (li + lj)  # includes lam_i = lam_j = 0
-    return torch.where(close, half_dh.unsqueeze(-1) + half_dh.unsqueeze(-2),
-                       (h.unsqueeze(-1) - h.unsqueeze(-2)) / diff)
+    return torch.where(
+        close,
+        half_dh.unsqueeze(-1) + half_dh.unsqueeze(-2),
+        (h.unsqueeze(-1) - h.unsqueeze(-2)) / diff,
+    )
 
 
 def _gram_backward(G, W, XW, h, Dh):
@@ -228,14 +233,13 @@ class _SpectralNetwork(torch.autograd.Function):
     def backward(ctx, G):
         saved, lead = ctx.saved_tensors, ctx.lead
         n = len(saved) // 7
-        alphas, layers = saved[:n], [saved[n + 6 * i:n + 6 * i + 6] for i in range(n)]
+        alphas, layers = saved[:n], [saved[n + 6 * i : n + 6 * i + 6] for i in range(n)]
         if ctx.wide:
             G = G.mT
         d1, d2 = G.shape[-2:]
         N = math.prod(lead)
         # The weights of every layer at once: one set of elementwise ops for the network.
-        s, fs = (torch.cat([lay[j] for lay in layers]) if n > 1 else layers[0][j]
-                 for j in (1, 2))
+        s, fs = (torch.cat([lay[j] for lay in layers]) if n > 1 else layers[0][j] for j in (1, 2))
         sizes = [lay[1].shape[0] for lay in layers]
         if ctx.gram:
             Dh = _gram_weights(s, fs, ctx.act).split_with_sizes(sizes)
@@ -270,7 +274,7 @@ def _flat(t, lead, core):
 
 def _unbroadcast(g, lead, shape):
     """``g: (N, ...)`` back to ``(*lead, ...)``, summed down to ``shape``."""
-    if g.ndim - 1 + len(lead) == len(shape) and shape[:len(lead)] == lead:
+    if g.ndim - 1 + len(lead) == len(shape) and shape[: len(lead)] == lead:
         return g.view(shape)
     return g.view(*lead, *g.shape[1:]).sum_to_size(shape)
 
@@ -290,13 +294,23 @@ def _pick_route(X: torch.Tensor, act: Activation, route: str) -> bool:
     """Whether ``route`` means the Gram route for the stack ``X`` (:data:`GRAM_MIN_STACK`)."""
     if route == "auto":  # CUDA: the SVD routing measured on an H100 (Note [SVD on CUDA]);
         d1, d2 = X.shape[-2:]  # the Gram route there has not been timed yet
-        return act.zero_at_zero and not X.is_cuda and (
-            min(d1, d2) >= GRAM_MIN_SIDE or X.numel() >= GRAM_MIN_STACK * d1 * d2)
+        return (
+            act.zero_at_zero
+            and not X.is_cuda
+            and (min(d1, d2) >= GRAM_MIN_SIDE or X.numel() >= GRAM_MIN_STACK * d1 * d2)
+        )
     return route == "gram"
 
 
-def _spectral_network(X: torch.Tensor, alphas, act: Activation, squeeze: bool = False,
-                      route: str = "auto", record: list | None = None, first=None):
+def _spectral_network(
+    X: torch.Tensor,
+    alphas,
+    act: Activation,
+    squeeze: bool = False,
+    route: str = "auto",
+    record: list | None = None,
+    first=None,
+):
     """Unchecked :func:`spectral_network`. ``route``: "auto" (:data:`GRAM_MIN_STACK`), "svd"
     or "gram" (Note [Gram route]; f(0) = 0 only). Gram route only: ``record``, a list that
     receives ``(lam, W, XW, h)`` of every layer, and ``first``, ``(lam, W)`` of the first
@@ -310,19 +324,24 @@ class _Ctx:
     """Stands in for autograd's ``ctx`` so that :func:`_spectral_network_parts` can call the
     Function's forward and backward directly."""
 
+    needs_input_grad: tuple[bool, ...]
+    saved_tensors: tuple[torch.Tensor, ...]
+
     def save_for_backward(self, *tensors):
         self.saved_tensors = tensors
 
 
-def _spectral_network_parts(X: torch.Tensor, alphas, act: Activation, need_grad: bool,
-                            route: str = "auto"):
+def _spectral_network_parts(
+    X: torch.Tensor, alphas, act: Activation, need_grad: bool, route: str = "auto"
+):
     """A whole SNN without autograd (the hand-written full objective, ``_full.py``):
     ``(out (..., d1, d2), backward)`` where ``backward(G) -> (dL/dX, [dL/dalpha_i])`` for the
     output gradient ``G`` (None without ``need_grad``). Call under ``torch.no_grad()``; the
     values and gradients are those of :func:`_spectral_network` with ``squeeze=True``."""
     ctx = _Ctx()
-    out = _SpectralNetwork.forward(ctx, X, act, True, _pick_route(X, act, route), None, None,
-                                   *alphas)
+    out = _SpectralNetwork.forward(
+        ctx, X, act, True, _pick_route(X, act, route), None, None, *alphas
+    )
     if not need_grad:
         return out, None
     ctx.needs_input_grad = (True, False, False, False, False, False) + (True,) * len(alphas)

@@ -23,8 +23,21 @@ __all__ = ["FORMATS", "Table", "TableError", "read_table", "write_table"]
 FORMATS = ("csv", "tsv", "npy", "triplets")
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # compared lower-cased: NA, NaN, N/A
 _LARGEST = 1e150
-_ID_NAMES = {"id", "user", "users", "item", "items", "row", "rows", "index", "idx", "key", "name",
-             "uid", "iid"}
+_ID_NAMES = {
+    "id",
+    "user",
+    "users",
+    "item",
+    "items",
+    "row",
+    "rows",
+    "index",
+    "idx",
+    "key",
+    "name",
+    "uid",
+    "iid",
+}
 _ROW_NAMES = {"row", "rows", "i", "user", "user_id", "userid", "r"}
 _COL_NAMES = {"col", "cols", "column", "j", "item", "item_id", "itemid", "movie", "movie_id", "c"}
 
@@ -103,8 +116,9 @@ def _is_triplet_header(cells) -> bool:
     return len(names) == 3 and names[0] in _ROW_NAMES and names[1] in _COL_NAMES
 
 
-def read_table(path, *, fmt: str | None = None, header: bool | None = None,
-               index_col: bool | None = None) -> Table:
+def read_table(
+    path, *, fmt: str | None = None, header: bool | None = None, index_col: bool | None = None
+) -> Table:
     """Read ``path`` (format from ``fmt`` or the extension/content; header row and index column
     detected unless given)."""
     path = os.fspath(path)
@@ -126,16 +140,21 @@ def _observed(path: str, table: Table) -> Table:
     enough that its square is finite."""
     v = table.values
     if v.size == 0:
-        raise TableError(f"INPUT {path!r} has no entries (shape {v.shape[0]}x{v.shape[1]}); "
-                         "nothing to complete")
+        raise TableError(
+            f"INPUT {path!r} has no entries (shape {v.shape[0]}x{v.shape[1]}); nothing to complete"
+        )
     obs = ~np.isnan(v)
     if not obs.any():
-        raise TableError(f"INPUT {path!r} has no observed entry: all {v.size} entries are "
-                         "missing; nothing to complete from")
+        raise TableError(
+            f"INPUT {path!r} has no observed entry: all {v.size} entries are "
+            "missing; nothing to complete from"
+        )
     big = float(np.abs(v[obs]).max())
     if big > _LARGEST:
-        raise TableError(f"INPUT {path!r} holds a value of magnitude {big:g}, beyond "
-                         f"{_LARGEST:g} (squares overflow); rescale the data")
+        raise TableError(
+            f"INPUT {path!r} holds a value of magnitude {big:g}, beyond "
+            f"{_LARGEST:g} (squares overflow); rescale the data"
+        )
     return table
 
 
@@ -145,8 +164,10 @@ def _read_npy(path: str) -> Table:
     except Exception as exc:  # noqa: BLE001 - bad magic, pickles, truncation: "not a .npy"
         raise TableError(f"{path}: not a readable .npy array ({exc})") from None
     if arr.ndim != 2 or arr.dtype.kind not in "fiub":
-        raise TableError(f"{path}: a .npy input must be a 2-D numeric array; got shape "
-                         f"{arr.shape}, dtype {arr.dtype}")
+        raise TableError(
+            f"{path}: a .npy input must be a 2-D numeric array; got shape "
+            f"{arr.shape}, dtype {arr.dtype}"
+        )
     arr = arr.astype(np.float64)
     if np.isinf(arr).any():
         r, c = np.argwhere(np.isinf(arr))[0]
@@ -158,21 +179,25 @@ def _read_matrix(path, rows, delim, header, index_col) -> Table:
     first = rows[0][1]
     if header is None:  # labels: some text and no number after the corner cell
         rest = first[1:] if len(first) > 1 else first
-        header = (any(_is_text(c) for c in rest)
-                  and not any(_number(c) is not None and _number(c) == _number(c) for c in rest))
+        header = any(_is_text(c) for c in rest) and not any(
+            _number(c) is not None and _number(c) == _number(c) for c in rest
+        )
     body = rows[1:] if header else rows
     if not body:
         raise TableError(f"{path}: no data rows after the header")
     if index_col is None:  # every row starts with a label, or pandas' empty corner cell
         index_col = all(_is_text(cells[0]) for _, cells in body) or bool(
-            header and first[0].strip() == "" and len(first) > 1)
+            header and first[0].strip() == "" and len(first) > 1
+        )
         if not index_col and header and len(first) > 1 and _id_like(first[0]):
             index_col = _id_column(path, body, first[0])
     width = len(body[0][1])
     for lineno, cells in ([rows[0]] if header else []) + body:
         if len(cells) != width:
-            raise TableError(f"{path} line {lineno}: {len(cells)} fields, expected {width} "
-                             f"(as on line {body[0][0]}); ragged rows")
+            raise TableError(
+                f"{path} line {lineno}: {len(cells)} fields, expected {width} "
+                f"(as on line {body[0][0]}); ragged rows"
+            )
     start = 1 if index_col else 0
     if width - start < 1:
         raise TableError(f"{path}: no value columns (only an index column)")
@@ -181,13 +206,19 @@ def _read_matrix(path, rows, delim, header, index_col) -> Table:
         for j, cell in enumerate(cells[start:]):
             v = _number(cell)
             if v is None or v in (float("inf"), float("-inf")):
-                raise TableError(f"{path} line {lineno}, column {j + start + 1}: {cell!r} is "
-                                 "not a finite number (use an empty cell or NaN for missing)")
+                raise TableError(
+                    f"{path} line {lineno}, column {j + start + 1}: {cell!r} is "
+                    "not a finite number (use an empty cell or NaN for missing)"
+                )
             values[i, j] = v
-    return Table(values, "tsv" if delim == "\t" else "csv", delim,
-                 [c.strip() for c in first[start:]] if header else None,
-                 [cells[0].strip() for _, cells in body] if index_col else None,
-                 first[0].strip() if header and index_col else "")
+    return Table(
+        values,
+        "tsv" if delim == "\t" else "csv",
+        delim,
+        [c.strip() for c in first[start:]] if header else None,
+        [cells[0].strip() for _, cells in body] if index_col else None,
+        first[0].strip() if header and index_col else "",
+    )
 
 
 def _id_like(name: str) -> bool:
@@ -203,14 +234,18 @@ def _id_column(path, body, name) -> bool:
     for lineno, c in cells:
         v = _number(c)
         if v is None or np.isnan(v):
-            raise TableError(f"{path} line {lineno}, column 1: {name.strip()!r} looks like an id "
-                             f"column but this row has {repr(c) if v is None else 'no id'}; give "
-                             "--index-col (labels) or --no-index-col (data)")
+            raise TableError(
+                f"{path} line {lineno}, column 1: {name.strip()!r} looks like an id "
+                f"column but this row has {repr(c) if v is None else 'no id'}; give "
+                "--index-col (labels) or --no-index-col (data)"
+            )
         if v != round(v):
             return False
     if len({float(c) for _, c in cells}) != len(cells):
-        raise TableError(f"{path}: column 1 {name.strip()!r} looks like an id column but its "
-                         "values repeat; give --index-col (labels) or --no-index-col (data)")
+        raise TableError(
+            f"{path}: column 1 {name.strip()!r} looks like an id column but its "
+            "values repeat; give --index-col (labels) or --no-index-col (data)"
+        )
     return True
 
 
@@ -232,16 +267,17 @@ def _read_triplets(path, rows, delim, header) -> Table:
     trip = []
     for lineno, cells in body:
         if len(cells) != 3:
-            raise TableError(f"{path} line {lineno}: {len(cells)} fields, expected 3 "
-                             "(row, col, value) in a triplet file; ragged rows")
+            raise TableError(
+                f"{path} line {lineno}: {len(cells)} fields, expected 3 "
+                "(row, col, value) in a triplet file; ragged rows"
+            )
         r, c = cells[0].strip(), cells[1].strip()
         for col, lab in ((1, r), (2, c)):
             if lab == "":
                 raise TableError(f"{path} line {lineno}, column {col}: empty label")
         v = _number(cells[2])
         if v is None or v in (float("inf"), float("-inf")):
-            raise TableError(f"{path} line {lineno}, column 3: {cells[2]!r} is not a finite "
-                             "number")
+            raise TableError(f"{path} line {lineno}, column 3: {cells[2]!r} is not a finite number")
         trip.append((lineno, r, c, v))
     row_labels, col_labels = _labels([t[1] for t in trip]), _labels([t[2] for t in trip])
     ri = {s: i for i, s in enumerate(row_labels)}
@@ -251,12 +287,19 @@ def _read_triplets(path, rows, delim, header) -> Table:
     for lineno, r, c, v in trip:
         key = (ri[r], ci[c])
         if key in seen:
-            raise TableError(f"{path} line {lineno}: duplicate entry ({r}, {c}), first on line "
-                             f"{seen[key]}")
+            raise TableError(
+                f"{path} line {lineno}: duplicate entry ({r}, {c}), first on line {seen[key]}"
+            )
         seen[key] = lineno
         values[key] = v
-    return Table(values, "triplets", delim, [c.strip() for c in rows[0][1]] if header else None,
-                 row_labels=row_labels, col_labels=col_labels)
+    return Table(
+        values,
+        "triplets",
+        delim,
+        [c.strip() for c in rows[0][1]] if header else None,
+        row_labels=row_labels,
+        col_labels=col_labels,
+    )
 
 
 def _fmt(v: float) -> str:

@@ -64,8 +64,15 @@ def check_int(value: Any, name: str, where: str, low: int = 1, high: int | None 
     return value
 
 
-def check_real(value: Any, name: str, where: str, *, low: float | None = None,
-               high: float | None = None, low_open: bool = False) -> float:
+def check_real(
+    value: Any,
+    name: str,
+    where: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
     """A finite real number (not bool) in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
     if not _is_real(value):
         raise InputTypeError(
@@ -189,9 +196,17 @@ def _to_torch(x: Any, name: str, where: str) -> torch.Tensor:
     return x
 
 
-def check_array(x: Any, name: str, where: str, *, ndim: int | None = None, layout: str = "",
-                dtype: torch.dtype | None = None, cast_ints: bool = False,
-                finite: bool = True) -> torch.Tensor:
+def check_array(
+    x: Any,
+    name: str,
+    where: str,
+    *,
+    ndim: int | None = None,
+    layout: str = "",
+    dtype: torch.dtype | None = None,
+    cast_ints: bool = False,
+    finite: bool = True,
+) -> torch.Tensor:
     """A real float32/float64 tensor (numpy arrays are converted), non-empty, finite.
 
     ``cast_ints``: integer and bool arrays are accepted and cast to ``dtype`` (default float64);
@@ -262,8 +277,10 @@ def check_index_array(x: Any, name: str, where: str, size: int) -> torch.Tensor:
                 "Got non-integral or non-finite values instead."
             )
         if t.numel() and float(t.abs().max()) > 2**53:
-            raise InputError(f"The {name!r} parameter of {where} must hold indices in "
-                             f"[0, {size - 1}]. Got values beyond 2**53 instead.")
+            raise InputError(
+                f"The {name!r} parameter of {where} must hold indices in "
+                f"[0, {size - 1}]. Got values beyond 2**53 instead."
+            )
     t = t.long()
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= size):
         raise InputError(
@@ -289,9 +306,22 @@ TIME_ENV = "SPECTRALNN_TIME_LIMIT"
 DEFAULT_TIME_LIMIT = 86_400.0
 """Seconds a command-line run may be estimated to take (one day) unless SPECTRALNN_TIME_LIMIT
 or ``--no-size-check`` says otherwise."""
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
-          "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
-          "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kb": 2**10,
+    "kib": 2**10,
+    "m": 2**20,
+    "mb": 2**20,
+    "mib": 2**20,
+    "g": 2**30,
+    "gb": 2**30,
+    "gib": 2**30,
+    "t": 2**40,
+    "tb": 2**40,
+    "tib": 2**40,
+}
 
 
 def _parse_limit(text: str, env: str, units: dict) -> float:
@@ -299,15 +329,17 @@ def _parse_limit(text: str, env: str, units: dict) -> float:
     if raw in ("none", "off", "inf", "unlimited"):
         return math.inf
     num = raw.rstrip("abcdefghijklmnopqrstuvwxyz ")
-    unit = raw[len(num):].strip()
+    unit = raw[len(num) :].strip()
     try:
         value = float(num) * units[unit]
     except (ValueError, KeyError):
         value = math.nan
     if not value > 0:
-        raise InputError(f"The environment variable {env} must be a positive amount (like "
-                         f"{'8G' if units is _UNITS else '3600'}) or 'none'. Got {text!r} "
-                         "instead.")
+        raise InputError(
+            f"The environment variable {env} must be a positive amount (like "
+            f"{'8G' if units is _UNITS else '3600'}) or 'none'. Got {text!r} "
+            "instead."
+        )
     return value
 
 
@@ -325,7 +357,8 @@ def memory_limit(max_bytes: Any = None, where: str = "spectralnn") -> float:
         if not _is_real(max_bytes) or not float(max_bytes) > 0:
             raise (InputTypeError if not _is_real(max_bytes) else InputError)(
                 f"The 'max_bytes' parameter of {where} must be a positive number (math.inf: no "
-                f"limit) or None. Got {_short(max_bytes)} instead.")
+                f"limit) or None. Got {_short(max_bytes)} instead."
+            )
         return float(max_bytes)
     env = os.environ.get(MEMORY_ENV)
     if env is not None and env.strip():
@@ -361,8 +394,7 @@ def human_seconds(s: float) -> str:
     return f"{s:.3g} s"
 
 
-def check_budget(nbytes: float, name: str, value: Any, where: str,
-                 max_bytes: Any = None) -> None:
+def check_budget(nbytes: float, name: str, value: Any, where: str, max_bytes: Any = None) -> None:
     """Refuse ``value`` of argument ``name`` when its estimated memory ``nbytes`` exceeds the
     budget (see :func:`memory_limit`)."""
     limit = memory_limit(max_bytes, where)
@@ -375,8 +407,9 @@ def check_budget(nbytes: float, name: str, value: Any, where: str,
         )
 
 
-def problem_bytes(kind: str, shape, m: int, m_test: int | None = None, rank: int = 1,
-                  itemsize: int = 8) -> int:
+def problem_bytes(
+    kind: str, shape, m: int, m_test: int | None = None, rank: int = 1, itemsize: int = 8
+) -> int:
     """Estimated peak bytes of :func:`spectralnn.make_problem` (operators of the training and
     test sets, the target and its SVDs)."""
     d1, d2 = (int(s) for s in shape)
@@ -395,8 +428,9 @@ def problem_bytes(kind: str, shape, m: int, m_test: int | None = None, rank: int
     return total
 
 
-def model_cost(name: str, shape, opts: Mapping[str, Any] | None = None, runs: int = 1,
-               itemsize: int = 8) -> tuple[int, float, int]:
+def model_cost(
+    name: str, shape, opts: Mapping[str, Any] | None = None, runs: int = 1, itemsize: int = 8
+) -> tuple[int, float, int]:
     """Estimated ``(bytes, flops per step, parameter tensors)`` of training a model of
     :func:`spectralnn.make_model` (parameters, gradients, optimizer state, activations)."""
     opts = dict(opts or {})

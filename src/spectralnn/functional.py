@@ -18,7 +18,7 @@ Note [f(0) != 0]
 ----------------
 For ``f`` with ``f(0) != 0`` (the paper's plain sigmoid) the map depends on the singular vectors
 chosen for zero singular values, so it is discontinuous at rank-deficient inputs. We still
-compute it (with a warning) using the thin SVD torch returns and the conventions of MATH.md.
+compute it (with a warning) from the thin SVD torch returns (docs/math.md section 2).
 """
 
 from __future__ import annotations
@@ -53,12 +53,19 @@ def check_route(route, act: Activation, where: str) -> str:
     if route == "gram" and not act.zero_at_zero:
         raise InputError(
             f"The 'route' parameter of {where}: 'gram' needs f(0) = 0, and the activation "
-            f"{act.name!r} has f(0) != 0. Got route='gram' instead (use 'auto' or 'svd').")
+            f"{act.name!r} has f(0) != 0. Got route='gram' instead (use 'auto' or 'svd')."
+        )
     return route
 
 
-def spectral_network(X: torch.Tensor, alphas, fn: str | Activation | tuple = "tanh", *,
-                     route: str = "auto", check_finite: bool = True) -> torch.Tensor:
+def spectral_network(
+    X: torch.Tensor,
+    alphas,
+    fn: str | Activation | tuple = "tanh",
+    *,
+    route: str = "auto",
+    check_finite: bool = True,
+) -> torch.Tensor:
     r"""The layers of a spectral network, :math:`X^{(i+1)}_j = \sum_k \alpha^{(i)}_{kj}
     \Gamma_f(X^{(i)}_k)`, with one exact backward for all of them.
 

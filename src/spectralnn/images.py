@@ -18,9 +18,25 @@ import numpy as np
 
 __all__ = ["load_image", "load_native", "read_idx", "SKIMAGE_NAMES"]
 
-SKIMAGE_NAMES = ("camera", "moon", "coins", "text", "page", "clock", "astronaut", "brick",
-                 "grass", "gravel", "horse", "checkerboard", "cell", "chelsea", "coffee",
-                 "rocket", "hubble_deep_field")
+SKIMAGE_NAMES = (
+    "camera",
+    "moon",
+    "coins",
+    "text",
+    "page",
+    "clock",
+    "astronaut",
+    "brick",
+    "grass",
+    "gravel",
+    "horse",
+    "checkerboard",
+    "cell",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+)
 
 
 def _to_gray(img: np.ndarray) -> np.ndarray:
@@ -40,9 +56,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     with opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{os.fspath(path)!r} is not an unsigned-byte IDX file (bad magic number).")
+        raise ValueError(
+            f"{os.fspath(path)!r} is not an unsigned-byte IDX file (bad magic number)."
+        )
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise ValueError(f"IDX file {os.fspath(path)!r} is truncated: header says {dims}.")
@@ -59,8 +77,10 @@ def _read_image_file(path: str) -> np.ndarray:
                 im = im.convert("RGBA")
             return np.asarray(im)
     except UnidentifiedImageError:
-        raise ValueError(f"The 'image' parameter must name an image file Pillow can read. "
-                         f"Got {path!r}, which is not one.") from None
+        raise ValueError(
+            f"The 'image' parameter must name an image file Pillow can read. "
+            f"Got {path!r}, which is not one."
+        ) from None
 
 
 def _load_raw(name: str) -> np.ndarray:
@@ -73,12 +93,14 @@ def _load_raw(name: str) -> np.ndarray:
             raise ValueError(f"Face index {k} out of range [0, {len(faces) - 1}] in {name!r}.")
         return faces[k]
     if name.startswith("mnist:"):
-        path, _, k = name[6:].partition(":")
+        path, _, index = name[6:].partition(":")
         images = read_idx(path)
-        if not (k or "0").isdigit() or int(k or 0) >= len(images):
-            raise ValueError(f"Image index {k!r} of {name!r} must be an int in the range "
-                             f"[0, {len(images) - 1}] ({path!r} holds {len(images)} images).")
-        return images[int(k or 0)]
+        if not (index or "0").isdigit() or int(index or 0) >= len(images):
+            raise ValueError(
+                f"Image index {index!r} of {name!r} must be an int in the range "
+                f"[0, {len(images) - 1}] ({path!r} holds {len(images)} images)."
+            )
+        return images[int(index or 0)]
     if name in SKIMAGE_NAMES:
         return getattr(data, name)()
     if os.path.isfile(name):

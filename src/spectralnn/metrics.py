@@ -1,4 +1,4 @@
-"""Metrics recorded during training and reported by experiments (MATH.md section 6)."""
+"""Metrics recorded during training and reported by experiments (docs/math.md section 6)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def _pair(where: str, X, X_true, same_shape: bool = False):
             f"Got shape {tuple(X_true.shape)} instead."
         )
     if not bool(X_true.abs().amax((-2, -1)).gt(0).all()):
-        raise InputError(f"The 'X_true' parameter of {where} must be nonzero (it is the "
-                         "denominator). Got a zero matrix instead.")
+        raise InputError(
+            f"The 'X_true' parameter of {where} must be nonzero (it is the "
+            "denominator). Got a zero matrix instead."
+        )
     return X, X_true
 
 
@@ -72,8 +74,13 @@ def alignment(X: torch.Tensor, Phi: torch.Tensor, Psi: torch.Tensor) -> torch.Te
     where = "alignment"
     X = check_matrix(X, "X", where, finite=False)
     Phi, Psi = check_matrix(Phi, "Phi", where), check_matrix(Psi, "Psi", where)
-    if Phi.ndim != 2 or Psi.ndim != 2 or Phi.shape[0] != X.shape[-2] \
-            or Psi.shape[0] != X.shape[-1] or Phi.shape[1] != Psi.shape[1]:
+    if (
+        Phi.ndim != 2
+        or Psi.ndim != 2
+        or Phi.shape[0] != X.shape[-2]
+        or Psi.shape[0] != X.shape[-1]
+        or Phi.shape[1] != Psi.shape[1]
+    ):
         raise InputError(
             f"The 'Phi' and 'Psi' parameters of {where} must have shapes (d1, r) and (d2, r) "
             f"with (d1, d2) = {tuple(X.shape[-2:])}. Got {tuple(Phi.shape)} and "
@@ -85,21 +92,25 @@ def alignment(X: torch.Tensor, Phi: torch.Tensor, Psi: torch.Tensor) -> torch.Te
 
 
 def record(X: torch.Tensor, problem, grad_norm: float | None = None) -> dict:
-    """Every per-record metric of DESIGN.md for one matrix ``X: (d1, d2)`` of ``problem``'s
+    """Every per-record metric of docs/design.md for one matrix ``X: (d1, d2)`` of ``problem``'s
     shape (non-finite entries allowed: a diverged run is still recorded)."""
     if not isinstance(X, torch.Tensor):
-        raise InputTypeError(f"The 'X' parameter of record must be a torch.Tensor. "
-                             f"Got {type(X).__name__} instead.")
+        raise InputTypeError(
+            f"The 'X' parameter of record must be a torch.Tensor. Got {type(X).__name__} instead."
+        )
     if tuple(X.shape) != tuple(problem.shape):
-        raise InputError(f"The 'X' parameter of record must have the problem's shape "
-                         f"{tuple(problem.shape)}. Got {tuple(X.shape)} instead.")
+        raise InputError(
+            f"The 'X' parameter of record must have the problem's shape "
+            f"{tuple(problem.shape)}. Got {tuple(X.shape)} instead."
+        )
     X = X.detach()
     s = torch.linalg.svdvals(X)
     rec = {
         "train_loss": problem.loss(X).item(),
         "test_loss": problem.loss(X, test=True).item() if problem.y_test is not None else None,
         "rel_error": _relative_error(X, problem.X_true).item()
-        if problem.X_true is not None else None,
+        if problem.X_true is not None
+        else None,
         "nuclear_norm": s.sum().item(),
         "singular_values": s.tolist(),
         "erank": effective_rank_of(s).item(),  # from the same SVD

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,8 +67,12 @@ def _replicate(t: torch.Tensor, runs: int | None) -> torch.Tensor:
 
 def _check_common(where: str, shape, seed, dtype, runs):
     """The arguments every model takes: ``(shape, seed, dtype, runs)`` in canonical form."""
-    return (check_shape(shape, where), check_seed(seed, where), check_dtype(dtype, where),
-            None if runs is None else check_int(runs, "runs", where))
+    return (
+        check_shape(shape, where),
+        check_seed(seed, where),
+        check_dtype(dtype, where),
+        None if runs is None else check_int(runs, "runs", where),
+    )
 
 
 def _aligned_factors(problem, where: str):
@@ -123,18 +128,28 @@ class SNNFactorization(nn.Module):
     torch.Size([6, 4])
     """
 
-    def __init__(self, shape: Sequence[int], widths: Sequence[int] = (2, 2, 2, 2),
-                 fn="tanh", init: str = "identity", init_scale: float = 1e-4, problem=None,
-                 seed: int | None = None, rank: int | None = None,
-                 dtype: torch.dtype = torch.float64, runs: int | None = None,
-                 spectral_order: str = "ascending"):
+    def __init__(
+        self,
+        shape: Sequence[int],
+        widths: Sequence[int] = (2, 2, 2, 2),
+        fn="tanh",
+        init: str = "identity",
+        init_scale: float = 1e-4,
+        problem=None,
+        seed: int | None = None,
+        rank: int | None = None,
+        dtype: torch.dtype = torch.float64,
+        runs: int | None = None,
+        spectral_order: str = "ascending",
+    ):
         super().__init__()
         where = type(self).__name__
         (d1, d2), self.seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
         self.shape = d1, d2
         self.init = check_choice(init, "init", where, INITS)
-        self.spectral_order = check_choice(spectral_order, "spectral_order", where,
-                                           ("ascending", "descending"))
+        self.spectral_order = check_choice(
+            spectral_order, "spectral_order", where, ("ascending", "descending")
+        )
         self.init_scale = check_positive(init_scale, "init_scale", where)
         gen = _generator(seed)
         self.snn = SNN(widths, fn, generator=gen, dtype=dtype, runs=self.runs)
@@ -192,8 +207,14 @@ class FreeMatrix(nn.Module):
 
     ``runs``, as in :class:`SNNFactorization`, gives ``X`` a leading dimension of copies."""
 
-    def __init__(self, shape: Sequence[int], init_scale: float = 0.0, seed: int | None = None,
-                 dtype: torch.dtype = torch.float64, runs: int | None = None):
+    def __init__(
+        self,
+        shape: Sequence[int],
+        init_scale: float = 0.0,
+        seed: int | None = None,
+        dtype: torch.dtype = torch.float64,
+        runs: int | None = None,
+    ):
         super().__init__()
         where = type(self).__name__
         self.shape, seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
@@ -214,9 +235,16 @@ class DeepFactorization(nn.Module):
 
     ``runs``, as in :class:`SNNFactorization`, gives every factor a leading dimension."""
 
-    def __init__(self, shape: Sequence[int], depth: int = 3, init_scale: float = 1e-4,
-                 init: str = "identity", seed: int | None = None,
-                 dtype: torch.dtype = torch.float64, runs: int | None = None):
+    def __init__(
+        self,
+        shape: Sequence[int],
+        depth: int = 3,
+        init_scale: float = 1e-4,
+        init: str = "identity",
+        seed: int | None = None,
+        dtype: torch.dtype = torch.float64,
+        runs: int | None = None,
+    ):
         super().__init__()
         where = type(self).__name__
         (d1, d2), seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
@@ -247,9 +275,16 @@ class Factorization(nn.Module):
 
     ``runs``, as in :class:`SNNFactorization`, gives ``U`` and ``V`` a leading dimension."""
 
-    def __init__(self, shape: Sequence[int], rank: int | None = None, init_scale: float = 1e-4,
-                 init: str = "identity", seed: int | None = None,
-                 dtype: torch.dtype = torch.float64, runs: int | None = None):
+    def __init__(
+        self,
+        shape: Sequence[int],
+        rank: int | None = None,
+        init_scale: float = 1e-4,
+        init: str = "identity",
+        seed: int | None = None,
+        dtype: torch.dtype = torch.float64,
+        runs: int | None = None,
+    ):
         super().__init__()
         where = type(self).__name__
         (d1, d2), seed, dtype, self.runs = _check_common(where, shape, seed, dtype, runs)
@@ -258,10 +293,12 @@ class Factorization(nn.Module):
         self.init_scale = check_positive(init_scale, "init_scale", where)
         check_choice(init, "init", where, INITS[:3])
         gen = _generator(seed)
-        self.U = nn.Parameter(_replicate(_factor(d1, self.rank, init, self.init_scale, gen, dtype),
-                                         self.runs))
-        self.V = nn.Parameter(_replicate(_factor(d2, self.rank, init, self.init_scale, gen, dtype),
-                                         self.runs))
+        self.U = nn.Parameter(
+            _replicate(_factor(d1, self.rank, init, self.init_scale, gen, dtype), self.runs)
+        )
+        self.V = nn.Parameter(
+            _replicate(_factor(d2, self.rank, init, self.init_scale, gen, dtype), self.runs)
+        )
 
     def forward(self) -> torch.Tensor:
         return self.U @ self.V.mT
@@ -270,8 +307,12 @@ class Factorization(nn.Module):
         return f"shape={self.shape}, rank={self.rank}, init_scale={self.init_scale:g}"
 
 
-MODELS = {"snn": SNNFactorization, "free": FreeMatrix, "deep": DeepFactorization,
-          "factor": Factorization}
+MODELS = {
+    "snn": SNNFactorization,
+    "free": FreeMatrix,
+    "deep": DeepFactorization,
+    "factor": Factorization,
+}
 """Short names used by the command line, configs and sweeps."""
 
 
@@ -300,9 +341,11 @@ def make_model(name: str, shape, *, max_bytes: float | None = None, **kwargs) ->
     check_kwargs(kwargs, set().union(*map(_keywords, MODELS.values())), where)
     accepted = _keywords(MODELS[name])
     if kwargs.get("rank") is not None and "rank" not in accepted:
-        raise InputError(f"The 'rank' parameter of {where} is not taken by the {name!r} model "
-                         f"(only 'snn' and 'factor' have an inner dimension). Got "
-                         f"rank={kwargs['rank']!r} instead; leave it out.")
+        raise InputError(
+            f"The 'rank' parameter of {where} is not taken by the {name!r} model "
+            f"(only 'snn' and 'factor' have an inner dimension). Got "
+            f"rank={kwargs['rank']!r} instead; leave it out."
+        )
     kwargs = {k: v for k, v in kwargs.items() if v is not None and k in accepted}
     _check_size(name, shape, kwargs, max_bytes)
     return MODELS[name](shape, **kwargs)
@@ -312,11 +355,14 @@ def _check_size(name: str, shape, kwargs: dict, max_bytes) -> None:
     """The budget check of :func:`make_model` on the size-bearing arguments (types first)."""
     where = "make_model"
     shape = check_shape(shape, where)
-    opts = {}
+    opts: dict[str, Any] = {}
     if "widths" in kwargs:
         widths = kwargs["widths"]
-        if isinstance(widths, Sequence) and widths and all(
-                isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        if (
+            isinstance(widths, Sequence)
+            and widths
+            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)
+        ):
             opts["widths"] = tuple(widths)
     for key in ("rank", "depth", "runs"):
         v = kwargs.get(key)
@@ -330,8 +376,13 @@ def _check_size(name: str, shape, kwargs: dict, max_bytes) -> None:
         return
     base = model_cost(name, shape, {}, 1, itemsize)[0]
     for key in ("widths", "rank", "depth", "runs"):  # blame the first that alone is too big
-        if key in opts and model_cost(name, shape, {key: opts[key]}, opts.get("runs", 1)
-                                      if key == "runs" else 1, itemsize)[0] > limit:
+        if (
+            key in opts
+            and model_cost(
+                name, shape, {key: opts[key]}, opts.get("runs", 1) if key == "runs" else 1, itemsize
+            )[0]
+            > limit
+        ):
             check_budget(nbytes, key, opts[key], where, max_bytes)
     check_budget(max(nbytes, base), "shape", shape, where, max_bytes)
 

@@ -1,7 +1,7 @@
 r"""SNN modules: thin ``nn.Module`` wrappers over :func:`spectralnn.functional.spectral_apply`
 and :func:`spectralnn.functional.spectral_network`.
 
-Shapes follow MATH.md section 3: a block maps ``K`` matrices to one, a layer ``K_in`` to
+Shapes follow docs/math.md section 3: a block maps ``K`` matrices to one, a layer ``K_in`` to
 ``K_out``, and all matrices are ``d1 x d2`` with any leading batch dimensions.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -71,9 +72,17 @@ class SNNLayer(nn.Module):
     Shapes: ``(..., K_in, d1, d2) -> (..., K_out, d1, d2)``; ``alpha``: ``([runs,] K_in, K_out)``.
     """
 
-    def __init__(self, in_matrices: int, out_matrices: int, fn="tanh", *,
-                 alpha_init: str = "uniform", generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float32, runs: int | None = None):
+    def __init__(
+        self,
+        in_matrices: int,
+        out_matrices: int,
+        fn="tanh",
+        *,
+        alpha_init: str = "uniform",
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        runs: int | None = None,
+    ):
         super().__init__()
         self.in_matrices = check_int(in_matrices, "in_matrices", type(self).__name__)
         self.out_matrices = check_int(out_matrices, "out_matrices", type(self).__name__)
@@ -128,9 +137,16 @@ class SNN(nn.Module):
     torch.Size([5, 4, 3])
     """
 
-    def __init__(self, widths: Sequence[int], fn="tanh", *, alpha_init: str = "uniform",
-                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
-                 runs: int | None = None):
+    def __init__(
+        self,
+        widths: Sequence[int],
+        fn="tanh",
+        *,
+        alpha_init: str = "uniform",
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        runs: int | None = None,
+    ):
         super().__init__()
         widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
         if not isinstance(widths, tuple) or not widths:
@@ -150,7 +166,7 @@ class SNN(nn.Module):
 
     @property
     def act(self) -> Activation:
-        return self.layers[0].act
+        return cast(SNNLayer, self.layers[0]).act
 
     @property
     def route(self) -> str:

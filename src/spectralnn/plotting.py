@@ -16,6 +16,7 @@ import contextlib
 import math
 import os
 import textwrap
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import matplotlib
 
@@ -24,6 +25,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "STYLES",
@@ -35,16 +39,42 @@ __all__ = [
     "style",
 ]
 
-_EMBED = {"pdf.fonttype": 42, "ps.fonttype": 42}
-STYLES = {
-    "screen": {"width": 13.0, "rc": {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
-                                     "legend.fontsize": 7.5, "xtick.labelsize": 8,
-                                     "ytick.labelsize": 8, **_EMBED}},
-    "paper": {"width": 7.0, "rc": {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7,
-                                   "legend.fontsize": 6, "xtick.labelsize": 6,
-                                   "ytick.labelsize": 6, "lines.linewidth": 0.9,
-                                   "axes.linewidth": 0.6, "grid.linewidth": 0.4,
-                                   "figure.titlesize": 7.5, **_EMBED}},
+
+class _Style(TypedDict):
+    width: float
+    rc: dict[RcKeyType, Any]
+
+
+_EMBED: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42}
+STYLES: dict[str, _Style] = {
+    "screen": {
+        "width": 13.0,
+        "rc": {
+            "font.size": 9,
+            "axes.titlesize": 9,
+            "axes.labelsize": 9,
+            "legend.fontsize": 7.5,
+            "xtick.labelsize": 8,
+            "ytick.labelsize": 8,
+            **_EMBED,
+        },
+    },
+    "paper": {
+        "width": 7.0,
+        "rc": {
+            "font.size": 7,
+            "axes.titlesize": 7,
+            "axes.labelsize": 7,
+            "legend.fontsize": 6,
+            "xtick.labelsize": 6,
+            "ytick.labelsize": 6,
+            "lines.linewidth": 0.9,
+            "axes.linewidth": 0.6,
+            "grid.linewidth": 0.4,
+            "figure.titlesize": 7.5,
+            **_EMBED,
+        },
+    },
 }
 _current = ["screen"]
 SV_STYLES = ("-", "--", ":")
@@ -54,8 +84,10 @@ SV_STYLES = ("-", "--", ":")
 def style(name: str = "screen"):
     """Use a style (``"screen"`` or ``"paper"``) for the figures made inside the block."""
     if name not in STYLES:
-        raise ValueError(f"The 'style' parameter of plotting.style must be one of "
-                         f"{sorted(STYLES)}. Got {name!r} instead.")
+        raise ValueError(
+            f"The 'style' parameter of plotting.style must be one of "
+            f"{sorted(STYLES)}. Got {name!r} instead."
+        )
     prev = _current[0]
     _current[0] = name
     try:
@@ -85,9 +117,15 @@ def save_figure(fig, path: str | os.PathLike, formats=("png",)) -> list[str]:
         with matplotlib.rc_context(_EMBED):
             for ext in formats:
                 out = f"{base}.{ext}"
-                atomic_write(out, lambda f, ext=ext: fig.savefig(
-                    f, format=ext, dpi=200 if _current[0] == "paper" else 130,
-                    bbox_inches="tight"))
+                atomic_write(
+                    out,
+                    lambda f, ext=ext: fig.savefig(
+                        f,
+                        format=ext,
+                        dpi=200 if _current[0] == "paper" else 130,
+                        bbox_inches="tight",
+                    ),
+                )
                 written.append(out)
     finally:
         plt.close(fig)
@@ -109,8 +147,9 @@ def log_limits(values, floor: float | None = None, pad: float = 2.0):
     return lo / pad, hi * pad
 
 
-def _flat(histories: dict, key: str = "train_loss", rtol: float = 1e-3,
-          scale: float | None = None) -> bool:
+def _flat(
+    histories: dict, key: str = "train_loss", rtol: float = 1e-3, scale: float | None = None
+) -> bool:
     """True when no curve of ``key`` changes by more than ``rtol`` of its size (or of
     ``scale``, when given and larger)."""
     for hist in histories.values():
@@ -124,9 +163,17 @@ def _flat(histories: dict, key: str = "train_loss", rtol: float = 1e-3,
 _ITER_FORMAT = FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}")
 
 
-def plot_histories(histories: dict, title: str = "", reference_nuclear: float | None = None,
-                   n_singular: int = 3, *, axes=None, loss_floor: float | None = None,
-                   row_label: str | None = None, colors=None):
+def plot_histories(
+    histories: dict,
+    title: str = "",
+    reference_nuclear: float | None = None,
+    n_singular: int = 3,
+    *,
+    axes=None,
+    loss_floor: float | None = None,
+    row_label: str | None = None,
+    colors=None,
+):
     """Three panels vs iteration: training error (log), nuclear norm, leading singular values.
 
     ``histories`` maps a label (e.g. ``"lr=0.1"``) to a list of history records. One legend
@@ -145,8 +192,9 @@ def plot_histories(histories: dict, title: str = "", reference_nuclear: float | 
     losses = []
     for color, (label, hist) in zip(colors, histories.items()):
         steps = np.array([r["step"] for r in hist])
-        loss = np.array([np.nan if r["train_loss"] is None else r["train_loss"] for r in hist],
-                        dtype=float)
+        loss = np.array(
+            [np.nan if r["train_loss"] is None else r["train_loss"] for r in hist], dtype=float
+        )
         losses.extend(loss.tolist())
         axes[0].plot(steps, np.where(loss > 0, loss, np.nan), color=color, label=label)
         axes[1].plot(steps, [r["nuclear_norm"] for r in hist], color=color)
@@ -160,18 +208,31 @@ def plot_histories(histories: dict, title: str = "", reference_nuclear: float | 
     if loss_floor is not None and math.isfinite(loss_floor) and loss_floor > 0:
         axes[0].axhline(loss_floor, color="gray", ls=":", lw=1, label="least-squares floor")
     elif loss_floor is not None:
-        axes[0].set_title("least-squares floor 0 (not drawn)", loc="right", fontsize="x-small",
-                          color="gray")
+        axes[0].set_title(
+            "least-squares floor 0 (not drawn)", loc="right", fontsize="x-small", color="gray"
+        )
     if reference_nuclear is not None:
-        axes[1].axhline(reference_nuclear, color="red", ls="--", lw=1,
-                        label=f"convex minimiser ({reference_nuclear:.4g})")
-    if histories and _flat(histories) and _flat(histories, "nuclear_norm",
-                                                scale=reference_nuclear):
+        axes[1].axhline(
+            reference_nuclear,
+            color="red",
+            ls="--",
+            lw=1,
+            label=f"convex minimiser ({reference_nuclear:.4g})",
+        )
+    if histories and _flat(histories) and _flat(histories, "nuclear_norm", scale=reference_nuclear):
         n_steps = max(max((r["step"] for r in h), default=0) for h in histories.values())
         for ax in axes:
-            ax.text(0.5, 0.5, f"flat: no visible change in {n_steps:,} iterations at any lr",
-                    transform=ax.transAxes, ha="center", va="center", fontsize="small",
-                    color="firebrick", bbox={"fc": "white", "ec": "firebrick", "alpha": 0.85})
+            ax.text(
+                0.5,
+                0.5,
+                f"flat: no visible change in {n_steps:,} iterations at any lr",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="firebrick",
+                bbox={"fc": "white", "ec": "firebrick", "alpha": 0.85},
+            )
     prefix = textwrap.fill(row_label, 40) + "\n" if row_label else ""
     axes[0].set_ylabel(prefix + "training error")
     axes[1].set_ylabel("nuclear norm")
@@ -183,21 +244,36 @@ def plot_histories(histories: dict, title: str = "", reference_nuclear: float | 
     axes[0].legend(loc="best", ncol=1 + (len(histories) > 5))
     if reference_nuclear is not None:
         axes[1].legend(loc="best")
-    key = [Line2D([], [], color="black", ls=SV_STYLES[j % 3], label=f"$\\sigma_{j + 1}$")
-           for j in range(n_singular)]
-    axes[2].legend(handles=key, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False,
-                   ncol=n_singular, borderaxespad=0.2, handlelength=2.5)
+    key = [
+        Line2D([], [], color="black", ls=SV_STYLES[j % 3], label=f"$\\sigma_{j + 1}$")
+        for j in range(n_singular)
+    ]
+    axes[2].legend(
+        handles=key,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+        ncol=n_singular,
+        borderaxespad=0.2,
+        handlelength=2.5,
+    )
     if title:
         fig.suptitle(title)
     return fig
 
 
-def plot_images(rows: list[tuple[str, list]], col_titles: list[str] | None = None,
-                title: str = "", vmin: float = 0.0, vmax: float = 1.0):
+def plot_images(
+    rows: list[tuple[str, list]],
+    col_titles: list[str] | None = None,
+    title: str = "",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+):
     """A grid of grayscale images: ``rows`` is ``[(row_label, [(image, caption), ...]), ...]``."""
     n_rows, n_cols = len(rows), max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols + 1, 2.1 * n_rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(1.9 * n_cols + 1, 2.1 * n_rows), squeeze=False
+    )
     for i, (label, cells) in enumerate(rows):
         for j in range(n_cols):
             ax = axes[i, j]

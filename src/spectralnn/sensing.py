@@ -117,8 +117,15 @@ class Problem:
         dtype = _check_operator(self.operator, "operator").dtype
         self.y = _check_y(self.y, self.operator.m, "y", dtype)
         if self.X_true is not None:
-            X = check_array(self.X_true, "X_true", "Problem", ndim=2, layout=str(self.shape),
-                            cast_ints=True, dtype=dtype)
+            X = check_array(
+                self.X_true,
+                "X_true",
+                "Problem",
+                ndim=2,
+                layout=str(self.shape),
+                cast_ints=True,
+                dtype=dtype,
+            )
             if tuple(X.shape) != self.shape:
                 raise InputError(
                     f"The 'X_true' parameter of Problem must have shape {self.shape}. "
@@ -140,13 +147,17 @@ class Problem:
             self.test_operator = test if test.dtype == dtype else test.to(dtype)
             self.y_test = _check_y(self.y_test, test.m, "y_test", dtype)
         if not isinstance(self.meta, dict):
-            raise InputTypeError(f"The 'meta' parameter of Problem must be a dict. "
-                                 f"Got {type(self.meta).__name__} instead.")
+            raise InputTypeError(
+                f"The 'meta' parameter of Problem must be a dict. "
+                f"Got {type(self.meta).__name__} instead."
+            )
 
     def __repr__(self) -> str:
         test = "none" if self.test_operator is None else self.test_operator.m
-        return (f"Problem({self.operator!r}, m_test={test}, "
-                f"X_true={'yes' if self.X_true is not None else 'no'}, meta={self.meta})")
+        return (
+            f"Problem({self.operator!r}, m_test={test}, "
+            f"X_true={'yes' if self.X_true is not None else 'no'}, meta={self.meta})"
+        )
 
     shape = property(lambda self: self.operator.shape)
     m = property(lambda self: self.operator.m)
@@ -155,16 +166,18 @@ class Problem:
     @classmethod
     def from_arrays(cls, A, y, X_true=None) -> Problem:
         """A dense problem from ``A: (m, d1, d2)`` and ``y: (m,)`` (numpy or torch)."""
-        A = check_array(A, "A", "Problem.from_arrays", ndim=3, layout="(m, d1, d2)",
-                        cast_ints=True)
+        A = check_array(A, "A", "Problem.from_arrays", ndim=3, layout="(m, d1, d2)", cast_ints=True)
         return cls(DenseOperator(A), y, X_true)
 
     def loss(self, X: torch.Tensor, test: bool = False) -> torch.Tensor:
         """``1/(2m) ||A(X) - y||^2``, ``X: (..., d1, d2) -> (...)`` (the problem's dtype)."""
         if test:
             if self.test_operator is None:
-                raise InputError("The 'test' parameter of Problem.loss must be False for a "
-                                 "problem without a test set. Got True instead.")
+                raise InputError(
+                    "The 'test' parameter of Problem.loss must be False for a "
+                    "problem without a test set. Got True instead."
+                )
+            assert self.y_test is not None  # given together with test_operator
             return 0.5 * ((self.test_operator(X) - self.y_test) ** 2).mean(-1)
         return 0.5 * ((self.operator(X) - self.y) ** 2).mean(-1)
 
@@ -173,11 +186,19 @@ class Problem:
             return None if t is None else t.to(*args, **kwargs)
 
         test = None if self.test_operator is None else self.test_operator.to(*args, **kwargs)
-        moved = Problem(self.operator.to(*args, **kwargs), mv(self.y), mv(self.X_true), test,
-                        mv(self.y_test), dict(self.meta))
+        moved = Problem(
+            self.operator.to(*args, **kwargs),
+            mv(self.y),
+            mv(self.X_true),
+            test,
+            mv(self.y_test),
+            dict(self.meta),
+        )
         factors = getattr(self, "X_true_factors", None)  # a low-rank truth (see _factored.py)
         if factors is not None:
-            moved.X_true_factors = tuple(torch.as_tensor(t).to(*args, **kwargs) for t in factors)
+            moved.X_true_factors = tuple(  # type: ignore[attr-defined]  # optional, set by users
+                torch.as_tensor(t).to(*args, **kwargs) for t in factors
+            )
         return moved
 
     def save(self, path: str | os.PathLike) -> None:
@@ -188,6 +209,7 @@ class Problem:
         if self.X_true is not None:
             data["X_true"] = self.X_true.cpu().numpy()
         if self.test_operator is not None:
+            assert self.y_test is not None  # given together with test_operator
             data.update({f"test_{k}": v for k, v in self.test_operator.arrays().items()})
             data["y_test"] = self.y_test.cpu().numpy()
         data["meta"] = np.array(json.dumps(self.meta))
@@ -196,8 +218,12 @@ class Problem:
         write_npz(os.fspath(path), **data)
 
 
-_KEYS = {"dense": ("A",), "aligned": ("Phi", "Psi", "S"), "completion": ("rows", "cols", "shape"),
-         "rank_one": ("a", "b")}
+_KEYS = {
+    "dense": ("A",),
+    "aligned": ("Phi", "Psi", "S"),
+    "completion": ("rows", "cols", "shape"),
+    "rank_one": ("a", "b"),
+}
 _FLOAT_KEYS = {"A", "Phi", "Psi", "S", "a", "b", "y", "X_true"}
 MAX_ARRAY_BYTES = 2**34
 """Largest array a problem file may declare (16 GiB), whatever its compression."""
@@ -208,8 +234,9 @@ data compresses a few times; a 1 MB file unpacking to 1 GiB is a zip bomb)."""
 _LARGEST = 1e150  # entries (and measurements) beyond this overflow when squared in the loss
 
 
-def _npz_headers(path: str, ratio: float | None = None
-                 ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+def _npz_headers(
+    path: str, ratio: float | None = None
+) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Every member's (shape, dtype) from its ``.npy`` header, before any array is loaded.
 
     Refuses object dtypes (pickles), non-``.npy`` members and arrays whose declared size exceeds
@@ -221,33 +248,47 @@ def _npz_headers(path: str, ratio: float | None = None
         for info in zf.infolist():
             key = info.filename[:-4]
             if not info.filename.endswith(".npy"):
-                raise ProblemFormatError(f"Member {info.filename!r} of {path!r} is not an "
-                                         ".npy array.")
+                raise ProblemFormatError(
+                    f"Member {info.filename!r} of {path!r} is not an .npy array."
+                )
             if info.compress_size > size:
-                raise ProblemFormatError(f"Array {key!r} in {path!r} claims {info.compress_size} "
-                                         f"stored bytes, more than the file's {size}.")
+                raise ProblemFormatError(
+                    f"Array {key!r} in {path!r} claims {info.compress_size} "
+                    f"stored bytes, more than the file's {size}."
+                )
             with zf.open(info) as fh:
                 version = fmt.read_magic(fh)
                 if version not in ((1, 0), (2, 0)):
-                    raise ProblemFormatError(f"Array {key!r} in {path!r} has .npy format "
-                                             f"version {version}; expected 1.0 or 2.0.")
+                    raise ProblemFormatError(
+                        f"Array {key!r} in {path!r} has .npy format "
+                        f"version {version}; expected 1.0 or 2.0."
+                    )
                 read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                 shape, _, dtype = read(fh, max_header_size=10_000)
                 stored = info.file_size - fh.tell()
             if dtype.hasobject or dtype.fields is not None:
-                raise ProblemFormatError(f"Array {key!r} in {path!r} has dtype {dtype}; object "
-                                         "and structured arrays are refused (no pickles).")
+                raise ProblemFormatError(
+                    f"Array {key!r} in {path!r} has dtype {dtype}; object "
+                    "and structured arrays are refused (no pickles)."
+                )
             nbytes = math.prod(shape) * dtype.itemsize
             compressed = info.compress_type != zipfile.ZIP_STORED
-            if compressed and ratio is not None and \
-                    math.prod(shape) * dtype.itemsize > ratio * max(info.compress_size, 1):
+            if (
+                compressed
+                and ratio is not None
+                and math.prod(shape) * dtype.itemsize > ratio * max(info.compress_size, 1)
+            ):
                 raise ProblemFormatError(
                     f"Array {key!r} in {path!r} expands from {info.compress_size} compressed "
                     f"bytes to {math.prod(shape) * dtype.itemsize} bytes, more than {ratio:g} "
                     "times (a zip bomb?); refusing to unpack it. Set max_bytes=... or the "
-                    "environment variable SPECTRALNN_MEMORY_LIMIT to allow it.")
-            limit = min(MAX_ARRAY_BYTES, stored, _DEFLATE_RATIO * info.compress_size
-                        if compressed else info.compress_size)
+                    "environment variable SPECTRALNN_MEMORY_LIMIT to allow it."
+                )
+            limit = min(
+                MAX_ARRAY_BYTES,
+                stored,
+                _DEFLATE_RATIO * info.compress_size if compressed else info.compress_size,
+            )
             if nbytes > limit:
                 raise ProblemFormatError(
                     f"Array {key!r} in {path!r} declares shape {shape} ({nbytes} bytes), more "
@@ -265,8 +306,10 @@ def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
     kind = a.dtype.kind
     if base in ("operator", "meta"):
         if kind != "U" or a.ndim != 0:
-            raise ProblemFormatError(f"Key {key!r} in {path!r} must be a string. "
-                                     f"Got a {a.dtype} array of shape {a.shape} instead.")
+            raise ProblemFormatError(
+                f"Key {key!r} in {path!r} must be a string. "
+                f"Got a {a.dtype} array of shape {a.shape} instead."
+            )
     elif kind not in "biuf":
         what = "complex" if kind == "c" else str(a.dtype)
         raise ProblemFormatError(f"Array {key!r} in {path!r} must be real. Got {what} instead.")
@@ -275,13 +318,16 @@ def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
             a = a.astype(np.float64)  # lossless: ints, bools, float16
         bad = int((~np.isfinite(a)).sum())
         if bad:
-            raise ProblemFormatError(f"Array {key!r} in {path!r} must be finite. Got {bad} NaN "
-                                     "or inf entries instead.")
+            raise ProblemFormatError(
+                f"Array {key!r} in {path!r} must be finite. Got {bad} NaN or inf entries instead."
+            )
         big = float(np.abs(a).max()) if a.size else 0.0
         if big > _LARGEST:
-            raise ProblemFormatError(f"Array {key!r} in {path!r} must hold entries of magnitude "
-                                     f"at most {_LARGEST:g} (the loss squares them). Got "
-                                     f"{big:g} instead; rescale the problem.")
+            raise ProblemFormatError(
+                f"Array {key!r} in {path!r} must hold entries of magnitude "
+                f"at most {_LARGEST:g} (the loss squares them). Got "
+                f"{big:g} instead; rescale the problem."
+            )
     return a
 
 
@@ -327,8 +373,10 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
         inconsistent arrays; the message names the key and the file.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise InputTypeError(f"The 'path' parameter of load_problem must be a str or os.PathLike. "
-                             f"Got {type(path).__name__} instead.")
+        raise InputTypeError(
+            f"The 'path' parameter of load_problem must be a str or os.PathLike. "
+            f"Got {type(path).__name__} instead."
+        )
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ProblemFormatError(f"Problem file {path!r} does not exist.")
@@ -336,15 +384,19 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
     try:
         headers = _npz_headers(path, None if limit_is_explicit(max_bytes) else MAX_RATIO)
         wanted = [k for k in headers if k in _KNOWN_KEYS]
-        declared = sum(math.prod(shape) * max(dt.itemsize, 8) for k, (shape, dt) in
-                       headers.items() if k in wanted)
+        declared = sum(
+            math.prod(shape) * max(dt.itemsize, 8)
+            for k, (shape, dt) in headers.items()
+            if k in wanted
+        )
         if 3 * declared > limit:
             raise ProblemFormatError(
                 f"The 'path' parameter of load_problem names {path!r}, whose arrays unpack to "
                 f"{human_bytes(declared)} (about {human_bytes(3 * declared)} in memory once "
                 f"loaded, estimate), more than the limit of {human_bytes(limit)}. Raise the "
                 f"limit (max_bytes=..., or the environment variable SPECTRALNN_MEMORY_LIMIT, "
-                f"or 'none') to load it.")
+                f"or 'none') to load it."
+            )
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in wanted}
     except ProblemFormatError:
@@ -354,14 +406,17 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
     data = {k: _clean(k, a, path) for k, a in data.items()}
     kind = str(data["operator"]) if "operator" in data else "dense"
     if kind not in OPERATORS:
-        raise ProblemFormatError(f"Key 'operator' in {path!r} must be one of "
-                                 f"{sorted(OPERATORS)}. Got {kind!r} instead.")
+        raise ProblemFormatError(
+            f"Key 'operator' in {path!r} must be one of {sorted(OPERATORS)}. Got {kind!r} instead."
+        )
     if "y" not in data:
         raise ProblemFormatError(f"Problem file {path!r} has no 'y'. Found keys {sorted(data)}.")
     stray = sorted(k for k in data if k.startswith("test_")) if "y_test" not in data else []
     if stray:
-        raise ProblemFormatError(f"Problem file {path!r} has test-set keys {stray} but no "
-                                 "'y_test'; write both or neither.")
+        raise ProblemFormatError(
+            f"Problem file {path!r} has test-set keys {stray} but no "
+            "'y_test'; write both or neither."
+        )
     op = _operator_from(data, "", kind, path)
     test = _operator_from(data, "test_", kind, path) if "y_test" in data else None
     try:
@@ -369,8 +424,9 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
     except ValueError as exc:
         raise ProblemFormatError(f"Key 'meta' in {path!r} must be a JSON object: {exc}") from None
     if not isinstance(meta, dict):
-        raise ProblemFormatError(f"Key 'meta' in {path!r} must be a JSON object. "
-                                 f"Got {type(meta).__name__} instead.")
+        raise ProblemFormatError(
+            f"Key 'meta' in {path!r} must be a JSON object. Got {type(meta).__name__} instead."
+        )
     try:
         return Problem(op, data["y"], data.get("X_true"), test, data.get("y_test"), meta)
     except (ValueError, TypeError) as exc:
@@ -378,14 +434,16 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
 
 
 _KNOWN_KEYS = {"operator", "meta", "y", "X_true", "y_test"} | {
-    p + k for keys in _KEYS.values() for k in keys for p in ("", "test_")}
+    p + k for keys in _KEYS.values() for k in keys for p in ("", "test_")
+}
 
 
 # --------------------------------------------------------------------------- generators
 
 
-def low_rank_target(shape, rank: int, *, psd: bool = True, generator=None,
-                    dtype=torch.float64) -> torch.Tensor:
+def low_rank_target(
+    shape, rank: int, *, psd: bool = True, generator=None, dtype=torch.float64
+) -> torch.Tensor:
     """A rank-``rank`` target with unit nuclear norm.
 
     ``psd`` (square only): ``W W^T`` with ``W ~ U(0, 1)^{d x r}`` (the paper's target);
@@ -397,14 +455,17 @@ def low_rank_target(shape, rank: int, *, psd: bool = True, generator=None,
     check_bool(psd, "psd", where)
     dtype = check_dtype(dtype, where)
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise InputTypeError(f"The 'generator' parameter of {where} must be a torch.Generator "
-                             f"or None. Got {type(generator).__name__} instead.")
+        raise InputTypeError(
+            f"The 'generator' parameter of {where} must be a torch.Generator "
+            f"or None. Got {type(generator).__name__} instead."
+        )
     if psd and d1 == d2:
         W = torch.rand(d1, rank, generator=generator, dtype=dtype)
         X = W @ W.mT
     else:
         X = torch.randn(d1, rank, generator=generator, dtype=dtype) @ torch.randn(
-            rank, d2, generator=generator, dtype=dtype)
+            rank, d2, generator=generator, dtype=dtype
+        )
     return X / torch.linalg.svdvals(X).sum()
 
 
@@ -426,10 +487,21 @@ def _sample_operator(kind, shape, m, target, scale, gen, dtype, taken=None):
 PROBLEM_KINDS = ("aligned", "gaussian", "completion", "rank_one")
 
 
-def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 50, noise=0.0,
-                 seed: int = 0, *, target=None, psd: bool = True, scale: float = 1.0,
-                 test_measurements: int | None = None, dtype=torch.float64,
-                 max_bytes: float | None = None) -> Problem:
+def make_problem(
+    kind: str,
+    shape=(10, 10),
+    rank: int = 2,
+    measurements: int = 50,
+    noise=0.0,
+    seed: int | None = 0,
+    *,
+    target=None,
+    psd: bool = True,
+    scale: float = 1.0,
+    test_measurements: int | None = None,
+    dtype=torch.float64,
+    max_bytes: float | None = None,
+) -> Problem:
     r"""Generate a sensing problem with a held-out test set.
 
     Parameters
@@ -464,8 +536,11 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
     shape = check_shape(shape, where)
     rank = check_int(rank, "rank", where, 1, min(shape))
     measurements = check_int(measurements, "measurements", where, 1)
-    m_test = measurements if test_measurements is None else check_int(
-        test_measurements, "test_measurements", where, 1)
+    m_test = (
+        measurements
+        if test_measurements is None
+        else check_int(test_measurements, "test_measurements", where, 1)
+    )
     noise = check_positive(noise, "noise", where, allow_zero=True)
     scale = check_positive(scale, "scale", where)
     seed = check_seed(seed, where)
@@ -475,28 +550,41 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
         check_int(measurements, "measurements", where, 1, shape[0] * shape[1])
     itemsize = 4 if dtype == torch.float32 else 8
     if problem_bytes(kind, shape, 1, 1, rank, itemsize) > memory_limit(max_bytes, where):
-        check_budget(problem_bytes(kind, shape, 1, 1, rank, itemsize), "shape", shape, where,
-                     max_bytes)
-    check_budget(problem_bytes(kind, shape, measurements, m_test, rank, itemsize),
-                 "measurements" if test_measurements is None or test_measurements <= measurements
-                 else "test_measurements", measurements if test_measurements is None
-                 or test_measurements <= measurements else test_measurements, where, max_bytes)
+        check_budget(
+            problem_bytes(kind, shape, 1, 1, rank, itemsize), "shape", shape, where, max_bytes
+        )
+    check_budget(
+        problem_bytes(kind, shape, measurements, m_test, rank, itemsize),
+        "measurements"
+        if test_measurements is None or test_measurements <= measurements
+        else "test_measurements",
+        measurements
+        if test_measurements is None or test_measurements <= measurements
+        else test_measurements,
+        where,
+        max_bytes,
+    )
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     if target is None:
         X = low_rank_target(shape, rank, psd=psd, generator=gen, dtype=dtype)
     else:
-        X = check_array(target, "target", where, ndim=2, layout=str(shape), cast_ints=True,
-                        dtype=dtype)
+        X = check_array(
+            target, "target", where, ndim=2, layout=str(shape), cast_ints=True, dtype=dtype
+        )
         if tuple(X.shape) != shape:
-            raise InputError(f"The 'target' parameter of {where} must have shape {shape}. "
-                             f"Got {tuple(X.shape)} instead.")
+            raise InputError(
+                f"The 'target' parameter of {where} must have shape {shape}. "
+                f"Got {tuple(X.shape)} instead."
+            )
         peak = X.abs().max()
         if peak > 0:  # first to O(1), so that the SVD of entries near 1e308 cannot overflow
             X = X / peak
         total = torch.linalg.svdvals(X).sum()
         if not total > 0:
-            raise InputError(f"The 'target' parameter of {where} must be a nonzero matrix. "
-                             "Got all zeros instead.")
+            raise InputError(
+                f"The 'target' parameter of {where} must be a nonzero matrix. "
+                "Got all zeros instead."
+            )
         X = X / total
     perm = None
     if kind == "completion":
@@ -504,24 +592,43 @@ def make_problem(kind: str, shape=(10, 10), rank: int = 2, measurements: int = 5
         perm = torch.randperm(n, generator=gen)
         # Held-out entries come from the unobserved ones (fewer if fewer remain; all entries
         # when every entry is observed).
-        test_idx = perm[measurements:measurements + m_test] if measurements < n else perm
+        test_idx = perm[measurements : measurements + m_test] if measurements < n else perm
         m_test = test_idx.numel()
-    ops = [_sample_operator(kind, shape, m, X, scale, gen, dtype, t)
-           for m, t in ((measurements, perm), (m_test, None if perm is None else test_idx))]
+    ops = [
+        _sample_operator(kind, shape, m, X, scale, gen, dtype, t)
+        for m, t in ((measurements, perm), (m_test, None if perm is None else test_idx))
+    ]
     ys = [op(X) + noise * torch.randn(op.m, generator=gen, dtype=dtype) for op in ops]
     if not all(bool(torch.isfinite(y).all()) and float(y.abs().max()) <= _LARGEST for y in ys):
         name, value = ("noise", noise) if noise > scale else ("scale", scale)
-        raise InputError(f"The {name!r} parameter of {where} gives measurements beyond "
-                         f"{_LARGEST:g} (their squares overflow). Got {name}={value!r} "
-                         "instead; use a smaller one.")
-    meta = {"kind": kind, "shape": list(shape), "rank": int(torch.linalg.matrix_rank(X)),
-            "measurements": measurements, "test_measurements": m_test, "noise": noise,
-            "seed": seed, "scale": scale, "target": "random" if target is None else "user"}
+        raise InputError(
+            f"The {name!r} parameter of {where} gives measurements beyond "
+            f"{_LARGEST:g} (their squares overflow). Got {name}={value!r} "
+            "instead; use a smaller one."
+        )
+    meta = {
+        "kind": kind,
+        "shape": list(shape),
+        "rank": int(torch.linalg.matrix_rank(X)),
+        "measurements": measurements,
+        "test_measurements": m_test,
+        "noise": noise,
+        "seed": seed,
+        "scale": scale,
+        "target": "random" if target is None else "user",
+    }
     return Problem(ops[0], ys[0], X, ops[1], ys[1], meta)
 
 
-def make_image_problem(image: str, shape=(28, 28), fraction: float = 0.6, noise=0.01,
-                       seed: int = 0, *, scale: float = 1.0) -> tuple[Problem, float]:
+def make_image_problem(
+    image: str,
+    shape=(28, 28),
+    fraction: float = 0.6,
+    noise=0.01,
+    seed: int | None = 0,
+    *,
+    scale: float = 1.0,
+) -> tuple[Problem, float]:
     """Gaussian measurements of a real image (see :func:`spectralnn.images.load_image`).
 
     ``m = round(fraction * d1 * d2)``; the target is the image at unit nuclear norm. Returns the
@@ -532,8 +639,10 @@ def make_image_problem(image: str, shape=(28, 28), fraction: float = 0.6, noise=
 
     where = "make_image_problem"
     if not isinstance(image, str):
-        raise InputTypeError(f"The 'image' parameter of {where} must be a str (a name or a path). "
-                             f"Got {type(image).__name__} instead.")
+        raise InputTypeError(
+            f"The 'image' parameter of {where} must be a str (a name or a path). "
+            f"Got {type(image).__name__} instead."
+        )
     shape = check_shape(shape, where)
     fraction = check_real(fraction, "fraction", where, low=0.0, high=1.0, low_open=True)
     noise = check_positive(noise, "noise", where, allow_zero=True)
@@ -542,4 +651,5 @@ def make_image_problem(image: str, shape=(28, 28), fraction: float = 0.6, noise=
     img = load_image(image, shape)
     m = max(1, round(fraction * img.shape[0] * img.shape[1]))
     problem = make_problem("gaussian", img.shape, 1, m, noise, seed, target=img, scale=scale)
+    assert problem.X_true is not None  # the target
     return problem, float(img.sum() / problem.X_true.sum().item())

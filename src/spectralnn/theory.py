@@ -1,5 +1,5 @@
 r"""What gradient descent converged to: the nuclear-norm minimiser, KKT certificates, the
-gradient-flow ODE of the reduced system, and exponential-rate fits (MATH.md sections 5-6).
+gradient-flow ODE of the reduced system, and exponential-rate fits (docs/math.md sections 5-6).
 
 The target of Theorem 3 is
 
@@ -66,8 +66,10 @@ def _check_problem(problem, where: str):
     from .sensing import Problem
 
     if not isinstance(problem, Problem):
-        raise InputTypeError(f"The 'problem' parameter of {where} must be a Problem. Got "
-                             f"{type(problem).__name__} instead.")
+        raise InputTypeError(
+            f"The 'problem' parameter of {where} must be a Problem. Got "
+            f"{type(problem).__name__} instead."
+        )
     return problem
 
 
@@ -104,13 +106,21 @@ def _lp_aligned(problem, y_hat):
     S = problem.operator.S.cpu().numpy()
     r = S.shape[1]
     # x = p - q with p, q >= 0: min 1^T (p + q) s.t. S (p - q) = y_hat.
-    res = linprog(np.ones(2 * r), A_eq=np.hstack([S, -S]), b_eq=y_hat.cpu().numpy(),
-                  bounds=(0, None), method="highs")
+    res = linprog(
+        np.ones(2 * r),
+        A_eq=np.hstack([S, -S]),
+        b_eq=y_hat.cpu().numpy(),
+        bounds=(0, None),
+        method="highs",
+    )
     if res.status != 0:
         raise RuntimeError(f"HiGHS could not solve the aligned LP: {res.message}")
     x = torch.from_numpy(res.x[:r] - res.x[r:]).to(problem.operator.S)
-    return problem.operator.embed(x), {"status": "optimal", "converged": True,
-                                       "iterations": int(getattr(res, "nit", 0)) or None}
+    return problem.operator.embed(x), {
+        "status": "optimal",
+        "converged": True,
+        "iterations": int(getattr(res, "nit", 0)) or None,
+    }
 
 
 def _cvxpy(problem, y_hat, tol):
@@ -129,8 +139,12 @@ def _cvxpy(problem, y_hat, tol):
     stats = prob.solver_stats
     scs = (stats.extra_stats or {}).get("info", {}) if isinstance(stats.extra_stats, dict) else {}
     res = [scs[k] for k in ("res_pri", "res_dual") if isinstance(scs.get(k), float)]
-    info = {"status": str(prob.status), "converged": prob.status == cp.OPTIMAL,
-            "iterations": stats.num_iters, "residual": max(res) if res else None}
+    info = {
+        "status": str(prob.status),
+        "converged": prob.status == cp.OPTIMAL,
+        "iterations": stats.num_iters,
+        "residual": max(res) if res else None,
+    }
     return torch.from_numpy(np.asarray(X.value)).to(y_hat), info
 
 
@@ -162,14 +176,28 @@ def _admm(problem, y_hat, tol, max_iter, rho=None):
         primal = torch.linalg.matrix_norm(X - Z).item() / scale
         dual = rho * torch.linalg.matrix_norm(Z - Z_old).item() / scale
         if primal < tol and dual < tol:
-            return X, {"status": "optimal", "converged": True, "iterations": it,
-                       "residual": max(primal, dual)}
-    return X, {"status": "max_iter", "converged": False, "iterations": max_iter,
-               "residual": max(primal, dual)}
+            return X, {
+                "status": "optimal",
+                "converged": True,
+                "iterations": it,
+                "residual": max(primal, dual),
+            }
+    return X, {
+        "status": "max_iter",
+        "converged": False,
+        "iterations": max_iter,
+        "residual": max(primal, dual),
+    }
 
 
-def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
-                     max_iter: int = 20_000, return_info: bool = False):
+def min_nuclear_norm(
+    problem,
+    *,
+    method: str = "auto",
+    tol: float = 1e-8,
+    max_iter: int = 20_000,
+    return_info: bool = False,
+):
     r"""The nuclear-norm minimiser over the matrices that fit the measurements.
 
     Parameters
@@ -209,8 +237,7 @@ def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
     op = problem.operator
     if method == "auto":
         d1, d2 = op.shape
-        method = ("lp" if isinstance(op, AlignedOperator) else
-                  "cvxpy" if d1 * d2 <= 900 else "admm")
+        method = "lp" if isinstance(op, AlignedOperator) else "cvxpy" if d1 * d2 <= 900 else "admm"
     if method == "lp" and not isinstance(op, AlignedOperator):
         raise ValueError(f"method='lp' needs an aligned problem. Got {type(op).__name__}.")
     y_hat = projected_y(problem)
@@ -222,21 +249,33 @@ def min_nuclear_norm(problem, *, method: str = "auto", tol: float = 1e-8,
         X, info = _admm(problem, y_hat, tol, max_iter)
     if not info["converged"]:
         res = info.get("residual")
-        warnings.warn(f"min_nuclear_norm: the {method} solver did not converge (status "
-                      f"{info['status']!r} after {info.get('iterations')} iterations, residual "
-                      f"{'n/a' if res is None else f'{res:.2e}'} > tol={tol:g}); the result "
-                      "is only an approximation of the minimiser.", ConvergenceWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"min_nuclear_norm: the {method} solver did not converge (status "
+            f"{info['status']!r} after {info.get('iterations')} iterations, residual "
+            f"{'n/a' if res is None else f'{res:.2e}'} > tol={tol:g}); the result "
+            "is only an approximation of the minimiser.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     if not return_info:
         return X
     feas = (torch.linalg.vector_norm(op(X) - y_hat) / torch.linalg.vector_norm(y_hat)).item()
     nuc = torch.linalg.svdvals(X).sum().item()
-    return X, NuclearNormSolution(X, method, nuc, feas, info["converged"], info["status"],
-                                  info.get("iterations"), info.get("residual"))
+    return X, NuclearNormSolution(
+        X,
+        method,
+        nuc,
+        feas,
+        info["converged"],
+        info["status"],
+        info.get("iterations"),
+        info.get("residual"),
+    )
 
 
-def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol: float = 1e-3,
-                    tol: float = 1e-3) -> Certificate:
+def kkt_certificate(
+    X: torch.Tensor, problem, *, method: str = "auto", rank_tol: float = 1e-3, tol: float = 1e-3
+) -> Certificate:
     r"""Certify that ``X`` solves :math:`\min \|X\|_*` s.t. :math:`\mathcal{A}(X) = \hat y`.
 
     Parameters
@@ -247,7 +286,7 @@ def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol:
         ``lstsq``: the fast sufficient check, ``nu`` the least-squares solution of the tangent
         equation; ``exact``: ``nu`` minimising the normal-space spectral norm subject to the
         tangent equation (cvxpy; small problems); ``aligned``/``auto`` on an aligned problem with
-        an aligned ``X``: the exact LP over ``S^T nu`` (MATH.md section 5). ``auto`` otherwise
+        an aligned ``X``: the exact LP over ``S^T nu`` (docs/math.md section 5). ``auto`` otherwise
         means ``lstsq``.
     rank_tol : float, default=1e-3
         Singular values (aligned: coordinates) below ``rank_tol`` times the largest count as 0.
@@ -270,17 +309,20 @@ def kkt_certificate(X: torch.Tensor, problem, *, method: str = "auto", rank_tol:
     _check_problem(problem, where)
     X = check_matrix(X, "X", where)
     if tuple(X.shape) != tuple(problem.shape):
-        raise InputError(f"The 'X' parameter of {where} must have the problem's shape "
-                         f"{tuple(problem.shape)}. Got shape {tuple(X.shape)} instead.")
+        raise InputError(
+            f"The 'X' parameter of {where} must have the problem's shape "
+            f"{tuple(problem.shape)}. Got shape {tuple(X.shape)} instead."
+        )
     check_choice(method, "method", where, ("auto", "lstsq", "exact", "aligned"))
     check_real(rank_tol, "rank_tol", where, low=0.0, high=1.0, low_open=True)
     check_real(tol, "tol", where, low=0.0, low_open=True)
     if method == "aligned" and not isinstance(problem.operator, AlignedOperator):
-        raise InputError(f"The 'method' parameter of {where} can be 'aligned' only for an "
-                         f"aligned problem. Got 'aligned' for a "
-                         f"{type(problem.operator).__name__} instead.")
-    return certificate(X, problem, projected_y(problem), method=method, rank_tol=rank_tol,
-                       tol=tol)
+        raise InputError(
+            f"The 'method' parameter of {where} can be 'aligned' only for an "
+            f"aligned problem. Got 'aligned' for a "
+            f"{type(problem.operator).__name__} instead."
+        )
+    return certificate(X, problem, projected_y(problem), method=method, rank_tol=rank_tol, tol=tol)
 
 
 def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
@@ -292,15 +334,25 @@ def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
     the ``window`` of steps used (``rate`` is NaN when fewer than 3 points qualify).
     """
     where = "fit_rate"
-    steps, losses = (np.asarray(v) if isinstance(v, (list, tuple)) else v
-                     for v in (steps, losses))
-    t = check_array(steps, "steps", where, ndim=1, layout="(n,)", cast_ints=True,
-                    dtype=torch.float64).numpy()
-    L = check_array(losses, "losses", where, ndim=1, layout=f"(n,) = ({len(t)},)",
-                    cast_ints=True, dtype=torch.float64, finite=False).numpy()
+    steps, losses = (np.asarray(v) if isinstance(v, (list, tuple)) else v for v in (steps, losses))
+    t = check_array(
+        steps, "steps", where, ndim=1, layout="(n,)", cast_ints=True, dtype=torch.float64
+    ).numpy()
+    L = check_array(
+        losses,
+        "losses",
+        where,
+        ndim=1,
+        layout=f"(n,) = ({len(t)},)",
+        cast_ints=True,
+        dtype=torch.float64,
+        finite=False,
+    ).numpy()
     if len(L) != len(t):
-        raise InputError(f"The 'losses' parameter of {where} must have shape (n,) = "
-                         f"({len(t)},), one loss per step. Got shape {L.shape} instead.")
+        raise InputError(
+            f"The 'losses' parameter of {where} must have shape (n,) = "
+            f"({len(t)},), one loss per step. Got shape {L.shape} instead."
+        )
     if floor is not None:
         floor = check_real(floor, "floor", where)
     if floor is None:
@@ -329,8 +381,16 @@ def _check_flow_args(problem, t_max, n_eval, method, rtol, atol) -> None:
     check_real(atol, "atol", where, low=0.0, low_open=True)
 
 
-def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: str = "LSODA",
-                  rtol: float = 1e-9, atol: float = 1e-12) -> dict:
+def gradient_flow(
+    model,
+    problem,
+    t_max: float,
+    *,
+    n_eval: int = 200,
+    method: str = "LSODA",
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+) -> dict:
     r"""Integrate the gradient flow :math:`\dot\theta = -\nabla L(\theta)` of the reduced system.
 
     Needs what ``fit(method="reduced")`` needs (aligned problem, spectral init, odd activation).
@@ -346,8 +406,9 @@ def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: st
     _check_flow_args(problem, t_max, n_eval, method, rtol, atol)
     why = reduced_unsupported(model, problem)
     if why is not None:
-        raise InputError(f"The 'model' parameter of gradient_flow must admit the reduced "
-                         f"system: {why}.")
+        raise InputError(
+            f"The 'model' parameter of gradient_flow must admit the reduced system: {why}."
+        )
     problem = problem.to(dtype=torch.float64)
     red = ReducedSNN(model).double()
     obj = ReducedObjective(problem)
@@ -357,7 +418,7 @@ def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: st
     def load(theta):
         i = 0
         for p in params:
-            p.data.copy_(torch.from_numpy(theta[i:i + p.numel()]).reshape(p.shape))
+            p.data.copy_(torch.from_numpy(theta[i : i + p.numel()]).reshape(p.shape))
             i += p.numel()
 
     def rhs(_t, theta):
@@ -366,16 +427,24 @@ def gradient_flow(model, problem, t_max: float, *, n_eval: int = 200, method: st
         return -torch.cat([g.reshape(-1) for g in grads]).numpy()
 
     t_eval = np.linspace(0.0, t_max, n_eval)
-    sol = solve_ivp(rhs, (0.0, t_max), theta0, method=method, t_eval=t_eval, rtol=rtol,
-                    atol=atol)
+    sol = solve_ivp(rhs, (0.0, t_max), theta0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
     if sol.status != 0:
-        warnings.warn(f"gradient_flow: {method} stopped at t={sol.t[-1] if len(sol.t) else 0:g} "
-                      f"of {t_max:g}: {sol.message}", ConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            f"gradient_flow: {method} stopped at t={sol.t[-1] if len(sol.t) else 0:g} "
+            f"of {t_max:g}: {sol.message}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     losses = []
     for k in range(sol.y.shape[1]):
         load(sol.y[:, k])
         losses.append(obj.loss(red()).item())
     with torch.no_grad():
         x = red().clone()
-    return {"t": sol.t, "loss": np.array(losses), "x": x, "status": sol.status,
-            "message": sol.message}
+    return {
+        "t": sol.t,
+        "loss": np.array(losses),
+        "x": x,
+        "status": sol.status,
+        "message": sol.message,
+    }

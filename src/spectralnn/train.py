@@ -99,10 +99,13 @@ class _Run:
     def state(self, step):
         """Plain data for a checkpoint (records of steps >= ``step`` are dropped so that a
         resumed run records them again)."""
-        return {"history": [r for r in self.history if r["step"] < step],
-                "status": str(self.status), "diverged_at": self.diverged_at,
-                "stopped": self.stopped,
-                "snapshots": {k: v for k, v in self.snapshots.items() if k < step}}
+        return {
+            "history": [r for r in self.history if r["step"] < step],
+            "status": str(self.status),
+            "diverged_at": self.diverged_at,
+            "stopped": self.stopped,
+            "snapshots": {k: v for k, v in self.snapshots.items() if k < step},
+        }
 
     def load(self, st):
         self.history, self.status = list(st["history"]), Status(st["status"])
@@ -122,22 +125,30 @@ def _check_lrs(lrs, runs):
         lrs = [lrs] * (runs or 1)
     lrs = [check_positive(lr, "lr", "fit") for lr in lrs]
     if len(lrs) != (runs or 1):
-        raise InputError(f"The 'lr' parameter of fit_runs must have one rate per run "
-                         f"({runs}). Got {len(lrs)} rates instead.")
+        raise InputError(
+            f"The 'lr' parameter of fit_runs must have one rate per run "
+            f"({runs}). Got {len(lrs)} rates instead."
+        )
     return lrs
 
 
 def _check_model_and_problem(model, problem, where: str):
     if not isinstance(model, nn.Module):
-        raise InputTypeError(f"The 'model' parameter of {where} must be an nn.Module with "
-                        f"forward() -> X. Got {type(model).__name__} instead.")
+        raise InputTypeError(
+            f"The 'model' parameter of {where} must be an nn.Module with "
+            f"forward() -> X. Got {type(model).__name__} instead."
+        )
     if not isinstance(problem, Problem):
-        raise InputTypeError(f"The 'problem' parameter of {where} must be a Problem. Got "
-                        f"{type(problem).__name__} instead.")
+        raise InputTypeError(
+            f"The 'problem' parameter of {where} must be a Problem. Got "
+            f"{type(problem).__name__} instead."
+        )
     shape = getattr(model, "shape", None)
     if shape is not None and tuple(shape) != tuple(problem.shape):
-        raise InputError(f"The 'model' parameter of {where} must have the problem's shape "
-                         f"{tuple(problem.shape)}. Got a model of shape {tuple(shape)} instead.")
+        raise InputError(
+            f"The 'model' parameter of {where} must have the problem's shape "
+            f"{tuple(problem.shape)}. Got a model of shape {tuple(shape)} instead."
+        )
     first = next(iter(model.parameters()), None)
     if first is None:
         raise InputError(f"The 'model' parameter of {where} has no trainable parameters.")
@@ -205,35 +216,59 @@ class _Loop:
         self.resets.clear()
 
 
-def _check_train_args(steps, optimizer, record_every, checkpoint_every, tol, divergence_factor,
-                      where="fit"):
+def _check_train_args(
+    steps, optimizer, record_every, checkpoint_every, tol, divergence_factor, where="fit"
+):
     steps = check_int(steps, "steps", where, 0)
     check_choice(optimizer, "optimizer", where, OPTIMIZERS)
-    record_every = max(1, steps // 100) if record_every is None else check_int(
-        record_every, "record_every", where, 1)
-    checkpoint_every = record_every if checkpoint_every is None else check_int(
-        checkpoint_every, "checkpoint_every", where, 1)
+    record_every = (
+        max(1, steps // 100)
+        if record_every is None
+        else check_int(record_every, "record_every", where, 1)
+    )
+    checkpoint_every = (
+        record_every
+        if checkpoint_every is None
+        else check_int(checkpoint_every, "checkpoint_every", where, 1)
+    )
     if tol is not None:
         tol = check_real(tol, "tol", where, low=0.0)
-    divergence_factor = check_real(divergence_factor, "divergence_factor", where, low=1.0,
-                                   low_open=True)
+    divergence_factor = check_real(
+        divergence_factor, "divergence_factor", where, low=1.0, low_open=True
+    )
     return steps, record_every, checkpoint_every, tol, divergence_factor
 
 
-def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_every=None,
-           tol=None, divergence_factor=1e12, checkpoint=None, checkpoint_every=None,
-           resume=True, progress=None, snapshot_steps=()) -> list[FitResult]:
+def _train(
+    model,
+    problem,
+    lrs,
+    steps,
+    *,
+    optimizer="gd",
+    method="auto",
+    record_every=None,
+    tol=None,
+    divergence_factor=1e12,
+    checkpoint=None,
+    checkpoint_every=None,
+    resume=True,
+    progress=None,
+    snapshot_steps=(),
+) -> list[FitResult]:
     """The training loop behind :func:`fit` and :func:`fit_runs`."""
     first = _check_model_and_problem(model, problem, "fit")
     batched = getattr(model, "runs", None) is not None
     lrs = _check_lrs(lrs, getattr(model, "runs", None))
     steps, record_every, checkpoint_every, tol, divergence_factor = _check_train_args(
-        steps, optimizer, record_every, checkpoint_every, tol, divergence_factor)
+        steps, optimizer, record_every, checkpoint_every, tol, divergence_factor
+    )
     snapshot_steps = set(snapshot_steps)
     problem = problem.to(dtype=first.dtype, device=first.device)
     obj = make_objective(method, model, problem, optimizer)
-    opt = Optimizer(optimizer, obj.params, torch.tensor(lrs, dtype=first.dtype,
-                                                        device=first.device), batched)
+    opt = Optimizer(
+        optimizer, obj.params, torch.tensor(lrs, dtype=first.dtype, device=first.device), batched
+    )
     loop = _Loop(obj, opt, lrs, batched, divergence_factor, tol)
     head = _checkpoint.header(obj, model, optimizer, problem, lrs)
     start = 0
@@ -281,21 +316,40 @@ def _train(model, problem, lrs, steps, *, optimizer="gd", method="auto", record_
         save(done)
     X, factors = obj.finish(model)
     wall = time.perf_counter() - loop.t0
-    return [FitResult(X[i] if batched and X is not None else X, run.history, lrs[i],
-                      run.status, run.diverged_at,
-                      run.stopped if run.stopped is not None else done, wall, obj.method,
-                      run.snapshots,
-                      None if factors is None else tuple(f[i] if batched else f
-                                                         for f in factors))
-            for i, run in enumerate(loop.runs)]
+    return [
+        FitResult(
+            X[i] if batched and X is not None else X,
+            run.history,
+            lrs[i],
+            run.status,
+            run.diverged_at,
+            run.stopped if run.stopped is not None else done,
+            wall,
+            obj.method,
+            run.snapshots,
+            None if factors is None else tuple(f[i] if batched else f for f in factors),
+        )
+        for i, run in enumerate(loop.runs)
+    ]
 
 
-
-def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "gd",
-        method: str = "auto", record_every: int | None = None, tol: float | None = None,
-        divergence_factor: float = 1e12, checkpoint: str | os.PathLike | None = None,
-        checkpoint_every: int | None = None, resume: bool = True,
-        progress: bool | None = None, snapshot_steps=()) -> FitResult:
+def fit(
+    model: nn.Module,
+    problem,
+    lr: float,
+    steps: int,
+    *,
+    optimizer: str = "gd",
+    method: str = "auto",
+    record_every: int | None = None,
+    tol: float | None = None,
+    divergence_factor: float = 1e12,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    progress: bool | None = None,
+    snapshot_steps=(),
+) -> FitResult:
     r"""Train ``model`` (``forward() -> X``) on ``L(X) = 1/(2m) ||A(X) - y||^2`` by full-batch GD.
 
     Parameters
@@ -312,12 +366,12 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     optimizer : {"gd", "momentum", "adam"}, default="gd"
     method : {"auto", "full", "reduced", "factored"}, default="auto"
         ``full`` differentiates ``model()`` itself. ``reduced`` trains the exact coordinatewise
-        system of MATH.md section 4 (aligned problem, spectral init, odd activation, gd or
+        system of docs/math.md section 4 (aligned problem, spectral init, odd activation, gd or
         momentum): the same trajectory at O(m r) per step; the trained state is written back
         into ``model``. ``factored`` (an :class:`~spectralnn.SNNFactorization` with
         ``L0 * rank < min(d1, d2)`` and ``f(0) = 0``; completion, rank-one, aligned or dense
         operators) runs the network on ``r x r`` cores, ``r <= L0 * rank``, with exact
-        gradients and without forming ``X`` (MATH.md section 7, ``_factored.py``). ``auto``
+        gradients and without forming ``X`` (docs/math.md section 7, ``_factored.py``). ``auto``
         picks reduced when it applies (after checking that ``U, V`` still have the spectral
         form), else factored where it is measured to be faster, else full.
     record_every : int, optional
@@ -343,12 +397,26 @@ def fit(model: nn.Module, problem, lr: float, steps: int, *, optimizer: str = "g
     FitResult
     """
     if getattr(model, "runs", None) is not None:
-        raise InputError(f"The 'model' parameter of fit has runs={model.runs}; use fit_runs "
-                         "for a model with a runs dimension.")
-    return _train(model, problem, [lr], steps, optimizer=optimizer, method=method,
-                  record_every=record_every, tol=tol, divergence_factor=divergence_factor,
-                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                  progress=progress, snapshot_steps=snapshot_steps)[0]
+        raise InputError(
+            f"The 'model' parameter of fit has runs={model.runs}; use fit_runs "
+            "for a model with a runs dimension."
+        )
+    return _train(
+        model,
+        problem,
+        [lr],
+        steps,
+        optimizer=optimizer,
+        method=method,
+        record_every=record_every,
+        tol=tol,
+        divergence_factor=divergence_factor,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        progress=progress,
+        snapshot_steps=snapshot_steps,
+    )[0]
 
 
 def fit_runs(model: nn.Module, problem, lrs, steps: int, **kwargs) -> list[FitResult]:
@@ -367,13 +435,22 @@ def fit_runs(model: nn.Module, problem, lrs, steps: int, **kwargs) -> list[FitRe
     ['max_steps', 'max_steps', 'diverged']
     """
     if getattr(model, "runs", None) is None:
-        raise InputError("The 'model' parameter of fit_runs needs a runs dimension; build it "
-                         "with runs=len(lrs).")
+        raise InputError(
+            "The 'model' parameter of fit_runs needs a runs dimension; build it with runs=len(lrs)."
+        )
     return _train(model, problem, lrs, steps, **kwargs)
 
 
-def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
-              probe_steps: int | None = None, **fit_kwargs) -> tuple[list[FitResult], list[float]]:
+def lr_search(
+    make_model,
+    problem,
+    steps: int,
+    *,
+    grid=LR_GRID,
+    keep: int = 1,
+    probe_steps: int | None = None,
+    **fit_kwargs,
+) -> tuple[list[FitResult], list[float]]:
     """The paper's learning-rate protocol: try ``grid`` largest first, discard runs that diverge,
     keep the first ``keep`` that do not.
 
@@ -397,27 +474,41 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
     if probe_steps is not None:
         probe_steps = check_int(probe_steps, "probe_steps", where, 1)
     if not callable(make_model):
-        raise InputTypeError(f"The 'make_model' parameter of {where} must be a callable "
-                             f"runs -> model. Got {type(make_model).__name__} instead.")
+        raise InputTypeError(
+            f"The 'make_model' parameter of {where} must be a callable "
+            f"runs -> model. Got {type(make_model).__name__} instead."
+        )
     try:
         grid = [check_positive(lr, "grid", where) for lr in grid]
     except TypeError:
-        raise InputTypeError(f"The 'grid' parameter of {where} must be a sequence of positive "
-                             f"numbers. Got {type(grid).__name__} instead.") from None
+        raise InputTypeError(
+            f"The 'grid' parameter of {where} must be a sequence of positive "
+            f"numbers. Got {type(grid).__name__} instead."
+        ) from None
     if not grid:
-        raise InputError(f"The 'grid' parameter of {where} must hold at least one rate. Got an "
-                         "empty grid instead.")
+        raise InputError(
+            f"The 'grid' parameter of {where} must hold at least one rate. Got an "
+            "empty grid instead."
+        )
     checkpoint = fit_kwargs.get("checkpoint")
     resume = fit_kwargs.get("resume", True)
     probe_steps = min(steps, 500) if probe_steps is None else min(steps, probe_steps)
-    pending, kept, diverged = sorted(grid, reverse=True), [], []
+    pending = sorted(grid, reverse=True)
+    kept: list[FitResult] = []
+    diverged: list[float] = []
     ours = False  # the checkpoint file now holds a batch this call wrote
     while len(kept) < keep and pending:
-        candidates = []
+        candidates: list[float] = []
         while pending and len(candidates) < keep - len(kept):
             lr = pending.pop(0)
-            probe = fit(make_model(None), problem, lr, probe_steps, record_every=probe_steps,
-                        **{k: v for k, v in fit_kwargs.items() if k in ("optimizer", "method")})
+            probe = fit(
+                make_model(None),
+                problem,
+                lr,
+                probe_steps,
+                record_every=probe_steps,
+                **{k: v for k, v in fit_kwargs.items() if k in ("optimizer", "method")},
+            )
             (diverged if probe.status == Status.DIVERGED else candidates).append(lr)
         if not candidates:
             break
@@ -427,8 +518,7 @@ def lr_search(make_model, problem, steps: int, *, grid=LR_GRID, keep: int = 1,
                 kwargs["resume"] = False
             elif _checkpoint.saved_lrs(checkpoint) != [float(v) for v in candidates]:
                 kwargs["checkpoint"] = None  # not this batch's: leave the file alone
-        for res in fit_runs(make_model(len(candidates)), problem, candidates, steps,
-                            **kwargs):
+        for res in fit_runs(make_model(len(candidates)), problem, candidates, steps, **kwargs):
             (diverged.append(res.lr) if res.status == Status.DIVERGED else kept.append(res))
         ours = ours or kwargs.get("checkpoint") is not None
     kept.sort(key=lambda r: -r.lr)

@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, OSError):  # the machine, not the code: disk full, permissions
             print(f"{where}: error: {exc}", file=sys.stderr)
             return 1
-        print(f"{where}: internal error: {type(exc).__name__}: {_first_line(exc)} "
-              "(rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"{where}: internal error: {type(exc).__name__}: {_first_line(exc)} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -36,7 +36,9 @@ def parse_widths(text: str) -> tuple[int, ...]:
     except ValueError:
         widths = ()
     if not widths or min(widths) < 1:
-        raise UsageError(f"--widths must be comma-separated positive ints like 2,2,2,2; got {text!r}")
+        raise UsageError(
+            f"--widths must be comma-separated positive ints like 2,2,2,2; got {text!r}"
+        )
     return widths
 
 
@@ -59,8 +61,14 @@ def check_int(value: int | None, flag: str, low: int = 1) -> int | None:
     return value
 
 
-def check_real(value: float | None, flag: str, *, low: float = 0.0, strict: bool = False,
-               high: float = math.inf) -> float | None:
+def check_real(
+    value: float | None,
+    flag: str,
+    *,
+    low: float = 0.0,
+    strict: bool = False,
+    high: float = math.inf,
+) -> float | None:
     """A finite number in ``[low, high]`` (``(low, high]`` when ``strict``); ``None`` passes."""
     if value is None:
         return None
@@ -86,8 +94,9 @@ def check_out(path: str, flag: str = "--out") -> str:
     return path
 
 
-def check_out_file(path: str, suffix: str = "", flag: str = "--out",
-                   create_folder: bool = False) -> str:
+def check_out_file(
+    path: str, suffix: str = "", flag: str = "--out", create_folder: bool = False
+) -> str:
     """An output file: a regular file (replaced) or a new name in a writable folder (with
     ``create_folder``, one that will be created); refused up front: '', a folder, a device
     (``/dev/null``), a pipe, a socket."""
@@ -98,8 +107,10 @@ def check_out_file(path: str, suffix: str = "", flag: str = "--out",
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         raise UsageError(f"{flag} {path!r} is a folder; give a file name")
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-        raise UsageError(f"{flag} {path!r} exists and is not a regular file (a device, pipe or "
-                         "socket); refusing to replace it")
+        raise UsageError(
+            f"{flag} {path!r} exists and is not a regular file (a device, pipe or "
+            "socket); refusing to replace it"
+        )
     head = os.path.dirname(os.path.abspath(path))
     if not create_folder and not os.path.isdir(head):
         raise UsageError(f"{flag} {path!r}: the folder {head!r} does not exist")
@@ -133,17 +144,24 @@ def check_outputs(outputs, inputs=(), flag: str = "--out") -> list[str]:
     main = pairs[0][1]
     seen: list[str] = []
     for label, path in pairs:
-        check_out_file(path, "", flag if path == main else
-                       f"{label or 'the side file'} of {flag} {main!r}:", create_folder=True)
+        check_out_file(
+            path,
+            "",
+            flag if path == main else f"{label or 'the side file'} of {flag} {main!r}:",
+            create_folder=True,
+        )
         for inp in inputs:
             if inp is not None and _same_file(path, inp):
                 where = "" if path == main else f" would write {path!r}, which"
-                raise UsageError(f"{flag} {main!r}{where} is the input {inp!r}; choose another "
-                                 f"{flag} (the input is never overwritten)")
+                raise UsageError(
+                    f"{flag} {main!r}{where} is the input {inp!r}; choose another "
+                    f"{flag} (the input is never overwritten)"
+                )
         for other in seen:
             if _same_file(path, other):
-                raise UsageError(f"{flag} {main!r}: two outputs would both write {path!r}; "
-                                 f"choose another {flag}")
+                raise UsageError(
+                    f"{flag} {main!r}: two outputs would both write {path!r}; choose another {flag}"
+                )
         seen.append(path)
     return seen
 
@@ -152,9 +170,12 @@ def check_outputs(outputs, inputs=(), flag: str = "--out") -> list[str]:
 
 
 def add_size_flag(p) -> None:
-    p.add_argument("--no-size-check", action="store_true",
-                   help="skip the memory/time estimate that refuses oversized arguments "
-                   "(limits: SPECTRALNN_MEMORY_LIMIT, SPECTRALNN_TIME_LIMIT)")
+    p.add_argument(
+        "--no-size-check",
+        action="store_true",
+        help="skip the memory/time estimate that refuses oversized arguments "
+        "(limits: SPECTRALNN_MEMORY_LIMIT, SPECTRALNN_TIME_LIMIT)",
+    )
 
 
 def max_bytes(args) -> float | None:
@@ -171,14 +192,18 @@ def check_size(args, flag: str, value, nbytes: float = 0.0, seconds: float = 0.0
         return
     limit = memory_limit()
     if nbytes > limit:
-        raise UsageError(f"{flag} {value}: needs about {human_bytes(nbytes)} of memory "
-                         f"(estimate), over the limit of {human_bytes(limit)}; use a smaller "
-                         "value, or set SPECTRALNN_MEMORY_LIMIT or --no-size-check")
+        raise UsageError(
+            f"{flag} {value}: needs about {human_bytes(nbytes)} of memory "
+            f"(estimate), over the limit of {human_bytes(limit)}; use a smaller "
+            "value, or set SPECTRALNN_MEMORY_LIMIT or --no-size-check"
+        )
     tlimit = time_limit()
     if seconds > tlimit:
-        raise UsageError(f"{flag} {value}: would take about {human_seconds(seconds)} "
-                         f"(estimate), over the limit of {human_seconds(tlimit)}; use a smaller "
-                         "value, or set SPECTRALNN_TIME_LIMIT or --no-size-check")
+        raise UsageError(
+            f"{flag} {value}: would take about {human_seconds(seconds)} "
+            f"(estimate), over the limit of {human_seconds(tlimit)}; use a smaller "
+            "value, or set SPECTRALNN_TIME_LIMIT or --no-size-check"
+        )
 
 
 MAX_STEPS = 10**7

@@ -21,16 +21,22 @@ from ._common import UsageError, check_int, check_out, check_real, say
 
 INPAINT_MODELS = ("snn", "softimpute", "free", "convex", "deep")
 RECIPE_MODELS = ("snn", "free", "deep")
-LABELS = {"snn": "SNN", "softimpute": "SoftImpute", "free": "linear regression",
-          "convex": "nuclear-norm min.", "deep": "deep factorisation"}
+LABELS = {
+    "snn": "SNN",
+    "softimpute": "SoftImpute",
+    "free": "linear regression",
+    "convex": "nuclear-norm min.",
+    "deep": "deep factorisation",
+}
 
 
 def _models(text: str | None) -> list[str]:
     names = [n.strip() for n in (text or "snn,softimpute,free").split(",") if n.strip()]
     bad = [n for n in names if n not in INPAINT_MODELS]
     if not names or bad:
-        raise UsageError(f"--model must be comma-separated names from "
-                         f"{', '.join(INPAINT_MODELS)}; got {text!r}")
+        raise UsageError(
+            f"--model must be comma-separated names from {', '.join(INPAINT_MODELS)}; got {text!r}"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -79,22 +85,31 @@ def validate_inpaint(args) -> dict:
     rng = np.random.default_rng(args.seed)
     if mask is not None:
         if mask.shape != img.shape:
-            raise UsageError(f"--mask {args.mask!r} is {mask.shape[1]}x{mask.shape[0]} pixels but "
-                             f"the image is {img.shape[1]}x{img.shape[0]}; give a mask of the "
-                             "image's size, or --size N to resize both")
+            raise UsageError(
+                f"--mask {args.mask!r} is {mask.shape[1]}x{mask.shape[0]} pixels but "
+                f"the image is {img.shape[1]}x{img.shape[0]}; give a mask of the "
+                "image's size, or --size N to resize both"
+            )
         missing = mask >= 0.5
     else:
         missing = rng.random(img.shape) < args.missing
     if missing.all() or not missing.any():
-        raise UsageError(f"--mask marks {'every' if missing.all() else 'no'} pixel as missing "
-                         "(white >= 0.5 = missing); nothing to inpaint")
+        raise UsageError(
+            f"--mask marks {'every' if missing.all() else 'no'} pixel as missing "
+            "(white >= 0.5 = missing); nothing to inpaint"
+        )
     if "convex" in models and ((missing.all(1)).any() or (missing.all(0)).any()):
-        raise UsageError("--model convex cannot fill a fully missing image row or column "
-                         "(use snn)")
+        raise UsageError("--model convex cannot fill a fully missing image row or column (use snn)")
     noisy = img + args.noise * rng.standard_normal(img.shape) if args.noise > 0 else img
     observed = np.where(missing, np.nan, noisy)
-    return {"inpaint": True, "image": img, "peak": peak, "observed": observed,
-            "missing": missing, "models": models}
+    return {
+        "inpaint": True,
+        "image": img,
+        "peak": peak,
+        "observed": observed,
+        "missing": missing,
+        "models": models,
+    }
 
 
 def _shown(observed, missing):
@@ -118,12 +133,23 @@ def _fit(name, observed, args, printer) -> tuple[np.ndarray, dict]:
     else:
         from ..estimators import COMPLETERS
 
-        printer({"phase": "solving", "step": None, "max_steps": None, "held_out": None,
-                 "elapsed": None, "eta": None})
+        printer(
+            {
+                "phase": "solving",
+                "step": None,
+                "max_steps": None,
+                "held_out": None,
+                "elapsed": None,
+                "eta": None,
+            }
+        )
         est = COMPLETERS[name]()
         X = est.fit(observed).fitted_
-        info = {k: getattr(est, k + "_") for k in ("lambda", "rank", "converged", "n_iter")
-                if hasattr(est, k + "_")}
+        info = {
+            k: getattr(est, k + "_")
+            for k in ("lambda", "rank", "converged", "n_iter")
+            if hasattr(est, k + "_")
+        }
     printer.close()
     obs = ~np.isnan(observed)
     return np.where(obs, observed, X), info
@@ -158,14 +184,15 @@ def run_inpaint(args, job) -> None:
     img, peak = job["image"], job["peak"]
     observed, missing = job["observed"], job["missing"]
     frac = float(missing.mean())
-    cells = [(img, "ground truth"),
-             (_shown(observed, missing), f"observed ({1 - frac:.0%}; missing in red)")]
+    cells = [
+        (img, "ground truth"),
+        (_shown(observed, missing), f"observed ({1 - frac:.0%}; missing in red)"),
+    ]
     metrics, arrays, pngs = {}, {}, {}
     pixels = observed * peak  # the models see the image's own units: progress in pixels
     legacy = completion_scale(pixels)
     for name in job["models"]:
-        printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}",
-                                  legacy_scale=legacy)
+        printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}", legacy_scale=legacy)
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -176,25 +203,48 @@ def run_inpaint(args, job) -> None:
         X = np.clip(X / peak, 0.0, 1.0)  # the image's range
         p, p_miss = _psnr(X, img), _psnr(X, img, missing)
         e = float(np.linalg.norm(X - img) / max(np.linalg.norm(img), 1e-300))
-        e_miss = float(np.linalg.norm((X - img)[missing])
-                       / max(np.linalg.norm(img[missing]), 1e-300))
-        metrics[name] = {"psnr": p, "psnr_missing": p_miss, "rel_error": e,
-                         "rel_error_missing": e_miss, "time_s": elapsed, **info}
+        e_miss = float(
+            np.linalg.norm((X - img)[missing]) / max(np.linalg.norm(img[missing]), 1e-300)
+        )
+        metrics[name] = {
+            "psnr": p,
+            "psnr_missing": p_miss,
+            "rel_error": e,
+            "rel_error_missing": e_miss,
+            "time_s": elapsed,
+            **info,
+        }
         arrays[name] = X * peak
         pngs[name] = _png_bytes(X, peak)
         cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
-        say(f"{LABELS[name]}: PSNR {p:.2f} dB ({peak_name(peak)}; missing pixels "
-            f"{p_miss:.2f} dB), relative error {e:.4f} ({elapsed:.1f} s)")
+        say(
+            f"{LABELS[name]}: PSNR {p:.2f} dB ({peak_name(peak)}; missing pixels "
+            f"{p_miss:.2f} dB), relative error {e:.4f} ({elapsed:.1f} s)"
+        )
     how = f"mask {os.path.basename(args.mask)}" if args.mask else "random missing pixels"
     h, w = img.shape
-    fig = plot_images([(args.image, cells)], title=f"{args.image} {w}x{h}: "
-                      f"{frac:.0%} of pixels missing ({how})")
-    write_recovery(args.out, arrays, fig,
-                   {"image": args.image, "mode": "inpaint", "missing_fraction": frac,
-                    "mask": args.mask, "size": [h, w],
-                    "noise": args.noise, "psnr_peak": peak, "psnr_scale": peak_name(peak),
-                    "models": metrics})
+    fig = plot_images(
+        [(args.image, cells)], title=f"{args.image} {w}x{h}: {frac:.0%} of pixels missing ({how})"
+    )
+    write_recovery(
+        args.out,
+        arrays,
+        fig,
+        {
+            "image": args.image,
+            "mode": "inpaint",
+            "missing_fraction": frac,
+            "mask": args.mask,
+            "size": [h, w],
+            "noise": args.noise,
+            "psnr_peak": peak,
+            "psnr_scale": peak_name(peak),
+            "models": metrics,
+        },
+    )
     for name, data in pngs.items():
         _io.atomic_write(os.path.join(args.out, f"{name}.png"), lambda f, d=data: f.write(d))
-    say(f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
-        f"{os.path.join(args.out, 'recover.png')}, metrics.json, X_<model>.npz and <model>.png")
+    say(
+        f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
+        f"{os.path.join(args.out, 'recover.png')}, metrics.json, X_<model>.npz and <model>.png"
+    )

@@ -28,17 +28,24 @@ NAME = "fit"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="train a model on a problem file",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  spectralnn fit p.npz --model snn --widths 1 --init "
-                       "identity --init-scale 1e-3 --lr 0.1 --steps 8000 --out run/")
+    p = sub.add_parser(
+        NAME,
+        help="train a model on a problem file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  spectralnn fit p.npz --model snn --widths 1 --init "
+        "identity --init-scale 1e-3 --lr 0.1 --steps 8000 --out run/",
+    )
     p.add_argument("problem", help="problem .npz (see spectralnn.sensing for the format)")
     p.add_argument("--model", choices=sorted(MODELS), default="snn")
     p.add_argument("--widths", default="2,2,2,2", help="SNN widths (default 2,2,2,2)")
     p.add_argument("--fn", default="tanh", help="spectral activation (default tanh)")
     p.add_argument("--init", choices=INITS, default="identity")
-    p.add_argument("--init-scale", type=float, default=None,
-                   help="initial scale c (default: the model's, 1e-4; free starts at 0)")
+    p.add_argument(
+        "--init-scale",
+        type=float,
+        default=None,
+        help="initial scale c (default: the model's, 1e-4; free starts at 0)",
+    )
     p.add_argument("--depth", type=int, default=3, help="depth of --model deep")
     p.add_argument("--model-rank", type=int, default=None, help="inner dimension of factors")
     p.add_argument("--lr", default="1e-2", help="learning rate, or 'search' (paper protocol)")
@@ -54,13 +61,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def _model_kwargs(args) -> dict:
-    return {"widths": parse_widths(args.widths), "fn": args.fn, "init": args.init,
-            "init_scale": args.init_scale, "depth": args.depth, "rank": args.model_rank,
-            "seed": args.seed}
+    return {
+        "widths": parse_widths(args.widths),
+        "fn": args.fn,
+        "init": args.init,
+        "init_scale": args.init_scale,
+        "depth": args.depth,
+        "rank": args.model_rank,
+        "seed": args.seed,
+    }
 
 
-OUTPUTS = ("X.npz", "history.json", "history.csv", "summary.json", "history.png",
-           "checkpoint.pt")
+OUTPUTS = ("X.npz", "history.json", "history.csv", "summary.json", "history.png", "checkpoint.pt")
 _SIZE_FLAG = {"snn": "--widths", "deep": "--depth", "factor": "--model-rank", "free": "PROBLEM"}
 
 
@@ -77,11 +89,17 @@ def _check_budget(args, problem, lr) -> None:
     flops += 4.0 * op.m * (d1 * d2 if op.kind == "dense" else d1 + d2)
     per_step = train_seconds(1, flops, tensors)
     steps = args.steps * 3 + 26 * min(args.steps, 500) if lr == "search" else args.steps
-    flag, value = _SIZE_FLAG[args.model], {"snn": args.widths, "deep": args.depth,
-                                           "factor": args.model_rank, "free": args.problem}[
-        args.model]
-    if args.model_rank is not None and args.model == "snn" and \
-            model_cost("snn", problem.shape, {**opts, "rank": None})[0] < nbytes:
+    flag, value = (
+        _SIZE_FLAG[args.model],
+        {"snn": args.widths, "deep": args.depth, "factor": args.model_rank, "free": args.problem}[
+            args.model
+        ],
+    )
+    if (
+        args.model_rank is not None
+        and args.model == "snn"
+        and model_cost("snn", problem.shape, {**opts, "rank": None})[0] < nbytes
+    ):
         flag, value = "--model-rank", args.model_rank
     check_size(args, flag, value, nbytes, per_step * min(steps, 10_000))
     check_size(args, "--steps", args.steps, 0.0, per_step * steps)
@@ -125,16 +143,27 @@ def resume_hint(args) -> str | None:
 
 def run(args, job) -> None:
     problem, lr = job["problem"], job["lr"]
-    fit_kw = {"optimizer": args.optimizer, "tol": args.tol, "record_every": args.record_every,
-              "progress": None, "checkpoint": job["checkpoint"], "resume": args.resume}
+    fit_kw = {
+        "optimizer": args.optimizer,
+        "tol": args.tol,
+        "record_every": args.record_every,
+        "progress": None,
+        "checkpoint": job["checkpoint"],
+        "resume": args.resume,
+    }
     with output_dir(args.out):
         diverged = []
         if lr == "search":
             results, diverged = _resuming(
-                args, lr_search,
-                lambda runs: make_model(args.model, problem.shape, runs=runs,
-                                        max_bytes=max_bytes(args), **job["kwargs"]),
-                problem, args.steps, **fit_kw)
+                args,
+                lr_search,
+                lambda runs: make_model(
+                    args.model, problem.shape, runs=runs, max_bytes=max_bytes(args), **job["kwargs"]
+                ),
+                problem,
+                args.steps,
+                **fit_kw,
+            )
             if not results:
                 raise UsageError("--lr search: every learning rate of the search diverged")
             result = results[0]
@@ -165,19 +194,31 @@ def _write_outputs(args, problem, result, diverged) -> None:
         _io.write_npz(os.path.join(out, "X.npz"), L=L, R=R)
     _io.write_json(os.path.join(out, "history.json"), result.history)
     _io.write_history_csv(os.path.join(out, "history.csv"), result.history)
-    summary = {"status": str(result.status), "lr": result.lr, "diverged_at": result.diverged_at,
-               "diverged_lrs": diverged, "steps": result.steps, "wall_time": result.wall_time,
-               "final": result.final, "problem": args.problem, "problem_meta": problem.meta,
-               "settings": vars(args),
-               "versions": _io.provenance()}
+    summary = {
+        "status": str(result.status),
+        "lr": result.lr,
+        "diverged_at": result.diverged_at,
+        "diverged_lrs": diverged,
+        "steps": result.steps,
+        "wall_time": result.wall_time,
+        "final": result.final,
+        "problem": args.problem,
+        "problem_meta": problem.meta,
+        "settings": vars(args),
+        "versions": _io.provenance(),
+    }
     _io.write_json(os.path.join(out, "summary.json"), summary)
     if result.history:
-        fig = plot_histories({f"{args.model} lr={result.lr:g}": result.history},
-                             title=f"spectralnn fit {os.path.basename(args.problem)}")
+        fig = plot_histories(
+            {f"{args.model} lr={result.lr:g}": result.history},
+            title=f"spectralnn fit {os.path.basename(args.problem)}",
+        )
         save_figure(fig, os.path.join(out, "history.png"))
     fin = result.final
     err = fin.get("rel_error")
-    say(f"{result.status}: {result.steps} steps, lr={result.lr:g}, train loss "
+    say(
+        f"{result.status}: {result.steps} steps, lr={result.lr:g}, train loss "
         f"{fin.get('train_loss', float('nan')):.3e}, rel error "
         f"{'n/a' if err is None else f'{err:.4f}'}, nuclear norm "
-        f"{fin.get('nuclear_norm', float('nan')):.4f}; results in {out}")
+        f"{fin.get('nuclear_norm', float('nan')):.4f}; results in {out}"
+    )

@@ -24,10 +24,13 @@ NAME = "make-problem"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="generate a sensing problem (.npz)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  spectralnn make-problem gaussian "
-                       "--shape 20x20 --rank 2 --measurements 160 --out p.npz")
+    p = sub.add_parser(
+        NAME,
+        help="generate a sensing problem (.npz)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  spectralnn make-problem gaussian "
+        "--shape 20x20 --rank 2 --measurements 160 --out p.npz",
+    )
     p.add_argument("kind", help=f"one of {', '.join(PROBLEM_KINDS)}")
     p.add_argument("--shape", default="10x10", help="d1xd2 (default 10x10)")
     p.add_argument("--rank", type=int, default=2, help="target rank (default 2)")
@@ -60,10 +63,19 @@ def validate(args):
 
 
 def run(args, job) -> None:
-    problem = make_problem(args.kind, job["shape"], args.rank, args.measurements, args.noise,
-                           args.seed, target=job["target"], psd=not args.general,
-                           scale=args.scale, test_measurements=args.test_measurements,
-                           max_bytes=max_bytes(args))
+    problem = make_problem(
+        args.kind,
+        job["shape"],
+        args.rank,
+        args.measurements,
+        args.noise,
+        args.seed,
+        target=job["target"],
+        psd=not args.general,
+        scale=args.scale,
+        test_measurements=args.test_measurements,
+        max_bytes=max_bytes(args),
+    )
     problem.save(args.out)
     say(f"wrote {args.out}: {problem.operator!r}, target rank {problem.meta['rank']}")
 
@@ -75,13 +87,12 @@ def _check_budget(args, shape) -> None:
     d1, d2 = shape
     rank = min(args.rank, d1, d2)
     seconds = 30.0 * d1 * d2 * min(d1, d2) / 5e9  # the target's SVDs
-    check_size(args, "--shape", args.shape,
-               problem_bytes(args.kind, shape, 1, 1, rank), seconds)
+    check_size(args, "--shape", args.shape, problem_bytes(args.kind, shape, 1, 1, rank), seconds)
     m = args.measurements
     mt = m if args.test_measurements is None else args.test_measurements
     if args.kind == "completion":
         m, mt = min(m, d1 * d2), min(mt, d1 * d2)
-    flag, value = (("--test-measurements", mt) if mt > m else ("--measurements", m))
+    flag, value = ("--test-measurements", mt) if mt > m else ("--measurements", m)
     check_size(args, flag, value, problem_bytes(args.kind, shape, m, mt, rank))
 
 
@@ -100,8 +111,10 @@ def _load_target(name: str, shape) -> np.ndarray:
         except (OSError, ValueError, TypeError) as exc:
             raise UsageError(f"--target {name!r}: {exc}") from None
     if target.ndim != 2 or target.shape != shape:
-        raise UsageError(f"--target must be a matrix of the --shape {shape[0]}x{shape[1]}; "
-                         f"got shape {target.shape}")
+        raise UsageError(
+            f"--target must be a matrix of the --shape {shape[0]}x{shape[1]}; "
+            f"got shape {target.shape}"
+        )
     if not np.issubdtype(target.dtype, np.number) or np.iscomplexobj(target):
         raise UsageError(f"--target must hold real numbers; got dtype {target.dtype}")
     target = target.astype(np.float64)

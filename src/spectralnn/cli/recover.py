@@ -33,43 +33,96 @@ moon, ..., lfw:K, mnist:PATH[:K]) default to {DEMO_SIZE}x{DEMO_SIZE} (or the mas
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="recover or inpaint an image",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
-    p.add_argument("image", help="image file (PNG, JPEG, ...), a built-in demo name (camera, "
-                   "moon, coins, ...), lfw:K or mnist:PATH[:K]")
+    p = sub.add_parser(
+        NAME,
+        help="recover or inpaint an image",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    p.add_argument(
+        "image",
+        help="image file (PNG, JPEG, ...), a built-in demo name (camera, "
+        "moon, coins, ...), lfw:K or mnist:PATH[:K]",
+    )
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--fraction", type=float, default=None,
-                      help="Gaussian measurements: m / size^2 (the default mode, with 0.6)")
-    mode.add_argument("--missing", type=float, default=None,
-                      help="inpainting: this fraction of pixels missing at random, in (0, 1)")
-    mode.add_argument("--mask", default=None,
-                      help="inpainting: a mask image of the image's size, white (>= 0.5 of "
-                      "full scale) = missing pixel")
-    p.add_argument("--model", default=None,
-                   help="inpainting models, comma-separated from snn, softimpute, free, convex, "
-                   "deep (default: snn,softimpute,free; free = linear regression)")
-    p.add_argument("--size", type=int, default=None,
-                   help="resize the image (and mask) to SIZE x SIZE (default: %(default)s = "
-                   f"an image file's own size; {DEMO_SIZE} for the demo names and the "
-                   "Gaussian mode)")
-    p.add_argument("--steps", type=int, default=None,
-                   help=f"Gaussian mode: gradient steps (default {GAUSSIAN_STEPS}); "
-                   f"inpainting: the recipe's step limit (default {INPAINT_STEPS})")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="standard deviation of Gaussian noise added to the observations, in "
-                   "units of the image's full scale (default: %(default)s = none)")
-    p.add_argument("--seed", type=int, default=42,
-                   help="seed of the random mask, noise and models (default: %(default)s)")
-    p.add_argument("--widths", default="4,8,16",
-                   help="Gaussian mode: SNN widths (default: %(default)s)")
-    p.add_argument("--init-scale", type=float, default=1e-4,
-                   help="Gaussian mode: SNN init scale (default: %(default)s)")
-    p.add_argument("--lr-snn", type=float, default=0.1,
-                   help="Gaussian mode: SNN learning rate (default: %(default)s)")
-    p.add_argument("--lr-free", type=float, default=0.1,
-                   help="Gaussian mode: free-matrix learning rate (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress lines on stderr (default: progress every few seconds)")
+    mode.add_argument(
+        "--fraction",
+        type=float,
+        default=None,
+        help="Gaussian measurements: m / size^2 (the default mode, with 0.6)",
+    )
+    mode.add_argument(
+        "--missing",
+        type=float,
+        default=None,
+        help="inpainting: this fraction of pixels missing at random, in (0, 1)",
+    )
+    mode.add_argument(
+        "--mask",
+        default=None,
+        help="inpainting: a mask image of the image's size, white (>= 0.5 of "
+        "full scale) = missing pixel",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="inpainting models, comma-separated from snn, softimpute, free, convex, "
+        "deep (default: snn,softimpute,free; free = linear regression)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="resize the image (and mask) to SIZE x SIZE (default: %(default)s = "
+        f"an image file's own size; {DEMO_SIZE} for the demo names and the "
+        "Gaussian mode)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"Gaussian mode: gradient steps (default {GAUSSIAN_STEPS}); "
+        f"inpainting: the recipe's step limit (default {INPAINT_STEPS})",
+    )
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="standard deviation of Gaussian noise added to the observations, in "
+        "units of the image's full scale (default: %(default)s = none)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="seed of the random mask, noise and models (default: %(default)s)",
+    )
+    p.add_argument(
+        "--widths", default="4,8,16", help="Gaussian mode: SNN widths (default: %(default)s)"
+    )
+    p.add_argument(
+        "--init-scale",
+        type=float,
+        default=1e-4,
+        help="Gaussian mode: SNN init scale (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr-snn",
+        type=float,
+        default=0.1,
+        help="Gaussian mode: SNN learning rate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr-free",
+        type=float,
+        default=0.1,
+        help="Gaussian mode: free-matrix learning rate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (default: progress every few seconds)",
+    )
     p.add_argument("--out", required=True, help="output folder (created)")
     return p
 
@@ -80,8 +133,10 @@ def validate(args) -> dict:
 
         return validate_inpaint(args)
     if args.model is not None:
-        raise UsageError("--model applies to inpainting (--missing or --mask); the Gaussian "
-                         "mode compares snn and free")
+        raise UsageError(
+            "--model applies to inpainting (--missing or --mask); the Gaussian "
+            "mode compares snn and free"
+        )
     args.fraction = 0.6 if args.fraction is None else args.fraction
     if not 0 < args.fraction <= 1:
         raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
@@ -99,14 +154,19 @@ def validate(args) -> dict:
     from ..sensing import make_image_problem
 
     try:
-        problem, scale = make_image_problem(args.image, (args.size, args.size), args.fraction,
-                                            args.noise, args.seed)
+        problem, scale = make_image_problem(
+            args.image, (args.size, args.size), args.fraction, args.noise, args.seed
+        )
     except (OSError, ValueError, TypeError, IndexError) as exc:
         raise UsageError(f"IMAGE {args.image!r}: {str(exc).strip().splitlines()[0]}") from exc
     shape = (args.size, args.size)
-    models = {"free": (make_model("free", shape), args.lr_free),
-              "snn": (make_model("snn", shape, widths=widths, init_scale=args.init_scale,
-                                 seed=args.seed), args.lr_snn)}
+    models = {
+        "free": (make_model("free", shape), args.lr_free),
+        "snn": (
+            make_model("snn", shape, widths=widths, init_scale=args.init_scale, seed=args.seed),
+            args.lr_snn,
+        ),
+    }
     return {"problem": problem, "scale": scale, "models": models}
 
 
@@ -126,12 +186,29 @@ def run(args, job) -> None:
     cells, metrics, arrays = [(img, "ground truth")], {}, {}
     for name, (model, lr) in job["models"].items():
         printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}")
-        printer({"phase": "fit", "step": 0, "max_steps": args.steps, "held_out": None,
-                 "elapsed": None, "eta": None})
+        printer(
+            {
+                "phase": "fit",
+                "step": 0,
+                "max_steps": args.steps,
+                "held_out": None,
+                "elapsed": None,
+                "eta": None,
+            }
+        )
         res = fit(model, problem, lr, args.steps, progress=False)
-        printer({"phase": "fit", "step": res.steps, "max_steps": args.steps, "held_out": None,
-                 "elapsed": None, "eta": None})
+        printer(
+            {
+                "phase": "fit",
+                "step": res.steps,
+                "max_steps": args.steps,
+                "held_out": None,
+                "elapsed": None,
+                "eta": None,
+            }
+        )
         printer.close()
+        assert res.X is not None  # small problem: X is formed (DENSE_X_LIMIT)
         X = res.X * scale
         p = psnr(X, problem.X_true * scale)
         e = relative_error(res.X, problem.X_true).item()
@@ -139,10 +216,18 @@ def run(args, job) -> None:
         arrays[name] = X.numpy()
         label = "linear regression" if name == "free" else "SNN"
         cells.append((X.numpy(), f"{label}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
-        say(f"{label}: PSNR {p:.2f} dB (peak: the image's maximum, image stretched to [0, 1]), "
-            f"relative error {e:.4f} ({res.status})")
-    fig = plot_images([(args.image, cells)], title=f"{args.image}: {m} Gaussian measurements "
-                      f"({args.fraction:.0%} of {args.size}x{args.size})")
-    write_recovery(args.out, arrays, fig,
-                   {"image": args.image, "measurements": m, "noise": args.noise,
-                    "models": metrics})
+        say(
+            f"{label}: PSNR {p:.2f} dB (peak: the image's maximum, image stretched to [0, 1]), "
+            f"relative error {e:.4f} ({res.status})"
+        )
+    fig = plot_images(
+        [(args.image, cells)],
+        title=f"{args.image}: {m} Gaussian measurements "
+        f"({args.fraction:.0%} of {args.size}x{args.size})",
+    )
+    write_recovery(
+        args.out,
+        arrays,
+        fig,
+        {"image": args.image, "measurements": m, "noise": args.noise, "models": metrics},
+    )

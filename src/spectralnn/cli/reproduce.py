@@ -13,21 +13,32 @@ NAME = "reproduce"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="reproduce the paper's Figures 2-5",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  spectralnn reproduce all --quick "
-                       "--out r/\n  spectralnn reproduce fig2 --out r2/")
+    p = sub.add_parser(
+        NAME,
+        help="reproduce the paper's Figures 2-5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  spectralnn reproduce all --quick "
+        "--out r/\n  spectralnn reproduce fig2 --out r2/",
+    )
     p.add_argument("figure", choices=["fig2", "fig3", "fig4", "fig5", "all"])
     p.add_argument("--quick", action="store_true", help="same code, few iterations")
     p.add_argument("--out", default="reproduction", help="output folder (default reproduction/)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--images", nargs="+", help="images for fig4/fig5 (names or files)")
     p.add_argument("--mnist", help="a local MNIST IDX file: use its first 5 digits as images")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes (default: one per core; the GPU path uses one)")
-    p.add_argument("--style", choices=["screen", "paper"], default="screen",
-                   help="figure size and fonts: screen (default) or paper (7 in wide, 7-8 pt, "
-                   "for a two-column paper); PNG and PDF (fonts embedded) either way")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes (default: one per core; the GPU path uses one)",
+    )
+    p.add_argument(
+        "--style",
+        choices=["screen", "paper"],
+        default="screen",
+        help="figure size and fonts: screen (default) or paper (7 in wide, 7-8 pt, "
+        "for a two-column paper); PNG and PDF (fonts embedded) either way",
+    )
     return p
 
 
@@ -67,8 +78,14 @@ def validate(args) -> dict:
 def run(args, job) -> None:
     from ..experiments.reproduce import reproduce
 
-    summary = reproduce(job["names"], args.out, quick=args.quick, device=job["device"],
-                        images=job["images"], workers=args.workers, say=say,
-                        style=args.style)
-    say(f"all done in {summary['wall_time']:.1f} s; report: "
-        f"{os.path.join(args.out, 'report.md')}")
+    summary = reproduce(
+        job["names"],
+        args.out,
+        quick=args.quick,
+        device=job["device"],
+        images=job["images"],
+        workers=args.workers,
+        say=say,
+        style=args.style,
+    )
+    say(f"all done in {summary['wall_time']:.1f} s; report: {os.path.join(args.out, 'report.md')}")

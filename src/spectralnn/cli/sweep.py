@@ -11,19 +11,27 @@ NAME = "sweep"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="run a grid of runs (phase transitions)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  spectralnn sweep "
-                       "examples/phase_transition.toml --out pt/\n  spectralnn sweep "
-                       "examples/phase_transition.toml --backend ray --address auto")
-    p.add_argument("config", help="TOML grid (grammar: python -c 'import spectralnn.sweep as s; "
-                   "help(s)')")
+    p = sub.add_parser(
+        NAME,
+        help="run a grid of runs (phase transitions)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  spectralnn sweep "
+        "examples/phase_transition.toml --out pt/\n  spectralnn sweep "
+        "examples/phase_transition.toml --backend ray --address auto",
+    )
+    p.add_argument(
+        "config", help="TOML grid (grammar: python -c 'import spectralnn.sweep as s; help(s)')"
+    )
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--out", default=None, help="output folder (default: the config's name)")
-    p.add_argument("--style", choices=["screen", "paper"], default="screen",
-                   help="figure size and fonts (paper: 7 in wide, for a two-column paper)")
+    p.add_argument(
+        "--style",
+        choices=["screen", "paper"],
+        default="screen",
+        help="figure size and fonts (paper: 7 in wide, for a two-column paper)",
+    )
     add_size_flag(p)
     return p
 
@@ -55,8 +63,17 @@ def run(args, job) -> None:
     from ..sweep import format_summary, run_sweep
 
     out = job["out"]
-    summary = run_sweep(job["config"], out, backend=args.backend, address=args.address,
-                        workers=args.workers, say=say, style=args.style)
+    summary = run_sweep(
+        job["config"],
+        out,
+        backend=args.backend,
+        address=args.address,
+        workers=args.workers,
+        say=say,
+        style=args.style,
+    )
     print(format_summary(summary))
-    say(f"results: {os.path.join(out, 'table.csv')}, plots: "
-        f"{os.path.join(out, 'phase_transition.png')}")
+    say(
+        f"results: {os.path.join(out, 'table.csv')}, plots: "
+        f"{os.path.join(out, 'phase_transition.png')}"
+    )

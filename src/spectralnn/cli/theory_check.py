@@ -12,16 +12,26 @@ NAME = "theory-check"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="check the paper's claims on random problems",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  spectralnn theory-check --quick --out tc/")
+    p = sub.add_parser(
+        NAME,
+        help="check the paper's claims on random problems",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  spectralnn theory-check --quick --out tc/",
+    )
     p.add_argument("--seeds", type=int, default=3, help="random problems per cell (default 3)")
     p.add_argument("--steps", type=int, default=20000, help="GD steps per run (default 20000)")
-    p.add_argument("--quick", action="store_true",
-                   help="1 seed, 2000 steps; the full-vs-reduced drift over 1,000 steps")
-    p.add_argument("--drift-steps", type=int, default=20000,
-                   help="steps of the full-vs-reduced drift check on Figure 2 at lr 5e-3 "
-                   "(default 20000; 0 skips it)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 seed, 2000 steps; the full-vs-reduced drift over 1,000 steps",
+    )
+    p.add_argument(
+        "--drift-steps",
+        type=int,
+        default=20000,
+        help="steps of the full-vs-reduced drift check on Figure 2 at lr 5e-3 "
+        "(default 20000; 0 skips it)",
+    )
     p.add_argument("--style", choices=["screen", "paper"], default="screen")
     p.add_argument("--out", required=True)
     return p
@@ -43,9 +53,11 @@ def run(args, job) -> None:
     seeds, steps = job["seeds"], job["steps"]
 
     def progress(i, n, row):
-        say(f"[{i}/{n}] {row['scenario']}, init {row['init_scale']:g}, seed {row['seed']}: "
+        say(
+            f"[{i}/{n}] {row['scenario']}, init {row['init_scale']:g}, seed {row['seed']}: "
             f"dist {row['dist_to_min_nuclear']:.2e}, KKT {row['kkt_holds']} "
-            f"({row['time']:.1f} s)")
+            f"({row['time']:.1f} s)"
+        )
 
     rows = tc.run_theory_check(seeds, steps, progress)
     summary = tc.summarise(rows)
@@ -59,13 +71,17 @@ def run(args, job) -> None:
         table += "\n\n" + tc.format_drift(drift)
         print("\n" + tc.format_drift(drift))
     with output_dir(args.out):
-        _io.write_json(os.path.join(args.out, "theory_check.json"),
-                       {"settings": {"seeds": seeds, "steps": steps,
-                                     "drift_steps": job["drift_steps"]},
-                        "summary": summary, "runs": rows, "manifold_drift": drift,
-                        "versions": _io.provenance()})
+        _io.write_json(
+            os.path.join(args.out, "theory_check.json"),
+            {
+                "settings": {"seeds": seeds, "steps": steps, "drift_steps": job["drift_steps"]},
+                "summary": summary,
+                "runs": rows,
+                "manifold_drift": drift,
+                "versions": _io.provenance(),
+            },
+        )
         _io.write_history_csv(os.path.join(args.out, "theory_check.csv"), rows)
         _io.write_text(os.path.join(args.out, "theory_check.txt"), table + "\n")
         with style(args.style):
-            save_figure(tc.plot(rows), os.path.join(args.out, "theory_check.png"),
-                        ("png", "pdf"))
+            save_figure(tc.plot(rows), os.path.join(args.out, "theory_check.png"), ("png", "pdf"))

@@ -1,4 +1,4 @@
-"""The paper's Figures 2-5 as frozen configs (settings from EXPERIMENTS.md).
+"""The paper's Figures 2-5 as frozen configs (settings in docs/experiments.md).
 
 Usage::
 
@@ -50,20 +50,28 @@ class FigureConfig:
 FIG2 = FigureConfig(
     name="fig2",
     caption="The evolution of training error, nuclear norm, and 3 leading singular values over "
-            "time with learning rates of different magnitudes (SNN under Assumptions 1-2).",
+    "time with learning rates of different magnitudes (SNN under Assumptions 1-2).",
     kind="aligned",
     # Spectral init: ubar, vbar = U(0, 1) sorted ASCENDING as in the authors' code (their s_i
     # are sorted descending), G orthogonal; SNNFactorization(spectral_order="descending") is the
     # other convention.
-    models=(ModelSpec("snn", "SNN (2,2,2,2), spectral init (ubar, vbar ascending)", 100_000, 5, init="spectral",
-                      init_scale=1.0),),
+    models=(
+        ModelSpec(
+            "snn",
+            "SNN (2,2,2,2), spectral init (ubar, vbar ascending)",
+            100_000,
+            5,
+            init="spectral",
+            init_scale=1.0,
+        ),
+    ),
     quick_steps=2000,
 )
 
 FIG3 = FigureConfig(
     name="fig3",
     caption="The evolution of training error, nuclear norm, 3 leading singular values over time "
-            "with different learning rates of different models (Gaussian measurements).",
+    "with different learning rates of different models (Gaussian measurements).",
     kind="gaussian",
     models=(
         ModelSpec("snn", "SNN (2,2,2,2), identity init 1e-4", 10_000, 5),
@@ -81,7 +89,7 @@ _IMAGE_MODELS = (
 FIG4 = FigureConfig(
     name="fig4",
     caption="The reconstruction images over time with different learning rates of different "
-            "models.",
+    "models.",
     kind="gaussian",
     models=_IMAGE_MODELS,
     shape=(28, 28),
@@ -95,7 +103,7 @@ FIG5 = dataclasses.replace(
     FIG4,
     name="fig5",
     caption="Top row: ground truth; middle and bottom rows: images recovered by linear "
-            "regression and by the SNN.",
+    "regression and by the SNN.",
     # One learning rate per model and image (the largest that does not diverge) keeps the
     # five-image figure affordable on 2 CPU cores; Figure 4 shows the lr dependence.
     models=tuple(dataclasses.replace(m, n_lrs=1) for m in _IMAGE_MODELS),

@@ -23,8 +23,10 @@ __all__ = ["FIGURES", "reproduce"]
 
 def _strip_history(result: dict) -> dict:
     """The summary JSON keeps final numbers; full histories go to one file per figure."""
-    return {**result, "runs": [{k: v for k, v in r.items() if k != "history"}
-                               for r in result["runs"]]}
+    return {
+        **result,
+        "runs": [{k: v for k, v in r.items() if k != "history"} for r in result["runs"]],
+    }
 
 
 def _run_units(todo, quick, device, workers, say):
@@ -36,28 +38,39 @@ def _run_units(todo, quick, device, workers, say):
     def finish(res):
         done.append(res)
         where = f" on {res['image']}" if res["image"] else ""
-        say(f"[{len(done)}/{len(todo)}] {res['figure']}: {res['model']}{where} "
-            f"({res['time']:.1f} s)")
+        say(
+            f"[{len(done)}/{len(todo)}] {res['figure']}: {res['model']}{where} "
+            f"({res['time']:.1f} s)"
+        )
 
     if workers <= 1 or device != "cpu" or len(todo) == 1:
         for name, k, img in todo:
             finish(run_unit(FIGURES[name], k, img, quick, device))
         return done
     # The same single-threaded process pool as `spectralnn sweep` (workers die with us).
-    run_pool(run_unit, [(FIGURES[name], k, img, quick, device) for name, k, img in todo],
-             workers, finish)
+    run_pool(
+        run_unit, [(FIGURES[name], k, img, quick, device) for name, k, img in todo], workers, finish
+    )
     return done
 
 
-def reproduce(names, out: str, *, quick: bool = False, device: str = "cpu", images=None,
-              workers: int | None = None, say=print, style: str = "screen") -> dict:
+def reproduce(
+    names,
+    out: str,
+    *,
+    quick: bool = False,
+    device: str = "cpu",
+    images=None,
+    workers: int | None = None,
+    say=print,
+    style: str = "screen",
+) -> dict:
     """Run the named figures (``"fig2"``..``"fig5"``) and write everything into ``out``
     (figures as PNG and PDF; ``style="paper"`` sizes them for a two-column paper)."""
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     todo = [u for name in names for u in units(FIGURES[name], quick, images)]
-    say(f"reproduce {', '.join(names)}: {len(todo)} units of work"
-        + (" (quick)" if quick else ""))
+    say(f"reproduce {', '.join(names)}: {len(todo)} units of work" + (" (quick)" if quick else ""))
     done = _run_units(todo, quick, device, workers or os.cpu_count() or 1, say)
     results = []
     for name in names:
@@ -65,22 +78,36 @@ def reproduce(names, out: str, *, quick: bool = False, device: str = "cpu", imag
         res, frames = assemble(cfg, [d for d in done if d["figure"] == name], quick, images)
         with use_style(style):
             if cfg.images:
-                fig = (figures.frames_figure(res, frames) if name == "fig4"
-                       else figures.gallery_figure(res, frames))
+                fig = (
+                    figures.frames_figure(res, frames)
+                    if name == "fig4"
+                    else figures.gallery_figure(res, frames)
+                )
             else:
                 fig = figures.curves_figure(res)
             written = save_figure(fig, os.path.join(out, f"{name}.png"), formats=("png", "pdf"))
         if cfg.images:
-            _io.write_npz(os.path.join(out, f"{name}_reconstructions.npz"), **{
-                f"{img}|{label}|{lr}|{step}": X.numpy()
-                for (img, label, lr), snaps in frames.items() for step, X in snaps.items()})
+            _io.write_npz(
+                os.path.join(out, f"{name}_reconstructions.npz"),
+                **{
+                    f"{img}|{label}|{lr}|{step}": X.numpy()
+                    for (img, label, lr), snaps in frames.items()
+                    for step, X in snaps.items()
+                },
+            )
         _io.write_json(os.path.join(out, f"{name}_histories.json"), res["runs"])
         say(f"{name}: {res['compute_time']:.1f} s of compute -> {', '.join(written)}")
         results.append(res)
     wall = time.perf_counter() - t0
     versions = _io.provenance()
-    summary = {"figures": [_strip_history(r) for r in results], "versions": versions,
-               "wall_time": wall, "quick": quick, "device": device, "style": style}
+    summary = {
+        "figures": [_strip_history(r) for r in results],
+        "versions": versions,
+        "wall_time": wall,
+        "quick": quick,
+        "device": device,
+        "style": style,
+    }
     _io.write_json(os.path.join(out, "results.json"), summary)
     _io.write_text(os.path.join(out, "report.md"), report.render(results, versions, wall))
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import cast
 
 import numpy as np
 
@@ -35,32 +36,57 @@ def _frames(steps: int, n: int) -> list[int]:
 
 def _train_model(cfg, spec, problem, steps, device, frame_steps=()):
     def make(runs):
-        model = make_model(spec.name, problem.shape, runs=runs, widths=spec.widths,
-                           init=spec.init, init_scale=spec.init_scale, depth=spec.depth,
-                           spectral_order=spec.spectral_order,
-                           seed=cfg.seed, problem=problem)
+        model = make_model(
+            spec.name,
+            problem.shape,
+            runs=runs,
+            widths=spec.widths,
+            init=spec.init,
+            init_scale=spec.init_scale,
+            depth=spec.depth,
+            spectral_order=spec.spectral_order,
+            seed=cfg.seed,
+            problem=problem,
+        )
         return model.to(device)
 
-    return lr_search(make, problem, steps, keep=spec.n_lrs, record_every=max(1, steps // 100),
-                     snapshot_steps=frame_steps)  # copies of X (FitResult.snapshots)
+    return lr_search(
+        make,
+        problem,
+        steps,
+        keep=spec.n_lrs,
+        record_every=max(1, steps // 100),
+        snapshot_steps=frame_steps,
+    )  # copies of X (FitResult.snapshots)
 
 
 def _run_record(spec, res, problem, image_scale=None, with_kkt=False) -> dict:
     X = res.X.cpu()
     rec = {
-        "model": spec.label, "name": spec.name, "lr": res.lr, "status": str(res.status),
-        "method": res.method, "steps": res.steps, "wall_time": res.wall_time,
+        "model": spec.label,
+        "name": spec.name,
+        "lr": res.lr,
+        "status": str(res.status),
+        "method": res.method,
+        "steps": res.steps,
+        "wall_time": res.wall_time,
         "final": {k: v for k, v in res.final.items() if k != "singular_values"},
         "leading_singular_values": res.final.get("singular_values", [])[:3],
-        "rate": theory.fit_rate(res.column("step"), res.column("train_loss"),
-                                floor=loss_floor(problem)),
+        "rate": theory.fit_rate(
+            res.column("step"), res.column("train_loss"), floor=loss_floor(problem)
+        ),
         "history": res.history,
     }
     if with_kkt:
         cert = theory.kkt_certificate(X, problem.to("cpu"))
-        rec["kkt"] = {"holds": cert.holds, "normal_norm": cert.normal_norm,
-                      "tangent_residual": cert.tangent_residual,
-                      "feasibility": cert.feasibility, "rank": cert.rank, "method": cert.method}
+        rec["kkt"] = {
+            "holds": cert.holds,
+            "normal_norm": cert.normal_norm,
+            "tangent_residual": cert.tangent_residual,
+            "feasibility": cert.feasibility,
+            "rank": cert.rank,
+            "method": cert.method,
+        }
     if image_scale is not None:
         Xt = problem.X_true.cpu()
         rec["psnr"] = psnr(X * image_scale, Xt * image_scale)  # peak = the image's own max
@@ -76,44 +102,59 @@ def psnr_255(X, X_true) -> float:
     return math.inf if rmse == 0 else 20 * math.log10(255.0 / rmse)
 
 
-def jitter_effect(cfg: FigureConfig, spec: ModelSpec, problem, lr: float, steps: int,
-                  X_exact) -> dict:
+def jitter_effect(
+    cfg: FigureConfig, spec: ModelSpec, problem, lr: float, steps: int, X_exact
+) -> dict:
     """What the authors' identity-init jitter (``diag(1e-6 N(0,1))`` added to each ``1e-4 I``
     factor) changes: train the same model from the jittered init and compare the final X."""
     import torch
 
     from ..train import fit
 
-    model = make_model(spec.name, problem.shape, widths=spec.widths, init=spec.init,
-                       init_scale=spec.init_scale, depth=spec.depth, seed=cfg.seed,
-                       problem=problem)
+    model = make_model(
+        spec.name,
+        problem.shape,
+        widths=spec.widths,
+        init=spec.init,
+        init_scale=spec.init_scale,
+        depth=spec.depth,
+        seed=cfg.seed,
+        problem=problem,
+    )
     gen = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
-        for W in (model.U, model.V):  # (L0, d, p)
+        factors = cast("tuple[torch.Tensor, torch.Tensor]", (model.U, model.V))
+        for W in factors:  # (L0, d, p)
             k = min(W.shape[-2:])
             noise = 1e-6 * torch.randn(W.shape[0], k, generator=gen, dtype=W.dtype)
             W[..., :k, :k] += torch.diag_embed(noise)
     res = fit(model, problem, lr, steps, record_every=steps)
+    assert res.X is not None  # small problem: X is formed (DENSE_X_LIMIT)
     X = res.X.detach().cpu()
     X0 = X_exact.detach().cpu()
-    return {"lr": lr, "steps": res.steps, "status": str(res.status),
-            "max_abs_diff": float((X - X0).abs().max()),
-            "rel_diff": relative_error(X, X0).item(),
-            "train_loss_exact": problem.loss(X0).item(), "train_loss_jitter": problem.loss(X).item()}
+    return {
+        "lr": lr,
+        "steps": res.steps,
+        "status": str(res.status),
+        "max_abs_diff": float((X - X0).abs().max()),
+        "rel_diff": relative_error(X, X0).item(),
+        "train_loss_exact": problem.loss(X0).item(),
+        "train_loss_jitter": problem.loss(X).item(),
+    }
 
 
 def _images(cfg: FigureConfig, quick: bool, images=None) -> list[str]:
     images = list(images or cfg.images)
-    return images[:cfg.quick_images] if quick else images
+    return images[: cfg.quick_images] if quick else images
 
 
 def _problem_for(cfg: FigureConfig, image: str | None):
     """The figure's problem (deterministic in the seed) and, for images, the display scale."""
     if image is None:
-        return make_problem(cfg.kind, cfg.shape, cfg.rank, cfg.measurements, cfg.noise,
-                            cfg.seed, scale=cfg.scale), None
-    return make_image_problem(image, cfg.shape, cfg.fraction, cfg.noise, cfg.seed,
-                              scale=cfg.scale)
+        return make_problem(
+            cfg.kind, cfg.shape, cfg.rank, cfg.measurements, cfg.noise, cfg.seed, scale=cfg.scale
+        ), None
+    return make_image_problem(image, cfg.shape, cfg.fraction, cfg.noise, cfg.seed, scale=cfg.scale)
 
 
 def units(cfg: FigureConfig, quick: bool, images=None) -> list[tuple]:
@@ -122,8 +163,7 @@ def units(cfg: FigureConfig, quick: bool, images=None) -> list[tuple]:
     return [(cfg.name, k, img) for img in targets for k in range(len(cfg.models))]
 
 
-def run_unit(cfg: FigureConfig, spec_index: int, image, quick: bool, device: str = "cpu"
-             ) -> dict:
+def run_unit(cfg: FigureConfig, spec_index: int, image, quick: bool, device: str = "cpu") -> dict:
     """One model (on one image) under the lr protocol; picklable in and out."""
     t0 = time.perf_counter()
     spec = cfg.models[spec_index]
@@ -133,33 +173,50 @@ def run_unit(cfg: FigureConfig, spec_index: int, image, quick: bool, device: str
     kept, diverged = _train_model(cfg, spec, problem, steps, device, frames_at)
     records, frames = [], {}
     for res in kept:
-        rec = _run_record(spec, res, problem, image_scale=scale,
-                          with_kkt=cfg.kind == "aligned" and image is None)
+        rec = _run_record(
+            spec, res, problem, image_scale=scale, with_kkt=cfg.kind == "aligned" and image is None
+        )
         if image is not None:
             rec["image"] = image
             frames[(image, spec.label, res.lr)] = {
-                k: v.cpu() * scale for k, v in sorted(res.snapshots.items())}
+                k: v.cpu() * scale for k, v in sorted(res.snapshots.items())
+            }
         records.append(rec)
     extra = {}
     if spec.name == "snn" and spec.init == "identity" and image is None and kept:
         extra["jitter"] = jitter_effect(cfg, spec, problem, kept[0].lr, steps, kept[0].X)
-    return {"figure": cfg.name, "image": image, "model": spec.label, "records": records,
-            "diverged": {"model": spec.label, "image": image, "lrs": diverged},
-            "frames": frames, "time": time.perf_counter() - t0, **extra}
+    return {
+        "figure": cfg.name,
+        "image": image,
+        "model": spec.label,
+        "records": records,
+        "diverged": {"model": spec.label, "image": image, "lrs": diverged},
+        "frames": frames,
+        "time": time.perf_counter() - t0,
+        **extra,
+    }
 
 
 def assemble(cfg: FigureConfig, done: list[dict], quick: bool, images=None) -> tuple[dict, dict]:
     """A figure's result (and reconstructions over time) from its finished units, in config
     order."""
     order = {u: i for i, u in enumerate(units(cfg, quick, images))}
-    done = sorted(done, key=lambda d: order[(cfg.name, [m.label for m in cfg.models].index(
-        d["model"]), d["image"])])
-    out = {"figure": cfg.name, "caption": cfg.caption, "quick": quick,
-           "settings": dataclasses.asdict(cfg),
-           "runs": [r for d in done for r in d["records"]],
-           "diverged": [d["diverged"] for d in done],
-           "jitter": next((d["jitter"] for d in done if "jitter" in d), None),
-           "compute_time": sum(d["time"] for d in done)}
+    done = sorted(
+        done,
+        key=lambda d: order[
+            (cfg.name, [m.label for m in cfg.models].index(d["model"]), d["image"])
+        ],
+    )
+    out = {
+        "figure": cfg.name,
+        "caption": cfg.caption,
+        "quick": quick,
+        "settings": dataclasses.asdict(cfg),
+        "runs": [r for d in done for r in d["records"]],
+        "diverged": [d["diverged"] for d in done],
+        "jitter": next((d["jitter"] for d in done if "jitter" in d), None),
+        "compute_time": sum(d["time"] for d in done),
+    }
     frames = {}
     if cfg.images:
         out["images"] = _images(cfg, quick, images)
@@ -174,8 +231,11 @@ def assemble(cfg: FigureConfig, done: list[dict], quick: bool, images=None) -> t
         problem, _ = _problem_for(cfg, None)
         X_ref, info = theory.min_nuclear_norm(problem, return_info=True)
         out["problem"] = problem.meta
-        out["reference"] = {"min_nuclear_norm": info.nuclear_norm, "solver": info.method,
-                            "feasibility": info.feasibility,
-                            "rel_error_to_X_true": relative_error(X_ref, problem.X_true).item(),
-                            "loss_floor": loss_floor(problem)}
+        out["reference"] = {
+            "min_nuclear_norm": info.nuclear_norm,
+            "solver": info.method,
+            "feasibility": info.feasibility,
+            "rel_error_to_X_true": relative_error(X_ref, problem.X_true).item(),
+            "loss_floor": loss_floor(problem),
+        }
     return out, frames

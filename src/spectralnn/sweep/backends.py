@@ -70,8 +70,10 @@ def run_pool(fn, tasks: list[tuple], workers: int | None, on_result) -> None:
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     ctx = mp.get_context("spawn")
     init, args = worker_initializer()
-    with _env(SINGLE_THREAD), cf.ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=init, initargs=args) as pool:
+    with (
+        _env(SINGLE_THREAD),
+        cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=init, initargs=args) as pool,
+    ):
         futures = [pool.submit(fn, *task) for task in tasks]
         try:
             for fut in cf.as_completed(futures):
@@ -90,8 +92,12 @@ def run_ray(fn, tasks: list[tuple], address, on_result) -> None:
         raise ValueError("--backend ray needs Ray: pip install 'spectralnn[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": SINGLE_THREAD})
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": SINGLE_THREAD},
+        )
     try:
         task = ray.remote(num_cpus=1)(fn)
         pending = [task.remote(*t) for t in tasks]

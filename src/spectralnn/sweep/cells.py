@@ -54,9 +54,15 @@ def measurements(cell: dict) -> int:
 def make_cell_problem(cell: dict):
     from ..sensing import make_problem
 
-    return make_problem(cell["problem.kind"], tuple(cell["problem.shape"]), cell["problem.rank"],
-                        measurements(cell), cell["problem.noise"], cell["seed"],
-                        scale=cell["problem.scale"])
+    return make_problem(
+        cell["problem.kind"],
+        tuple(cell["problem.shape"]),
+        cell["problem.rank"],
+        measurements(cell),
+        cell["problem.noise"],
+        cell["seed"],
+        scale=cell["problem.scale"],
+    )
 
 
 ALWAYS = ("status", "rel_error", "train_loss", "test_loss", "lr", "error")
@@ -80,9 +86,14 @@ def run_cell_group(group: list[dict], metrics: tuple, recovery_tol: float) -> li
     for cell, row in zip(group, rows):
         row = {k: v for k, v in row.items() if k in keep}
         err = row.get("rel_error")
-        out.append({"cell": cell_id(cell), **cell, **row,
-                    "recovered": bool(err is not None and math.isfinite(err) and
-                                      err <= recovery_tol)})
+        out.append(
+            {
+                "cell": cell_id(cell),
+                **cell,
+                **row,
+                "recovered": bool(err is not None and math.isfinite(err) and err <= recovery_tol),
+            }
+        )
     return out
 
 
@@ -99,31 +110,54 @@ def _run_group(group):
         # ADMM (ours) rather than cvxpy/SCS: SCS is not bit-reproducible across processes,
         # and a sweep must give the same table on every backend.
         with warnings.catch_warnings(record=True) as caught:  # a non-converged solve is
-            warnings.simplefilter("always")                   # labelled, not raised
-            X, info = theory.min_nuclear_norm(problem, method="admm", tol=1e-8,
-                                              return_info=True)
+            warnings.simplefilter("always")  # labelled, not raised
+            X, info = theory.min_nuclear_norm(problem, method="admm", tol=1e-8, return_info=True)
         converged = getattr(info, "converged", True) and not any(
-            "converge" in str(w.message).lower() for w in caught)
-        row = {"rel_error": relative_error(X, problem.X_true).item(),
-               "train_loss": problem.loss(X).item(), "test_loss": problem.loss(X, True).item(),
-               "nuclear_norm": nuclear_norm(X).item(), "erank": effective_rank(X).item(),
-               "steps": 0, "status": "solved" if converged else "not_converged", "lr": None}
+            "converge" in str(w.message).lower() for w in caught
+        )
+        row = {
+            "rel_error": relative_error(X, problem.X_true).item(),
+            "train_loss": problem.loss(X).item(),
+            "test_loss": problem.loss(X, True).item(),
+            "nuclear_norm": nuclear_norm(X).item(),
+            "erank": effective_rank(X).item(),
+            "steps": 0,
+            "status": "solved" if converged else "not_converged",
+            "lr": None,
+        }
         return [dict(row) for _ in group]
     lrs = [c["train.lr"] for c in group]
-    opts = {k[len("model."):]: v for k, v in cell.items() if k.startswith("model.")
-            and k != "model.name"}
+    opts = {
+        k[len("model.") :]: v
+        for k, v in cell.items()
+        if k.startswith("model.") and k != "model.name"
+    }
     if "widths" in opts:
         opts["widths"] = tuple(opts["widths"])
-    model = make_model(name, problem.shape, runs=len(lrs), seed=cell["seed"], problem=problem,
-                       **opts)
-    results = fit_runs(model, problem, lrs, cell["train.steps"], tol=cell["train.tol"],
-                       optimizer=cell["train.optimizer"], record_every=cell["train.steps"])
+    model = make_model(
+        name, problem.shape, runs=len(lrs), seed=cell["seed"], problem=problem, **opts
+    )
+    results = fit_runs(
+        model,
+        problem,
+        lrs,
+        cell["train.steps"],
+        tol=cell["train.tol"],
+        optimizer=cell["train.optimizer"],
+        record_every=cell["train.steps"],
+    )
     rows = []
     for res in results:
         fin = res.final
-        row = {**{k: fin.get(k) for k in ("rel_error", "train_loss", "test_loss",
-                                           "nuclear_norm", "erank")},
-               "steps": res.steps, "status": str(res.status), "lr": res.lr}
+        row = {
+            **{
+                k: fin.get(k)
+                for k in ("rel_error", "train_loss", "test_loss", "nuclear_norm", "erank")
+            },
+            "steps": res.steps,
+            "status": str(res.status),
+            "lr": res.lr,
+        }
         if res.status == "diverged":
             row.update(rel_error=None, train_loss=None, test_loss=None)
         rows.append(row)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -34,23 +35,48 @@ class ConfigError(InputError):
 
 
 SCHEMA = {
-    "sweep": {"name": str, "seeds": list, "repetitions": int, "recovery_tol": float,
-              "metrics": list, "x": str, "y": str, "select": str},
-    "problem": {"kind": str, "shape": list, "rank": int, "measurements": int,
-                "measurements_per_dr": float, "noise": float, "scale": float},
-    "model": {"name": str, "widths": list, "init": str, "init_scale": float, "depth": int,
-              "fn": str},
+    "sweep": {
+        "name": str,
+        "seeds": list,
+        "repetitions": int,
+        "recovery_tol": float,
+        "metrics": list,
+        "x": str,
+        "y": str,
+        "select": str,
+    },
+    "problem": {
+        "kind": str,
+        "shape": list,
+        "rank": int,
+        "measurements": int,
+        "measurements_per_dr": float,
+        "noise": float,
+        "scale": float,
+    },
+    "model": {
+        "name": str,
+        "widths": list,
+        "init": str,
+        "init_scale": float,
+        "depth": int,
+        "fn": str,
+    },
     "train": {"lr": float, "steps": int, "tol": float, "optimizer": str},
 }
-SWEEPABLE = {("problem", k) for k in ("kind", "rank", "measurements", "measurements_per_dr",
-                                      "noise", "scale", "shape")} | {
-    ("model", k) for k in ("name", "init", "init_scale", "depth", "fn", "widths")} | {
-    ("train", k) for k in ("lr", "steps", "tol", "optimizer")}
-DEFAULTS = {"problem": {"kind": "gaussian", "shape": [20, 20], "rank": 1, "noise": 0.0,
-                        "scale": 1.0},
-            "model": {"widths": [1], "init": "identity", "init_scale": 1e-3, "depth": 3,
-                      "fn": "tanh"},
-            "train": {"lr": 0.1, "steps": 3000, "tol": 1e-10, "optimizer": "gd"}}
+SWEEPABLE = (
+    {
+        ("problem", k)
+        for k in ("kind", "rank", "measurements", "measurements_per_dr", "noise", "scale", "shape")
+    }
+    | {("model", k) for k in ("name", "init", "init_scale", "depth", "fn", "widths")}
+    | {("train", k) for k in ("lr", "steps", "tol", "optimizer")}
+)
+DEFAULTS = {
+    "problem": {"kind": "gaussian", "shape": [20, 20], "rank": 1, "noise": 0.0, "scale": 1.0},
+    "model": {"widths": [1], "init": "identity", "init_scale": 1e-3, "depth": 3, "fn": "tanh"},
+    "train": {"lr": 0.1, "steps": 3000, "tol": 1e-10, "optimizer": "gd"},
+}
 MODEL_NAMES = ("snn", "free", "deep", "factor", "convex")
 # What each model takes: a cell of a model carries only these model./train. keys, so a list of
 # learning rates does not multiply the convex baseline's cells, nor widths the deep model's.
@@ -62,14 +88,20 @@ MODEL_KEYS = {
     "factor": ("init", "init_scale", *_TRAIN),
     "convex": (),
 }
-METRICS = ("rel_error", "train_loss", "test_loss", "nuclear_norm", "erank", "steps", "status",
-           "lr")
+METRICS = ("rel_error", "train_loss", "test_loss", "nuclear_norm", "erank", "steps", "status", "lr")
 SELECT = ("train_loss", "test_loss", "all")
 LABELS = {
     "measurements_per_dr": "measurements per degree of freedom, m / (d1 r)",
-    "measurements": "measurements m", "rank": "rank r of X*", "noise": "noise std",
-    "scale": "measurement scale", "init_scale": "initialisation scale", "lr": "learning rate",
-    "depth": "depth", "steps": "gradient steps", "tol": "tolerance", "seed": "seed",
+    "measurements": "measurements m",
+    "rank": "rank r of X*",
+    "noise": "noise std",
+    "scale": "measurement scale",
+    "init_scale": "initialisation scale",
+    "lr": "learning rate",
+    "depth": "depth",
+    "steps": "gradient steps",
+    "tol": "tolerance",
+    "seed": "seed",
 }
 
 
@@ -125,26 +157,36 @@ def _type_ok(value, typ) -> bool:
 def _values(where, raw, typ) -> list:
     """Expand a scalar / list / range spec into the list of values, checking types."""
     if isinstance(raw, dict):
-        form = next(iter(raw)) if len(raw) == 1 else ("range" if set(raw) == {"range", "step"}
-                                                      else None)
+        form = (
+            next(iter(raw))
+            if len(raw) == 1
+            else ("range" if set(raw) == {"range", "step"} else None)
+        )
         args, step = raw.get(form), raw.get("step", 1)
-        ok_args = isinstance(args, list) and all(_type_ok(a, float) and math.isfinite(a)
-                                                  for a in args)
+        if not isinstance(args, list):
+            args = []  # refused below like any other malformed spec
+        ok_args = all(_type_ok(a, float) and math.isfinite(a) for a in args)
         if not (_type_ok(step, float) and math.isfinite(step)):
             ok_args = False
+        vals: list[Any]
         if form == "range" and ok_args and len(args) == 2:
             vals = list(np.arange(args[0], args[1] + step / 2, step)) if step > 0 else []
-        elif form in ("linspace", "geomspace") and ok_args and len(args) == 3 and (
-                args[2] == int(args[2]) and 1 <= args[2] <= 10_000) and (
-                form == "linspace" or (args[0] > 0 and args[1] > 0)):
+        elif (
+            form in ("linspace", "geomspace")
+            and ok_args
+            and len(args) == 3
+            and (args[2] == int(args[2]) and 1 <= args[2] <= 10_000)
+            and (form == "linspace" or (args[0] > 0 and args[1] > 0))
+        ):
             vals = list(getattr(np, form)(args[0], args[1], int(args[2])))
         else:
-            raise ConfigError(f"{where}: a table value must be {{range = [a, b], step = s}}, "
-                              f"{{linspace = [a, b, n]}} or {{geomspace = [a, b, n]}} with finite "
-                              f"numbers (geomspace: a, b > 0). Got {raw} instead.")
+            raise ConfigError(
+                f"{where}: a table value must be {{range = [a, b], step = s}}, "
+                f"{{linspace = [a, b, n]}} or {{geomspace = [a, b, n]}} with finite "
+                f"numbers (geomspace: a, b > 0). Got {raw} instead."
+            )
         if typ is int and any(float(v) != round(float(v)) for v in vals):
-            raise ConfigError(f"{where}: expected int values; the range {raw} gives "
-                              f"non-integers")
+            raise ConfigError(f"{where}: expected int values; the range {raw} gives non-integers")
         vals = [round(float(v)) if typ is int else float(v) for v in vals]
         if not vals:
             raise ConfigError(f"{where}: the range {raw} is empty")
@@ -156,8 +198,9 @@ def _values(where, raw, typ) -> list:
         raise ConfigError(f"{where}: the list is empty")
     for v in vals:
         if not _type_ok(v, typ):
-            raise ConfigError(f"{where}: expected {typ.__name__} values. Got {v!r} "
-                              f"({type(v).__name__}) instead.")
+            raise ConfigError(
+                f"{where}: expected {typ.__name__} values. Got {v!r} ({type(v).__name__}) instead."
+            )
     return vals
 
 
@@ -166,8 +209,10 @@ def _values(where, raw, typ) -> list:
 
 def _choices(where, v, choices):
     if v not in choices:
-        raise ConfigError(f"{where}: must be one of {list(choices)}. Got {v!r} instead."
-                          + did_you_mean(str(v), choices))
+        raise ConfigError(
+            f"{where}: must be one of {list(choices)}. Got {v!r} instead."
+            + did_you_mean(str(v), choices)
+        )
 
 
 def _number(where, v, *, low=None, strict=True, integer=False):
@@ -181,8 +226,12 @@ def _number(where, v, *, low=None, strict=True, integer=False):
 
 
 def _int_list(where, v, length=None):
-    if not isinstance(v, list) or not v or (length and len(v) != length) or not all(
-            _type_ok(k, int) and k >= 1 for k in v):
+    if (
+        not isinstance(v, list)
+        or not v
+        or (length and len(v) != length)
+        or not all(_type_ok(k, int) and k >= 1 for k in v)
+    ):
         what = f"a list of {length} ints >= 1" if length else "a non-empty list of ints >= 1"
         raise ConfigError(f"{where}: must be {what}. Got {v!r} instead.")
 
@@ -226,26 +275,33 @@ def _check_model(name: str, axes: dict, where) -> None:
 
     for shape, rank in itertools.product(axes["problem.shape"], axes["problem.rank"]):
         if rank > min(shape):
-            raise ConfigError(f"problem.rank: {rank} exceeds min(problem.shape) = {min(shape)} "
-                              f"for shape {shape}")
+            raise ConfigError(
+                f"problem.rank: {rank} exceeds min(problem.shape) = {min(shape)} for shape {shape}"
+            )
     kinds = axes["problem.kind"]
     for shape, m in itertools.product(axes["problem.shape"], axes.get("problem.measurements", [])):
         if "completion" in kinds and m > shape[0] * shape[1]:
-            raise ConfigError(f"problem.measurements: {m} exceeds the {shape[0] * shape[1]} "
-                              f"entries of a completion problem of shape {shape}")
+            raise ConfigError(
+                f"problem.measurements: {m} exceeds the {shape[0] * shape[1]} "
+                f"entries of a completion problem of shape {shape}"
+            )
     if name == "convex":
         return
     if "model.init" in axes and "spectral" in axes["model.init"]:
         if name != "snn":
-            raise ConfigError(f"{where(name, 'model.init')}: 'spectral' is an SNN init; "
-                              f"{name!r} takes 'identity', 'gaussian' or 'orthogonal'")
+            raise ConfigError(
+                f"{where(name, 'model.init')}: 'spectral' is an SNN init; "
+                f"{name!r} takes 'identity', 'gaussian' or 'orthogonal'"
+            )
         if kinds != ["aligned"]:
-            raise ConfigError(f"{where(name, 'model.init')}: 'spectral' needs "
-                              f"problem.kind = 'aligned'. Got {kinds} instead.")
+            raise ConfigError(
+                f"{where(name, 'model.init')}: 'spectral' needs "
+                f"problem.kind = 'aligned'. Got {kinds} instead."
+            )
     model_axes = [k for k in axes if k.startswith("model.")]
     shape0 = axes["problem.shape"][0]
     for combo in itertools.product(*(axes[k] for k in model_axes)):
-        opts = {k[len("model."):]: v for k, v in zip(model_axes, combo)}
+        opts = {k[len("model.") :]: v for k, v in zip(model_axes, combo)}
         if opts.get("init") == "spectral":
             continue  # needs the problem; the choice and the kind were checked above
         if "widths" in opts:
@@ -278,33 +334,40 @@ def _check_budget(names, per: dict, seeds, max_bytes) -> None:
     limit = memory_limit(max_bytes, "the sweep config")
     if limit == math.inf:
         return
-    counts = {name: math.prod(len(v) for v in per[name].values()) * len(seeds)
-              for name in names}
+    counts = {name: math.prod(len(v) for v in per[name].values()) * len(seeds) for name in names}
     total = sum(counts.values())
     if total > MAX_CELLS:
         swept = sorted({k for name in names for k, v in per[name].items() if len(v) > 1})
-        raise ConfigError(f"the grid has {total:,} cells ({', '.join(swept + ['seeds'])} "
-                          f"multiplied), more than {MAX_CELLS:,}; sweep fewer values (or "
-                          "set SPECTRALNN_MEMORY_LIMIT=none / --no-size-check)")
+        raise ConfigError(
+            f"the grid has {total:,} cells ({', '.join(swept + ['seeds'])} "
+            f"multiplied), more than {MAX_CELLS:,}; sweep fewer values (or "
+            "set SPECTRALNN_MEMORY_LIMIT=none / --no-size-check)"
+        )
 
     def over(key, value, nbytes):
         if nbytes > limit:
-            raise ConfigError(f"{key}: {value!r} needs about {human_bytes(nbytes)} of memory "
-                              f"per cell (estimate), more than the limit of "
-                              f"{human_bytes(limit)}; use smaller values (or set "
-                              "SPECTRALNN_MEMORY_LIMIT / --no-size-check)")
+            raise ConfigError(
+                f"{key}: {value!r} needs about {human_bytes(nbytes)} of memory "
+                f"per cell (estimate), more than the limit of "
+                f"{human_bytes(limit)}; use smaller values (or set "
+                "SPECTRALNN_MEMORY_LIMIT / --no-size-check)"
+            )
 
     for name in names:
         ax = per[name]
-        for kind, shape, rank in itertools.product(ax["problem.kind"], ax["problem.shape"],
-                                                   ax["problem.rank"]):
+        for kind, shape, rank in itertools.product(
+            ax["problem.kind"], ax["problem.shape"], ax["problem.rank"]
+        ):
             over("problem.shape", shape, problem_bytes(kind, shape, 1, 1, rank))
             if "problem.measurements" in ax:
                 ms = ax["problem.measurements"]
             else:
                 ms = [max(1, round(v * shape[0] * rank)) for v in ax["problem.measurements_per_dr"]]
-            key = "problem.measurements" if "problem.measurements" in ax else \
-                "problem.measurements_per_dr"
+            key = (
+                "problem.measurements"
+                if "problem.measurements" in ax
+                else "problem.measurements_per_dr"
+            )
             for m in ms:
                 if kind == "completion":
                     m = min(m, shape[0] * shape[1])
@@ -315,11 +378,15 @@ def _check_budget(names, per: dict, seeds, max_bytes) -> None:
         model_axes = [k for k in ("model.widths", "model.depth") if k in ax]
         tlimit = time_limit()
         for shape in ax["problem.shape"]:
-            m = max(ax.get("problem.measurements", [0]) + [
-                round(v * shape[0] * max(ax["problem.rank"]))
-                for v in ax.get("problem.measurements_per_dr", [])])
+            m = max(
+                ax.get("problem.measurements", [0])
+                + [
+                    round(v * shape[0] * max(ax["problem.rank"]))
+                    for v in ax.get("problem.measurements_per_dr", [])
+                ]
+            )
             for combo in itertools.product(*(ax[k] for k in model_axes)):
-                opts = {k[len("model."):]: v for k, v in zip(model_axes, combo)}
+                opts = {k[len("model.") :]: v for k, v in zip(model_axes, combo)}
                 for k, v in opts.items():
                     over(f"model.{k}", v, model_cost(name, shape, {k: v}, runs)[0])
                 _, flops, tensors = model_cost(name, shape, opts, runs)
@@ -327,11 +394,13 @@ def _check_budget(names, per: dict, seeds, max_bytes) -> None:
                 steps = max(ax.get("train.steps", [1]))
                 seconds = train_seconds(steps, flops, tensors)
                 if seconds > tlimit:
-                    raise ConfigError(f"train.steps: {steps} would take about "
-                                      f"{human_seconds(seconds)} per cell of model {name!r} "
-                                      f"(estimate), more than the limit of "
-                                      f"{human_seconds(tlimit)}; use fewer steps (or set "
-                                      "SPECTRALNN_TIME_LIMIT / --no-size-check)")
+                    raise ConfigError(
+                        f"train.steps: {steps} would take about "
+                        f"{human_seconds(seconds)} per cell of model {name!r} "
+                        f"(estimate), more than the limit of "
+                        f"{human_seconds(tlimit)}; use fewer steps (or set "
+                        "SPECTRALNN_TIME_LIMIT / --no-size-check)"
+                    )
 
 
 def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
@@ -348,8 +417,9 @@ def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
             if section == "model" and key in MODEL_NAMES and isinstance(data[section][key], dict):
                 continue  # [model.<name>]: per-model settings, checked below
             if key not in SCHEMA[section]:
-                raise ConfigError(f"unknown key {section}.{key}." +
-                                  did_you_mean(key, SCHEMA[section]))
+                raise ConfigError(
+                    f"unknown key {section}.{key}." + did_you_mean(key, SCHEMA[section])
+                )
     sw = data.get("sweep", {})
     model_sec = data.get("model", {})
     per_model_raw = {k: v for k, v in model_sec.items() if k in MODEL_NAMES and isinstance(v, dict)}
@@ -360,15 +430,24 @@ def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
         raise ConfigError(f"model.name: a model is listed twice. Got {names} instead.")
     for name in per_model_raw:
         if name not in names:
-            raise ConfigError(f"[model.{name}] configures a model that model.name does not "
-                              f"list ({names})")
-    fixed, swept = {}, {}
+            raise ConfigError(
+                f"[model.{name}] configures a model that model.name does not list ({names})"
+            )
+    fixed: dict[str, dict[str, Any]] = {}
+    swept: dict[str, list[Any]] = {}
     for section in ("problem", "model", "train"):
-        merged = {**DEFAULTS[section], **{k: v for k, v in data.get(section, {}).items()
-                                          if k not in per_model_raw and k != "name"}}
+        merged = {
+            **DEFAULTS[section],
+            **{
+                k: v
+                for k, v in data.get(section, {}).items()
+                if k not in per_model_raw and k != "name"
+            },
+        }
         if section == "problem" and "measurements" in merged and "measurements_per_dr" in merged:
-            raise ConfigError("problem.measurements and problem.measurements_per_dr exclude "
-                              "each other")
+            raise ConfigError(
+                "problem.measurements and problem.measurements_per_dr exclude each other"
+            )
         fixed[section] = {}
         for key, raw in merged.items():
             full = f"{section}.{key}"
@@ -381,17 +460,21 @@ def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
                 swept[full] = vals
             else:
                 fixed[section][key] = vals[0]
-    if not any(k in fixed["problem"] or f"problem.{k}" in swept
-               for k in ("measurements", "measurements_per_dr")):
+    if not any(
+        k in fixed["problem"] or f"problem.{k}" in swept
+        for k in ("measurements", "measurements_per_dr")
+    ):
         raise ConfigError("problem.measurements (or problem.measurements_per_dr) is required")
-    per_model = {}
+    per_model: dict[str, dict[str, list[Any]]] = {}
     for name, table in per_model_raw.items():  # [model.<name>]: model and train keys
         per_model[name] = {}
         for key, raw in table.items():
             if key not in model_keys(name):
                 takes = ", ".join(model_keys(name)) or "nothing (it is solved, not trained)"
-                raise ConfigError(f"unknown key model.{name}.{key}: {name!r} takes {takes}."
-                                  + did_you_mean(key, model_keys(name)))
+                raise ConfigError(
+                    f"unknown key model.{name}.{key}: {name!r} takes {takes}."
+                    + did_you_mean(key, model_keys(name))
+                )
             full = f"{_section_of(key)}.{key}"
             vals = _values(f"model.{name}.{key}", raw, SCHEMA[_section_of(key)][key])
             for v in vals:
@@ -429,25 +512,42 @@ def parse_config(data: dict, max_bytes: float | None = None) -> SweepConfig:
     _number("sweep.recovery_tol", tol[0], low=0)
     if not isinstance(sw.get("name", "sweep"), str):
         raise ConfigError(f"sweep.name: must be a string. Got {sw['name']!r} instead.")
-    cfg = SweepConfig(str(sw.get("name", "sweep")), tuple(seeds), float(tol[0]), metrics, "", "",
-                      fixed, swept, tuple(names), per_model, select)
+    cfg = SweepConfig(
+        str(sw.get("name", "sweep")),
+        tuple(seeds),
+        float(tol[0]),
+        metrics,
+        "",
+        "",
+        fixed,
+        swept,
+        tuple(names),
+        per_model,
+        select,
+    )
     per = {name: cfg.axes(name) for name in names}
     _check_budget(names, per, seeds, max_bytes)
     for name in names:
         _check_model(name, per[name], where)
     # Heat-map axes: numeric parameters swept for (and taken by) every model, or the seed.
-    common = None
+    common: list[str] | None = None
     for name in names:
         keys = [k.split(".", 1)[1] for k, v in per[name].items() if len(v) > 1]
         common = keys if common is None else [k for k in common if k in keys]
-    numeric = [k for k in common if all(_type_ok(v, float) for name in names
-                                        for v in per[name][_full(per[name], k)])]
+    assert common is not None  # names is never empty
+    numeric = [
+        k
+        for k in common
+        if all(_type_ok(v, float) for name in names for v in per[name][_full(per[name], k)])
+    ]
     x = sw.get("x", numeric[0] if numeric else "seed")
     y = sw.get("y", numeric[1] if len(numeric) > 1 else x)
     for key, ax in (("x", x), ("y", y)):
         if not isinstance(ax, str) or ax not in numeric + ["seed"]:
-            raise ConfigError(f"sweep.{key}: must be a numeric parameter swept for every model "
-                              f"({numeric + ['seed']}). Got {ax!r} instead.")
+            raise ConfigError(
+                f"sweep.{key}: must be a numeric parameter swept for every model "
+                f"({numeric + ['seed']}). Got {ax!r} instead."
+            )
     return dataclasses.replace(cfg, x=x, y=y)
 
 

@@ -36,8 +36,14 @@ def plot_summary(cfg: SweepConfig, summary: dict, out: str, style: str = "screen
     with use_style(style):
         w = figure_width()
         panel = min(w / n, 4.2)
-        fig, axes = plt.subplots(1, n, figsize=(panel * n + 0.8, panel * 0.95 + 0.6),
-                                 squeeze=False, sharey=True, layout="constrained")
+        fig, axes = plt.subplots(
+            1,
+            n,
+            figsize=(panel * n + 0.8, panel * 0.95 + 0.6),
+            squeeze=False,
+            sharey=True,
+            layout="constrained",
+        )
         im = None
         small = len(xs) * len(ys) <= 64
         for ax, (m, grid) in zip(axes[0], prob.items()):
@@ -46,21 +52,35 @@ def plot_summary(cfg: SweepConfig, summary: dict, out: str, style: str = "screen
                 for i in range(len(ys)):
                     for j in range(len(xs)):
                         if np.isfinite(grid[i, j]):
-                            ax.text(j, i, f"{grid[i, j]:.2f}".replace("0.", "."), ha="center",
-                                    va="center", fontsize="small",
-                                    color="black" if grid[i, j] > 0.55 else "white")
+                            ax.text(
+                                j,
+                                i,
+                                f"{grid[i, j]:.2f}".replace("0.", "."),
+                                ha="center",
+                                va="center",
+                                fontsize="small",
+                                color="black" if grid[i, j] > 0.55 else "white",
+                            )
             ax.set_xticks(*_ticks(xs))
             ax.set_yticks(*_ticks(ys))
             ax.set_xlabel(xlabel)
             ax.set_title(MODEL_LABELS.get(m, m))
         axes[0, 0].set_ylabel(ylabel)
-        fig.colorbar(im, ax=axes[0].tolist(),
-                     label=f"P(rel. error $\\leq$ {cfg.recovery_tol:g})", shrink=0.9)
+        assert im is not None  # one panel per model, at least one
+        fig.colorbar(
+            im, ax=axes[0].tolist(), label=f"P(rel. error $\\leq$ {cfg.recovery_tol:g})", shrink=0.9
+        )
         fig.suptitle(f"{cfg.name}: recovery probability\n({how}; {n_text} seeds per cell)")
         written += save_figure(fig, os.path.join(out, "phase_transition.png"), ("png", "pdf"))
 
-        fig, axes = plt.subplots(1, n, figsize=(panel * n + 0.8, panel * 0.85 + 0.6),
-                                 squeeze=False, sharey=True, layout="constrained")
+        fig, axes = plt.subplots(
+            1,
+            n,
+            figsize=(panel * n + 0.8, panel * 0.85 + 0.6),
+            squeeze=False,
+            sharey=True,
+            layout="constrained",
+        )
         colors = plt.cm.viridis(np.linspace(0, 0.85, max(len(ys), 1)))
         for ax, (m, grid) in zip(axes[0], prob.items()):
             for i, (yv, color) in enumerate(zip(ys, colors)):
@@ -71,10 +91,17 @@ def plot_summary(cfg: SweepConfig, summary: dict, out: str, style: str = "screen
                 x = np.asarray(xs, dtype=float)[ok] + span * 0.012 * (i - (len(ys) - 1) / 2)
                 p = grid[i][ok]
                 err = np.vstack([p - lo[m][i][ok], hi[m][i][ok] - p])
-                ax.errorbar(x, p, yerr=err, marker="o", ms=3, capsize=2, color=color,
-                            label=f"{cfg.y} = {yv:g}")
-            ax.set_xticks(
-                [xs[i] for i in _ticks(xs)[0]], _ticks(xs)[1])
+                ax.errorbar(
+                    x,
+                    p,
+                    yerr=err,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    color=color,
+                    label=f"{cfg.y} = {yv:g}",
+                )
+            ax.set_xticks([xs[i] for i in _ticks(xs)[0]], _ticks(xs)[1])
             ax.set_xlabel(xlabel)
             ax.set_title(MODEL_LABELS.get(m, m))
             ax.set_ylim(-0.04, 1.04)
@@ -83,7 +110,9 @@ def plot_summary(cfg: SweepConfig, summary: dict, out: str, style: str = "screen
         handles, labels = axes[0, 0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside right center", title=ylabel.split(",")[0])
-        fig.suptitle(f"{cfg.name}: recovery probability with 95% Wilson intervals\n({how}; "
-                     f"{n_text} seeds per point; points of different lines dodged sideways)")
+        fig.suptitle(
+            f"{cfg.name}: recovery probability with 95% Wilson intervals\n({how}; "
+            f"{n_text} seeds per point; points of different lines dodged sideways)"
+        )
         written += save_figure(fig, os.path.join(out, "recovery_lines.png"), ("png", "pdf"))
     return written

@@ -29,8 +29,13 @@ __all__ = [
 ]
 
 RESULTS = "results.csv"
-MODEL_LABELS = {"snn": "SNN", "free": "linear regression (free X)", "deep": "deep factorisation",
-                "factor": "factorisation U V^T", "convex": "nuclear-norm minimiser (convex)"}
+MODEL_LABELS = {
+    "snn": "SNN",
+    "free": "linear regression (free X)",
+    "deep": "deep factorisation",
+    "factor": "factorisation U V^T",
+    "convex": "nuclear-norm minimiser (convex)",
+}
 
 
 def finished_cells(path: str) -> set[str]:
@@ -59,8 +64,9 @@ class _Appender:
 
     def add(self, rows):
         for row in rows:
-            self.w.writerow({k: json.dumps(v) if isinstance(v, (list, tuple)) else v
-                             for k, v in row.items()})
+            self.w.writerow(
+                {k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in row.items()}
+            )
         self.f.flush()
         os.fsync(self.f.fileno())
 
@@ -70,13 +76,29 @@ class _Appender:
 
 def _columns(cfg: SweepConfig, cells) -> list[str]:
     params = list(dict.fromkeys(k for c in cells for k in c))
-    extra = ["status", *[m for m in cfg.metrics if m != "status"], "rel_error", "train_loss",
-             "test_loss", "lr", "recovered", "error"]
+    extra = [
+        "status",
+        *[m for m in cfg.metrics if m != "status"],
+        "rel_error",
+        "train_loss",
+        "test_loss",
+        "lr",
+        "recovered",
+        "error",
+    ]
     return ["cell", *params, *dict.fromkeys(extra)]
 
 
-def run_sweep(cfg: SweepConfig, out: str, *, backend: str = "local", address: str | None = None,
-              workers: int | None = None, say=print, style: str = "screen") -> dict:
+def run_sweep(
+    cfg: SweepConfig,
+    out: str,
+    *,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    say=print,
+    style: str = "screen",
+) -> dict:
     """Run every cell not yet in ``out/results.csv``; write the table, summary and plots."""
     os.makedirs(out, exist_ok=True)
     cells = expand(cfg)
@@ -85,9 +107,12 @@ def run_sweep(cfg: SweepConfig, out: str, *, backend: str = "local", address: st
     todo = [c for c in cells if cell_id(c) not in done]
     groups = group_cells(todo)
     per_model = {m: sum(c["model.name"] == m for c in cells) for m in cfg.models}
-    say(f"{cfg.name}: {len(cells)} cells (" + ", ".join(f"{m} {n}" for m, n in per_model.items())
+    say(
+        f"{cfg.name}: {len(cells)} cells ("
+        + ", ".join(f"{m} {n}" for m, n in per_model.items())
         + f"), {len(cells) - len(todo)} already done, {len(todo)} to run in {len(groups)} tasks "
-        f"on the {backend} backend")
+        f"on the {backend} backend"
+    )
     app = _Appender(path, _columns(cfg, cells))
     n_done = 0
     every = max(1, len(todo) // 20)  # about 20 progress lines, plus one per failure
@@ -196,8 +221,11 @@ def summarise(cfg: SweepConfig, out: str, style: str = "screen") -> dict:
     for m in models:
         shape = (len(ys), len(xs))
         prob[m], count[m] = np.full(shape, np.nan), np.zeros(shape, dtype=int)
-        lo[m], hi[m], med[m] = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape,
-                                                                                     np.nan)
+        lo[m], hi[m], med[m] = (
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+        )
         mine = [r for r in kept if r["model.name"] == m]
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
@@ -209,26 +237,41 @@ def summarise(cfg: SweepConfig, out: str, style: str = "screen") -> dict:
                 lo[m][i, j], hi[m][i, j] = wilson(k, len(sel))
                 errs = [e for e in (_finite(r.get("rel_error")) for r in sel) if e is not None]
                 med[m][i, j] = float(np.median(errs)) if errs else np.nan
-        lrs = [r.get("train.lr") for r in mine if r.get("train.lr") not in (None, "")]
+        lrs = [r["train.lr"] for r in mine if r.get("train.lr") not in (None, "")]
         if lrs:
             chosen_lr[m] = {lr: lrs.count(lr) for lr in sorted(set(lrs), key=float)}
-    swept_other = sorted({k for r in rows for k in _params(r)} - {xk, yk, "seed", "train.lr",
-                                                                   "model.name"})
-    pooled = [k for k in swept_other if any(
-        len({r[k] for r in rows if r["model.name"] == m and r.get(k) not in (None, "")}) > 1
-        for m in models)]
-    summary = {"cells": len(rows), "failed": sum(r["status"] == "error" for r in rows),
-               "not_converged": sum(r["status"] == "not_converged" for r in rows),
-               "x": cfg.x, "y": cfg.y, "xs": xs, "ys": ys, "recovery_tol": cfg.recovery_tol,
-               "aggregation": _aggregation_text(cfg), "select": cfg.select,
-               "seeds": len(cfg.seeds), "pooled_over": pooled,
-               "cells_per_model": {m: sum(r["model.name"] == m for r in rows) for m in models},
-               "recovery_probability": {m: g.tolist() for m, g in prob.items()},
-               "n": {m: g.tolist() for m, g in count.items()},
-               "ci95_low": {m: g.tolist() for m, g in lo.items()},
-               "ci95_high": {m: g.tolist() for m, g in hi.items()},
-               "median_rel_error": {m: g.tolist() for m, g in med.items()},
-               "chosen_lr_counts": chosen_lr}
+    swept_other = sorted(
+        {k for r in rows for k in _params(r)} - {xk, yk, "seed", "train.lr", "model.name"}
+    )
+    pooled = [
+        k
+        for k in swept_other
+        if any(
+            len({r[k] for r in rows if r["model.name"] == m and r.get(k) not in (None, "")}) > 1
+            for m in models
+        )
+    ]
+    summary = {
+        "cells": len(rows),
+        "failed": sum(r["status"] == "error" for r in rows),
+        "not_converged": sum(r["status"] == "not_converged" for r in rows),
+        "x": cfg.x,
+        "y": cfg.y,
+        "xs": xs,
+        "ys": ys,
+        "recovery_tol": cfg.recovery_tol,
+        "aggregation": _aggregation_text(cfg),
+        "select": cfg.select,
+        "seeds": len(cfg.seeds),
+        "pooled_over": pooled,
+        "cells_per_model": {m: sum(r["model.name"] == m for r in rows) for m in models},
+        "recovery_probability": {m: g.tolist() for m, g in prob.items()},
+        "n": {m: g.tolist() for m, g in count.items()},
+        "ci95_low": {m: g.tolist() for m, g in lo.items()},
+        "ci95_high": {m: g.tolist() for m, g in hi.items()},
+        "median_rel_error": {m: g.tolist() for m, g in med.items()},
+        "chosen_lr_counts": chosen_lr,
+    }
     _io.write_json(os.path.join(out, "summary.json"), summary)
     if rows and xs and ys:
         from .plots import plot_summary
@@ -248,21 +291,31 @@ def _key(cfg: SweepConfig, axis: str, rows) -> str:
 
 def format_summary(summary: dict) -> str:
     """Recovery probabilities as text tables, one per model, with the aggregation stated."""
-    lines = [f"Aggregation: {summary['aggregation']}; n = seeds per entry (up to "
-             f"{summary['seeds']})" + (f"; pooled over {', '.join(summary['pooled_over'])}"
-                                       if summary["pooled_over"] else "") + ".", ""]
+    lines = [
+        f"Aggregation: {summary['aggregation']}; n = seeds per entry (up to "
+        f"{summary['seeds']})"
+        + (f"; pooled over {', '.join(summary['pooled_over'])}" if summary["pooled_over"] else "")
+        + ".",
+        "",
+    ]
     for m, grid in summary["recovery_probability"].items():
-        lines.append(f"{m} ({summary['cells_per_model'][m]} cells): P(rel. error <= "
-                     f"{summary['recovery_tol']:g}), rows {summary['y']}, columns {summary['x']}")
+        lines.append(
+            f"{m} ({summary['cells_per_model'][m]} cells): P(rel. error <= "
+            f"{summary['recovery_tol']:g}), rows {summary['y']}, columns {summary['x']}"
+        )
         lines.append(f"{'':>8s}" + "".join(f"{x:>8g}" for x in summary["xs"]))
         for yv, row in zip(summary["ys"], grid):
-            lines.append(f"{yv:>8g}" + "".join("       -" if math.isnan(v) else f"{v:8.2f}"
-                                               for v in row))
+            lines.append(
+                f"{yv:>8g}" + "".join("       -" if math.isnan(v) else f"{v:8.2f}" for v in row)
+            )
         if m in summary["chosen_lr_counts"]:
-            lines.append("  learning rates chosen: " + ", ".join(
-                f"{lr} x{n}" for lr, n in summary["chosen_lr_counts"][m].items()))
+            lines.append(
+                "  learning rates chosen: "
+                + ", ".join(f"{lr} x{n}" for lr, n in summary["chosen_lr_counts"][m].items())
+            )
         lines.append("")
-    lines.append(f"{summary['cells']} cells, {summary['failed']} failed"
-                 + (f", {summary['not_converged']} solver not converged"
-                    if summary["not_converged"] else ""))
+    lines.append(
+        f"{summary['cells']} cells, {summary['failed']} failed"
+        + (f", {summary['not_converged']} solver not converged" if summary["not_converged"] else "")
+    )
     return "\n".join(lines)
