@@ -118,7 +118,7 @@ def test_only_missing_row_count(tmp_path, capsys):
 
 
 def test_progress_lines_reach_a_stderr_file(tmp_path):
-    src, _, _ = _ratings(tmp_path)
+    src, _, _ = _ratings(tmp_path, d1=40, d2=30)  # large enough for held-out parts
     log = tmp_path / "stderr.txt"
     with open(log, "w") as f:
         res = subprocess.run(
@@ -139,7 +139,7 @@ def test_progress_lines_reach_a_stderr_file(tmp_path):
         )
     text = log.read_text()
     assert res.returncode == 0, text
-    lines = [line for line in text.splitlines() if line.startswith("complete: race")]
+    lines = [line for line in text.splitlines() if line.startswith("complete: fold")]
     assert lines and "step " in lines[0] and "held-out RMSE" in lines[0] and "\r" not in text
     with open(log, "w") as f:
         res = subprocess.run(

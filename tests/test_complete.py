@@ -50,7 +50,8 @@ def test_csv_with_header_and_index(tmp_path, capsys):
     assert np.linalg.norm(table.values - X) / np.linalg.norm(X) < 0.02
     summary = json.loads((tmp_path / "res" / "done.summary.json").read_text())
     assert summary["observed"] == int(obs.sum()) and summary["model"] == "snn"
-    assert summary["validation_error"] is not None and summary["lr"] > 0
+    # 10 x 8 with 64 entries: too few for a held-out part (trained on all, no held-out error)
+    assert summary["validation_error"] is None and summary["lr"] > 0
     assert (tmp_path / "res" / "done.history.png").stat().st_size > 0
 
 

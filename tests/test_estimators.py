@@ -97,6 +97,7 @@ def test_softimpute_solves_its_fixed_point_equation():
     assert np.linalg.norm(est.completed_ - X) / np.linalg.norm(X) < 0.1
 
 
+@pytest.mark.filterwarnings("ignore::spectralnn.recipe.StillImprovingWarning")  # slow but right
 def test_deep_completer_recovers_low_rank():
     M, X = _exact(d1=12, d2=10, frac=0.75, seed=1)
     out = snn.DeepCompleter(max_steps=2000).fit_transform(M)

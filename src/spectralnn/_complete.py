@@ -35,21 +35,24 @@ import numpy as np
 import torch
 
 from . import _gaussian, _preprocess
-from ._completion import held_out_parts, refine_rows, train_fold
+from ._completion import STALL_STEPS, held_out_parts, refine_rows, train_fold
 from ._validation import check_int, check_positive, check_real
-from .errors import InputError
+from .errors import InputError, StallWarning, StillImprovingWarning
 
 TABLE_COLUMNS = 200
 """``column_scale="auto"`` tries per-column units on matrices with at most this many columns."""
 
+FLOAT32_ENTRIES = 20_000
+"""From this many observed entries on, the SNN trains in float32 (``dtype=None``)."""
+
 DENSE_LIMIT = 2**25
 """The dense completed matrix ``X`` is formed up to this many entries (else ``X`` is None)."""
 
-SNN_DEFAULTS = {"widths": (4, 4), "fn": "tanh", "init_scale": 1e-4, "lr_factor": 1.0}
+SNN_DEFAULTS = {"widths": (4, 4), "fn": "tanh", "init_scale": 1e-4, "lr_factor": 2.0}
 MODEL_DEFAULTS = {
     "snn": SNN_DEFAULTS,
-    "deep": {"depth": 3, "init_scale": 1e-1, "lr_factor": 1.0},
-    "factor": {"init_scale": 1e-3, "lr_factor": 1.0},
+    "deep": {"depth": 3, "init_scale": 1e-1, "lr_factor": 0.5},
+    "factor": {"init_scale": 1e-3, "lr_factor": 0.5},
     "free": {"lr_factor": 1.0},
 }
 
@@ -105,8 +108,9 @@ class CompletionResult:
         cols = np.asarray(cols, dtype=np.int64).reshape(-1)
         if self.refined is not None:
             return self.X.numpy()[rows, cols]
+        live = [f for f in self.folds if f.fit.status != "diverged"] or self.folds
         out = np.mean([f.norm.inverse_at(f.fit.predict(rows, cols), rows, cols, clip=False)
-                       for f in self.folds], axis=0)
+                       for f in live], axis=0)
         return self._clip(out, cols) if (self.clip if clip is None else clip) else out
 
     def _clip_dense(self, X):
@@ -163,7 +167,7 @@ def complete(M, model: str = "snn", *, widths=None, fn=None, rank=None, depth=No
              init_scale=None, lr_factor=None, lr_factors=None, max_steps: int = 2000,
              validation_fraction: float = 0.1, folds: int = 3, column_scale="auto",
              clip: bool = True, max_time: float | None = None, patience: int = 5,
-             tol: float = 1e-3, seed: int = 0, dtype=torch.float64, progress=None,
+             tol: float = 1e-3, seed: int = 0, dtype=None, progress=None,
              refit=None) -> CompletionResult:
     """Complete ``M`` (2-D, NaN = missing) by the recipe of this module's docstring."""
     where = "complete"
@@ -193,6 +197,8 @@ def complete(M, model: str = "snn", *, widths=None, fn=None, rank=None, depth=No
         lr_factor, "lr_factor", where)
     init_scale = defaults.get("init_scale") if init_scale is None else check_positive(
         init_scale, "init_scale", where)
+    if dtype is None:  # measured on MovieLens u1: float32 0.9316 vs float64 0.9318, 2x faster
+        dtype = torch.float32 if len(values) >= FLOAT32_ENTRIES else torch.float64
     kwargs = _model_kwargs(model, shape, widths, fn, rank, depth, init_scale, seed, dtype)
     deadline = math.inf if max_time is None else t0 + max_time
     ctx = _Context(shape, rows, cols, values, kwargs, model, lr_factor, max_steps, patience, tol,
@@ -329,6 +335,7 @@ class _Context:
                                int(np.mean([f.fit.best_step for f in fitted])), 0.0, self.notes,
                                self.shape, clip)
         res.history = [rec for f in fitted for rec in f.fit.history]
+        self._warn_status(fitted)
         errs = [f.fit.val_rmse for f in fitted if f.fit.val_rmse is not None]
         res.validation_error = float(np.mean(errs)) if errs else None
         if self.shape[0] * self.shape[1] <= DENSE_LIMIT:
@@ -339,6 +346,31 @@ class _Context:
         self._column_check(res, fitted)
         res.wall_time = time.perf_counter() - self.t0
         return res
+
+    def _warn_status(self, fitted):
+        states = [f.fit.status for f in fitted]
+        lr = fitted[0].fit.lr
+        if all(s == "diverged" for s in states):
+            self._note(StallWarning, f"every learning rate diverged (down to {lr:.3g}); the data "
+                       "may hold huge outliers; the prediction is the row/column effects alone")
+        elif "stalled" in states:
+            self._note(StallWarning, f"the training loss did not move in {STALL_STEPS} steps (lr "
+                       f"{lr:.3g}, init_scale {self.kwargs.get('init_scale')}): the run never "
+                       "left its initial point; raise lr_factor or init_scale")
+        elif "max_steps" in states:
+            hist = fitted[0].fit.history
+            trace = [h["val_rmse"] if h["val_rmse"] is not None else math.sqrt(h["train_loss"])
+                     for h in hist]
+            tail = max(1, len(trace) // 10)
+            fitted_well = hist[0]["val_rmse"] is None and trace[-1] < 1e-3 * trace[0]
+            if (len(trace) > tail and not fitted_well
+                    and min(trace[-tail:]) < 0.99 * min(trace[:-tail])):
+                self._note(StillImprovingWarning, f"the held-out error was still falling at "
+                           f"the step limit ({self.max_steps} steps); raise max_steps")
+
+    def _note(self, cls, msg):
+        self.notes.append(msg)
+        warnings.warn(msg, cls, stacklevel=5)
 
     def _gaussian_step(self, res, first):
         """The conditional-Gaussian refinement of a tall table (``_gaussian.py``), its ridge
@@ -378,8 +410,7 @@ class _Context:
                    f"their own mean (columns {worse[:5].tolist()}"
                    f"{' ...' if len(worse) > 5 else ''}); their values may not follow the "
                    "low-rank structure of the rest")
-            self.notes.append(msg)
-            warnings.warn(msg, ColumnWarning, stacklevel=4)
+            self._note(ColumnWarning, msg)
 
 
 def _status(fitted) -> str:

@@ -23,7 +23,7 @@ import torch
 RIDGES = (1e-3, 1e-2, 0.1, 1.0)
 """Ridge grid (on the correlation scale), chosen on held-out entries."""
 
-PASSES = 5
+PASSES = 20
 
 
 def tall(shape) -> bool:
@@ -61,7 +61,7 @@ def choose_ridge(X0, observed, held_rows, held_cols, target, scale) -> float:
     divisor of the errors)."""
     best, best_err = RIDGES[0], np.inf
     for ridge in RIDGES:
-        X = refine(X0, observed, ridge)
+        X = refine(X0, observed, ridge, passes=5)
         err = float(np.mean(((X[held_rows, held_cols] - target) / scale) ** 2))
         if err < best_err:
             best, best_err = ridge, err

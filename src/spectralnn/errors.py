@@ -23,3 +23,12 @@ class InputTypeError(TypeError):
 
 class ConvergenceWarning(UserWarning):
     """A solver stopped before meeting its tolerance, or fell back to a weaker method."""
+
+
+class StallWarning(UserWarning):
+    """A run never left its initial point (raise the learning rate or ``init_scale``), or every
+    learning rate diverged."""
+
+
+class StillImprovingWarning(UserWarning):
+    """The held-out loss was still falling at the step limit: raise ``max_steps``."""

@@ -448,27 +448,13 @@ if _SKLEARN_VERSION is not None and _SKLEARN_VERSION < (1, 6):  # pragma: no cov
                                           "requires_fit": True, "non_deterministic": False}
 
 
-class _Bar:
-    """A tqdm bar fed by the recipe's ``progress(step, max_steps, best)`` callback."""
-
-    def __init__(self):
-        self.bar = None
-
-    def __call__(self, step, total, best):
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc="fit", unit="step", leave=False)
-        self.bar.update(step - self.bar.n)
-        self.bar.set_postfix(held_out=f"{best:.3e}")
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _progress_bar(verbose):
-    return _Bar() if verbose else None
+    """Progress lines on stderr (phase, step, held-out RMSE in the data's units, ETA)."""
+    if not verbose:
+        return None
+    from ._progress import ProgressPrinter
+
+    return ProgressPrinter(prefix="fit")
 
 
 class _RecipeCompleter(_Completer):
@@ -483,8 +469,8 @@ class _RecipeCompleter(_Completer):
             res = _recipe_complete(arr, self._model, init_scale=getattr(self, "init_scale", None),
                                    lr_factors=self.lr_factors, max_steps=self.max_steps,
                                    validation_fraction=self.validation_fraction,
-                                   refit=self.refit, seed=self.seed_, tol=self.tol,
-                                   progress=bar, **self._recipe_kwargs())
+                                   folds=self.folds, max_time=self.max_time, seed=self.seed_,
+                                   tol=self.tol, progress=bar, **self._recipe_kwargs())
         finally:
             if bar is not None:
                 bar.close()
@@ -520,15 +506,19 @@ class SNNCompleter(_RecipeCompleter):
     init_scale : float, default=1e-4
         Initial factor scale in normalised units (the estimated matrix has unit norm).
     rank : int, optional
-        Inner dimension of the factors (default ``min(d1, d2)``; smaller is cheaper on big
-        matrices).
+        Inner dimension of each input's factors (default ``min(16, min(d1, d2) // (2 L0))``;
+        the network's output has rank at most ``L0 * rank``).
     lr_factors : tuple of float, optional
-        Candidate rates in units of ``1 / curvature`` (``m`` for completion); default (2, 1, 0.5).
+        The rate in units of ``1 / curvature`` (``m`` for completion; the largest factor is
+        used, halved on divergence); default 2.
     max_steps : int, default=2000
     validation_fraction : float, default=0.1
-        Held-out observed entries for the lr choice and early stopping.
-    refit : bool, default=True
-        Retrain on all observed entries for the best step count.
+        Held-out observed entries of each part, for early stopping.
+    folds : int, default=3
+        Held-out parts; one model is trained per part (on the other entries) and their
+        predictions averaged.
+    max_time : float, optional
+        Wall-time budget in seconds; training stops at it and keeps the best iterates so far.
     keep_observed : bool, default=True
         Return the observed entries as given (else as fitted).
     random_state : int, None, numpy Generator or RandomState, default=0
@@ -537,7 +527,7 @@ class SNNCompleter(_RecipeCompleter):
     tol : float, default=1e-3
         Early-stopping tolerance of the recipe.
     verbose : bool, default=False
-        A progress bar while training.
+        Progress lines on stderr while training.
 
     Attributes
     ----------
@@ -583,8 +573,8 @@ class SNNCompleter(_RecipeCompleter):
     _model = "snn"
 
     def __init__(self, *, widths=(4, 4), fn="tanh", init_scale=1e-4, rank=None,
-                 lr_factors=None, max_steps=2000, validation_fraction=0.1, refit=True,
-                 keep_observed=True, random_state=0, tol=1e-3, verbose=False):
+                 lr_factors=None, max_steps=2000, validation_fraction=0.1, folds=3,
+                 max_time=None, keep_observed=True, random_state=0, tol=1e-3, verbose=False):
         self.widths = widths
         self.fn = fn
         self.init_scale = init_scale
@@ -592,7 +582,8 @@ class SNNCompleter(_RecipeCompleter):
         self.lr_factors = lr_factors
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
-        self.refit = refit
+        self.folds = folds
+        self.max_time = max_time
         self.keep_observed = keep_observed
         self.random_state = random_state
         self.tol = tol
@@ -618,14 +609,15 @@ class DeepCompleter(_RecipeCompleter):
     _model = "deep"
 
     def __init__(self, *, depth=3, init_scale=1e-1, lr_factors=None, max_steps=2000,
-                 validation_fraction=0.1, refit=True, keep_observed=True, random_state=0,
-                 tol=1e-3, verbose=False):
+                 validation_fraction=0.1, folds=3, max_time=None, keep_observed=True,
+                 random_state=0, tol=1e-3, verbose=False):
         self.depth = depth
         self.init_scale = init_scale
         self.lr_factors = lr_factors
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
-        self.refit = refit
+        self.folds = folds
+        self.max_time = max_time
         self.keep_observed = keep_observed
         self.random_state = random_state
         self.tol = tol
@@ -642,12 +634,13 @@ class FreeCompleter(_RecipeCompleter):
 
     _model = "free"
 
-    def __init__(self, *, lr_factors=None, max_steps=2000, validation_fraction=0.1, refit=True,
-                 keep_observed=True, random_state=0, tol=1e-3, verbose=False):
+    def __init__(self, *, lr_factors=None, max_steps=2000, validation_fraction=0.1, folds=3,
+                 max_time=None, keep_observed=True, random_state=0, tol=1e-3, verbose=False):
         self.lr_factors = lr_factors
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
-        self.refit = refit
+        self.folds = folds
+        self.max_time = max_time
         self.keep_observed = keep_observed
         self.random_state = random_state
         self.tol = tol
@@ -821,8 +814,8 @@ class SoftImputeCompleter(_Completer):
     Wall time follows the machine's load: a rerun of u1 took 25.8 s wall, 15.7 s CPU.
     (``lambda_ratio=0.01`` chose the same ``lambda`` on every split, RMSE within 2e-4, 10-21 s
     wall.)
-    On u1 (``lambda_ratio=0.01``, other settings as the defaults): centring by the mean only (``bias_shrinkage=None``)
-    0.9739, shrinkage 5 (the default on large matrices) 0.9279 (held-out RMSE 0.9161),
+    On u1 (``lambda_ratio=0.01``, other settings as the defaults): centring by the mean only
+    (``bias_shrinkage=None``) 0.9739, shrinkage 5 (the default on large matrices) 0.9279 (held-out RMSE 0.9161),
     shrinkage 10 0.9304 (0.9177); ``max_rank=100`` with shrinkage 10 0.9300 (29.5 s CPU).
     ``lambda_ratio=1e-3`` reached about the same RMSE (0.9302, ``max_rank=100``,
     shrinkage 10, ``tol=1e-3``) and the default ``tol`` halves the time of ``tol=1e-4`` with the

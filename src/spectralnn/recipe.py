@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from ._validation import check_int, check_positive, check_real
+from .errors import StallWarning, StillImprovingWarning
 from .models import make_model
 from .sensing import CompletionOperator, DenseOperator, Problem, RankOneOperator
 from .train import Status, fit_runs
@@ -77,12 +78,6 @@ __all__ = [
 ]
 
 
-class StallWarning(UserWarning):
-    """A run never left its initial point: raise ``lr_factors`` or ``init_scale``."""
-
-
-class StillImprovingWarning(UserWarning):
-    """The held-out loss was still falling at the step limit: raise ``max_steps``."""
 
 
 DEFAULTS = {
@@ -517,8 +512,14 @@ def _refit(model, shape, kwargs, problem, factor, steps):
     return m, [{k: v for k, v in r.items() if k != "test_loss"} for r in res.history]
 
 
-def complete(M, model: str = "snn", **kwargs) -> RecipeResult:
-    """Complete a 2-D array (numpy or torch) with NaN for missing entries by :func:`fit_recipe`.
+def complete(M, model: str = "snn", **kwargs):
+    """Complete a 2-D array (numpy or torch, NaN = missing): the completion recipe.
+
+    See :mod:`spectralnn._complete` for the recipe and the measurements behind its defaults;
+    keyword arguments as in :func:`spectralnn._complete.complete` (``widths``, ``rank``,
+    ``init_scale``, ``lr_factor``, ``max_steps``, ``folds``, ``validation_fraction``,
+    ``column_scale``, ``clip``, ``max_time``, ``seed``, ``dtype``, ``progress``). Returns a
+    :class:`~spectralnn._complete.CompletionResult` (``X`` in the user's units, ``predict``).
 
     Examples
     --------
@@ -530,17 +531,6 @@ def complete(M, model: str = "snn", **kwargs) -> RecipeResult:
     >>> res.X.shape
     torch.Size([8, 6])
     """
-    M = (M.detach().to(torch.float64) if isinstance(M, torch.Tensor)
-         else torch.tensor(np.array(M, dtype=np.float64)))  # a copy: read-only arrays are fine
-    if M.ndim != 2:
-        raise ValueError(f"The 'M' parameter of complete must be a 2-D matrix. Got shape "
-                         f"{tuple(M.shape)} instead.")
-    obs = ~torch.isnan(M)
-    if not bool(obs.any()):
-        raise ValueError("The 'M' parameter of complete has no observed entry (all NaN).")
-    if not bool(torch.isfinite(M[obs]).all()):
-        raise ValueError("The 'M' parameter of complete must hold finite numbers or NaN. "
-                         "Got inf instead.")
-    rows, cols = obs.nonzero(as_tuple=True)
-    problem = Problem(CompletionOperator(rows, cols, tuple(M.shape)), M[rows, cols])
-    return fit_recipe(problem, model, **kwargs)
+    from ._complete import complete as _complete
+
+    return _complete(M, model, **kwargs)

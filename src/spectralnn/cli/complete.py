@@ -358,12 +358,20 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
 def _history_figure(args, res, est):
     import matplotlib.pyplot as plt
 
-    from ..plotting import plot_histories
-
-    if res is not None and res.history:
-        return plot_histories({f"{args.model} lr={res.lr:.3g}": res.history},
-                              title=f"spectralnn complete {os.path.basename(args.input)}")
     fig, ax = plt.subplots(figsize=(5, 3.5))
+    if res is not None and res.history:
+        held = any(h["val_rmse"] is not None for h in res.history)
+        key = "val_rmse" if held else "train_loss"
+        for k in sorted({h["fold"] for h in res.history}):
+            pts = [(h["step"], h[key]) for h in res.history if h["fold"] == k]
+            ax.plot(*zip(*pts), label=f"part {k + 1}")
+        ax.set_xlabel("gradient step")
+        ax.set_ylabel("held-out RMSE (data units)" if held else "training loss (normalised)")
+        if not held:
+            ax.set_yscale("log")
+        ax.set_title(f"spectralnn complete {os.path.basename(args.input)}", fontsize=9)
+        ax.legend(fontsize=8)
+        return fig
     if args.model == "softimpute" and est.validation_errors_:
         ax.semilogx(est.lambdas_, est.validation_errors_, "o-")
         ax.axvline(est.lambda_, color="red", ls="--", label="chosen")
