@@ -47,8 +47,14 @@ def fenced_blocks(text: str) -> list[tuple[int, str, str, str | None]]:
             j += 1
         before = next((ln.strip() for ln in reversed(lines[:start]) if ln.strip()), "")
         skip = re.match(r"<!--\s*no-test:?\s*(.*?)\s*-->", before)
-        out.append((start + 1, lang, "\n".join(lines[i + 1:j]) + "\n",
-                    (skip.group(1) or "no reason given") if skip else None))
+        out.append(
+            (
+                start + 1,
+                lang,
+                "\n".join(lines[i + 1 : j]) + "\n",
+                (skip.group(1) or "no reason given") if skip else None,
+            )
+        )
         i = j + 1
     return out
 
@@ -88,30 +94,53 @@ def _python_blocks():
 
 def test_fenced_blocks_and_shell_lines_parse():
     text = "x\n<!-- no-test: slow -->\n```python\na = 1\n```\n```bash\nls \\\n  -l\n# c\n```\n"
-    assert fenced_blocks(text) == [(3, "python", "a = 1\n", "slow"),
-                                   (6, "bash", "ls \\\n  -l\n# c\n", None)]
+    assert fenced_blocks(text) == [
+        (3, "python", "a = 1\n", "slow"),
+        (6, "bash", "ls \\\n  -l\n# c\n", None),
+    ]
     assert shell_lines("$ ls \\\n  -l\n# c\necho hi\n") == ["ls -l", "echo hi"]
 
 
 @pytest.mark.parametrize("code", list(_python_blocks()))
 def test_python_block_runs_alone(code, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.stdout.strip(), "an example prints what it shows"
 
 
 def test_readme_shell_lines_run_in_order(tmp_path):
-    commands = [(line, cmd) for line, lang, code, skip in fenced_blocks(README.read_text())
-                if lang in SHELL and not skip for cmd in shell_lines(code)]
+    commands = [
+        (line, cmd)
+        for line, lang, code, skip in fenced_blocks(README.read_text())
+        if lang in SHELL and not skip
+        for cmd in shell_lines(code)
+    ]
     run = [(line, cmd) for line, cmd in commands if not NOT_RUN.search(cmd)]
     assert any("spectralnn complete" in cmd for _, cmd in run)
     assert any("spectralnn reproduce" in cmd for _, cmd in run)
     for line, cmd in run:
-        proc = subprocess.run(cmd, shell=True, executable="/bin/bash", cwd=tmp_path, env=_env(),
-                              capture_output=True, text=True, timeout=300, check=False)
-        assert proc.returncode == 0, (f"README.md block at line {line}: {cmd}\n"
-                                      f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        proc = subprocess.run(
+            cmd,
+            shell=True,
+            executable="/bin/bash",
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, (
+            f"README.md block at line {line}: {cmd}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     assert (tmp_path / "completed.csv").is_file()
     assert (tmp_path / "figs" / "fig2.png").is_file()
 
@@ -127,8 +156,11 @@ def test_no_citation_of_files_the_repository_lacks():
     bad = []
     for where, n, line in _cited_files():
         bad += [f"{where}:{n}: {m.group(0)}" for m in TEAM_NOTES.finditer(line)]
-        bad += [f"{where}:{n}: {m.group(0)}" for m in DOCS_PATH.finditer(line)
-                if not (ROOT / m.group(0)).is_file()]
+        bad += [
+            f"{where}:{n}: {m.group(0)}"
+            for m in DOCS_PATH.finditer(line)
+            if not (ROOT / m.group(0)).is_file()
+        ]
     assert not bad, "cited files that are not in the repository:\n" + "\n".join(bad)
 
 
@@ -153,8 +185,11 @@ def test_every_public_name_is_in_the_api_reference():
     api = (DOCS / "api.md").read_text()
     members = set(re.findall(r"^\s+- (\w+)\s*$", api, flags=re.MULTILINE))
     modules = set(re.findall(r"^::: spectralnn\.(\w+)\s*$", api, flags=re.MULTILINE))
-    missing = [name for name in spectralnn.__all__
-               if name not in members | modules and f"`snn.{name}`" not in api]
+    missing = [
+        name
+        for name in spectralnn.__all__
+        if name not in members | modules and f"`snn.{name}`" not in api
+    ]
     assert not missing, f"not in docs/api.md: {missing}"
     for module in ("theory", "metrics", "recipe", "functional"):
         assert module in modules
@@ -163,7 +198,22 @@ def test_every_public_name_is_in_the_api_reference():
 def test_site_builds_strict(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings_handlers.python")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-                           "--site-dir", str(tmp_path / "site")], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

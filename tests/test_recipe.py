@@ -37,7 +37,7 @@ def test_normalize_centres_and_scales_to_unit_estimated_norm():
     q, norm = normalize(p)
     assert abs(float(q.y.mean())) < 1e-12
     d1, d2 = p.shape
-    assert math.isclose(float((q.y ** 2).sum()) * d1 * d2 / p.m, 1.0, rel_tol=1e-12)
+    assert math.isclose(float((q.y**2).sum()) * d1 * d2 / p.m, 1.0, rel_tol=1e-12)
     assert math.isclose(norm.offset, float(p.y.mean()), rel_tol=1e-12)
     X = torch.randn(d1, d2, dtype=torch.float64)  # inverse maps the normalised loss back
     assert torch.allclose(p.operator(norm.inverse(X)) - p.y, norm.scale * (q.operator(X) - q.y))
@@ -112,8 +112,9 @@ def test_recipe_reports_in_user_units_and_keeps_best_iterate():
     # held-out RMSE in the user's units: well below the spread of the data around its mean
     assert res.validation_error is not None and res.validation_error < 0.05 * np.nanstd(M)
     for fold in res.folds:  # each part keeps its best held-out iterate
-        best = min(r["val_rmse"] for r in fold.fit.history if r["fold"] == fold.fit.history[0][
-            "fold"])
+        best = min(
+            r["val_rmse"] for r in fold.fit.history if r["fold"] == fold.fit.history[0]["fold"]
+        )
         assert fold.fit.val_rmse <= best + 1e-12
     # predictions at arbitrary positions equal the dense completion
     r, c = np.nonzero(np.isnan(M))

@@ -66,8 +66,7 @@ def test_exactly_low_rank_half_observed_is_recovered():
     est = snn.SoftImputeCompleter().fit(M)  # the path ends at 0.01 lambda_max: some shrinkage
     assert error(est) < 0.04
     # noiseless data: the held-out error keeps falling as lambda -> 0; a longer path recovers
-    est = snn.SoftImputeCompleter(lambda_ratio=1e-5, n_lambdas=30, tol=1e-6,
-                                  max_iter=500).fit(M)
+    est = snn.SoftImputeCompleter(lambda_ratio=1e-5, n_lambdas=30, tol=1e-6, max_iter=500).fit(M)
     assert error(est) < 0.012 and est.lambda_ < 1e-3 * est.lambdas_[0]
     assert est.lambda_ in est.lambdas_ and len(est.validation_errors_) == est.n_lambdas
     assert est.rank_ >= 2 and est.validation_error_ is not None
@@ -113,12 +112,23 @@ def test_holdout_never_takes_a_last_observation():
     assert not S.holdout(r[:8], c[:8], mask.shape, 0.1, seed=1).any()  # too few to hold out
 
 
-@pytest.mark.parametrize("name, value", [
-    ("n_lambdas", 0), ("lambda_ratio", 0.0), ("lambda_ratio", 1.0), ("max_rank", 0),
-    ("max_iter", 0), ("tol", 0.0), ("tol", 2.0), ("validation_fraction", 1.0),
-    ("validation_fraction", -0.1), ("bias_shrinkage", -1.0), ("bias_shrinkage", "none"),
-    ("lambda_ratio", float("nan")),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("n_lambdas", 0),
+        ("lambda_ratio", 0.0),
+        ("lambda_ratio", 1.0),
+        ("max_rank", 0),
+        ("max_iter", 0),
+        ("tol", 0.0),
+        ("tol", 2.0),
+        ("validation_fraction", 1.0),
+        ("validation_fraction", -0.1),
+        ("bias_shrinkage", -1.0),
+        ("bias_shrinkage", "none"),
+        ("lambda_ratio", float("nan")),
+    ],
+)
 def test_bad_arguments_raise_input_error_naming_them(name, value):
     M, _ = _noisy(d1=8, d2=6)
     with pytest.raises(InputError, match=f"'{name}'.*{value!r}"):

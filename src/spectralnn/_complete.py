@@ -30,6 +30,7 @@ import dataclasses
 import math
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,11 @@ from .errors import InputError, StallWarning, StillImprovingWarning
 TABLE_COLUMNS = 200
 """``column_scale="auto"`` tries per-column units on matrices with at most this many columns."""
 
+AVERAGE_BELOW = 150_000
+"""``folds="auto"``: three averaged parts below this many observed entries, one from there on
+(averaging gained 0.002 RMSE on MovieLens-100k, 80k ratings, at 3x the time; a 2000 x 2000
+rank-10 matrix with 200k entries trains 2000 steps per part)."""
+
 FLOAT32_ENTRIES = 20_000
 """From this many observed entries on, the SNN trains in float32 (``dtype=None``)."""
 
@@ -49,7 +55,7 @@ DENSE_LIMIT = 2**25
 """The dense completed matrix ``X`` is formed up to this many entries (else ``X`` is None)."""
 
 SNN_DEFAULTS = {"widths": (4, 4), "fn": "tanh", "init_scale": 1e-4, "lr_factor": 2.0}
-MODEL_DEFAULTS = {
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "snn": SNN_DEFAULTS,
     "deep": {"depth": 3, "init_scale": 1e-1, "lr_factor": 0.5},
     "factor": {"init_scale": 1e-3, "lr_factor": 0.5},
@@ -98,19 +104,27 @@ class CompletionResult:
 
     @property
     def X_normalized(self):
-        return None if self.X is None else torch.as_tensor(
-            self.folds[0].norm.forward(self.X.numpy().ravel(), *np.indices(self.shape).reshape(
-                2, -1)).reshape(self.shape))
+        return (
+            None
+            if self.X is None
+            else torch.as_tensor(
+                self.folds[0]
+                .norm.forward(self.X.numpy().ravel(), *np.indices(self.shape).reshape(2, -1))
+                .reshape(self.shape)
+            )
+        )
 
     def predict(self, rows, cols, clip: bool | None = None) -> np.ndarray:
         """Predictions at integer positions ``rows, cols`` (1-D, the user's units)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         cols = np.asarray(cols, dtype=np.int64).reshape(-1)
-        if self.refined is not None:
+        if self.refined is not None and self.X is not None:
             return self.X.numpy()[rows, cols]
         live = [f for f in self.folds if f.fit.status != "diverged"] or self.folds
-        out = np.mean([f.norm.inverse_at(f.fit.predict(rows, cols), rows, cols, clip=False)
-                       for f in live], axis=0)
+        out = np.mean(
+            [f.norm.inverse_at(f.fit.predict(rows, cols), rows, cols, clip=False) for f in live],
+            axis=0,
+        )
         return self._clip(out, cols) if (self.clip if clip is None else clip) else out
 
     def _clip_dense(self, X):
@@ -148,61 +162,111 @@ def _one_thread(shape):
 
 
 def _observed(M, where):
-    arr = (M.detach().cpu().to(torch.float64).numpy() if isinstance(M, torch.Tensor)
-           else np.array(M, dtype=np.float64))
+    arr = (
+        M.detach().cpu().to(torch.float64).numpy()
+        if isinstance(M, torch.Tensor)
+        else np.array(M, dtype=np.float64)
+    )
     if arr.ndim != 2 or 0 in arr.shape:
-        raise InputError(f"The 'M' parameter of {where} must be a non-empty 2-D matrix. Got "
-                         f"shape {arr.shape} instead.")
+        raise InputError(
+            f"The 'M' parameter of {where} must be a non-empty 2-D matrix. Got "
+            f"shape {arr.shape} instead."
+        )
     obs = ~np.isnan(arr)
     if not obs.any():
         raise InputError(f"The 'M' parameter of {where} has no observed entry (all NaN).")
     if not np.isfinite(arr[obs]).all():
-        raise InputError(f"The 'M' parameter of {where} must hold finite numbers or NaN. "
-                         "Got inf instead.")
+        raise InputError(
+            f"The 'M' parameter of {where} must hold finite numbers or NaN. Got inf instead."
+        )
     rows, cols = np.nonzero(obs)
     return rows, cols, arr[rows, cols]
 
 
-def complete(M, model: str = "snn", *, widths=None, fn=None, rank=None, depth=None,
-             init_scale=None, lr_factor=None, lr_factors=None, max_steps: int = 2000,
-             validation_fraction: float = 0.1, folds: int = 3, column_scale="auto",
-             clip: bool = True, max_time: float | None = None, patience: int = 5,
-             tol: float = 1e-3, seed: int = 0, dtype=None, progress=None,
-             refit=None) -> CompletionResult:
+def complete(
+    M,
+    model: str = "snn",
+    *,
+    widths=None,
+    fn=None,
+    rank=None,
+    depth=None,
+    init_scale=None,
+    lr_factor=None,
+    lr_factors=None,
+    max_steps: int = 2000,
+    validation_fraction: float = 0.1,
+    folds="auto",
+    column_scale="auto",
+    clip: bool = True,
+    max_time: float | None = None,
+    patience: int = 5,
+    tol: float = 1e-3,
+    seed: int = 0,
+    dtype=None,
+    progress=None,
+    refit=None,
+) -> CompletionResult:
     """Complete ``M`` (2-D, NaN = missing) by the recipe of this module's docstring."""
     where = "complete"
     t0 = time.perf_counter()
     from .models import MODELS
 
     if model not in MODEL_DEFAULTS:
-        raise InputError(f"The 'model' parameter of {where} must be one of "
-                         f"{sorted(MODEL_DEFAULTS)}. Got {model!r} instead.")
+        raise InputError(
+            f"The 'model' parameter of {where} must be one of "
+            f"{sorted(MODEL_DEFAULTS)}. Got {model!r} instead."
+        )
     assert model in MODELS
     max_steps = check_int(max_steps, "max_steps", where, 1, 10**7)
-    folds = check_int(folds, "folds", where, 1, 20)
+    if folds != "auto":
+        folds = check_int(folds, "folds", where, 1, 20)
     patience = check_int(patience, "patience", where, 1)
     check_real(validation_fraction, "validation_fraction", where, low=0.0, high=0.5)
     check_positive(tol, "tol", where)
     if column_scale not in ("auto", True, False):
-        raise InputError(f"The 'column_scale' parameter of {where} must be 'auto', True or "
-                         f"False. Got {column_scale!r} instead.")
+        raise InputError(
+            f"The 'column_scale' parameter of {where} must be 'auto', True or "
+            f"False. Got {column_scale!r} instead."
+        )
     if max_time is not None:
         check_positive(max_time, "max_time", where)
     rows, cols, values = _observed(M, where)
+    if folds == "auto":
+        folds = 3 if len(values) < AVERAGE_BELOW else 1
     shape = tuple(np.shape(M))
     defaults = MODEL_DEFAULTS[model]
     if lr_factor is None and lr_factors is not None:
         lr_factor = max(check_positive(f, "lr_factors", where) for f in lr_factors)
-    lr_factor = defaults["lr_factor"] if lr_factor is None else check_positive(
-        lr_factor, "lr_factor", where)
-    init_scale = defaults.get("init_scale") if init_scale is None else check_positive(
-        init_scale, "init_scale", where)
+    lr_factor = (
+        defaults["lr_factor"]
+        if lr_factor is None
+        else check_positive(lr_factor, "lr_factor", where)
+    )
+    init_scale = (
+        defaults.get("init_scale")
+        if init_scale is None
+        else check_positive(init_scale, "init_scale", where)
+    )
     if dtype is None:  # measured on MovieLens u1: float32 0.9316 vs float64 0.9318, 2x faster
         dtype = torch.float32 if len(values) >= FLOAT32_ENTRIES else torch.float64
     kwargs = _model_kwargs(model, shape, widths, fn, rank, depth, init_scale, seed, dtype)
     deadline = math.inf if max_time is None else t0 + max_time
-    ctx = _Context(shape, rows, cols, values, kwargs, model, lr_factor, max_steps, patience, tol,
-                   deadline, progress, t0)
+    ctx = _Context(
+        shape,
+        rows,
+        cols,
+        values,
+        kwargs,
+        model,
+        lr_factor,
+        max_steps,
+        patience,
+        tol,
+        deadline,
+        progress,
+        t0,
+    )
     with _one_thread(shape):
         parts = held_out_parts(rows, cols, shape, folds, validation_fraction, seed)
         return ctx.run(parts, column_scale, clip, validation_fraction)
@@ -226,8 +290,22 @@ def _model_kwargs(model, shape, widths, fn, rank, depth, init_scale, seed, dtype
 class _Context:
     """One completion: the data, the settings and the fold loop."""
 
-    def __init__(self, shape, rows, cols, values, kwargs, model, lr_factor, max_steps,
-                 patience, tol, deadline, progress, t0):
+    def __init__(
+        self,
+        shape,
+        rows,
+        cols,
+        values,
+        kwargs,
+        model,
+        lr_factor,
+        max_steps,
+        patience,
+        tol,
+        deadline,
+        progress,
+        t0,
+    ):
         self.shape, self.rows, self.cols, self.values = shape, rows, cols, values
         self.kwargs, self.model, self.lr_factor = kwargs, model, lr_factor
         self.max_steps, self.patience, self.tol = max_steps, patience, tol
@@ -255,10 +333,17 @@ class _Context:
                 r_all = np.concatenate([r, self.rows[held]])
                 c_all = np.concatenate([c, self.cols[held]])
                 idx = np.arange(len(r))
-                lam = _preprocess.choose_lambda(np.concatenate([u, uh]), r_all, c_all,
-                                                self.shape, idx, np.arange(len(r), len(r_all)))
-        return _preprocess.fit_normalization(v, r, c, self.shape, column_scale=column_scale,
-                                             lam=lam)
+                lam = _preprocess.choose_lambda(
+                    np.concatenate([u, uh]),
+                    r_all,
+                    c_all,
+                    self.shape,
+                    idx,
+                    np.arange(len(r), len(r_all)),
+                )
+        return _preprocess.fit_normalization(
+            v, r, c, self.shape, column_scale=column_scale, lam=lam
+        )
 
     def train(self, k, n_folds, train, held, norm):
         y = np.zeros(len(self.values))
@@ -273,17 +358,40 @@ class _Context:
                 return
             elapsed = time.perf_counter() - self.t0
             eta = None if k == 0 else done / k * (n_folds - k) - (elapsed - done)
-            self.progress({"phase": f"fold {k + 1}/{n_folds}", "step": step,
-                           "max_steps": self.max_steps, "held_out": rmse,
-                           "elapsed": elapsed, "eta": None if eta is None else max(eta, 0.0)})
+            self.progress(
+                {
+                    "phase": f"fold {k + 1}/{n_folds}",
+                    "step": step,
+                    "max_steps": self.max_steps,
+                    "held_out": rmse,
+                    "elapsed": elapsed,
+                    "eta": None if eta is None else max(eta, 0.0),
+                }
+            )
 
-        fit = train_fold(self.build, y, self.values, self.rows, self.cols, self.shape, train,
-                         held, to_user, lr_factor=self.lr_factor, max_steps=self.max_steps,
-                         every=10, patience=self.patience, tol=self.tol,
-                         deadline=self.deadline, report=report, fold=k)
+        fit = train_fold(
+            self.build,
+            y,
+            self.values,
+            self.rows,
+            self.cols,
+            self.shape,
+            train,
+            held,
+            to_user,
+            lr_factor=self.lr_factor,
+            max_steps=self.max_steps,
+            every=10,
+            patience=self.patience,
+            tol=self.tol,
+            deadline=self.deadline,
+            report=report,
+            fold=k,
+        )
         if self.refine:
-            fit = refine_rows(fit, y, self.values, self.rows, self.cols, self.shape, train, held,
-                              to_user)
+            fit = refine_rows(
+                fit, y, self.values, self.rows, self.cols, self.shape, train, held, to_user
+            )
         return _Fold(fit, norm, held)
 
     def run(self, parts, column_scale, clip, fraction) -> CompletionResult:
@@ -306,8 +414,11 @@ class _Context:
 
     def _first(self, held, column_scale, everything):
         train = np.setdiff1d(everything, held, assume_unique=True)
-        options = [column_scale] if column_scale != "auto" else (
-            [False, True] if self.shape[1] <= TABLE_COLUMNS else [False])
+        options = (
+            [column_scale]
+            if column_scale != "auto"
+            else ([False, True] if self.shape[1] <= TABLE_COLUMNS else [False])
+        )
         best = None
         for option in options:
             norm = self.normalization(train, held, bool(option))
@@ -327,13 +438,32 @@ class _Context:
         return float(np.mean(((pred - self.values[fold.held]) / spread[c]) ** 2))
 
     def _result(self, fitted, use_cols, clip) -> CompletionResult:
-        norm_all = _preprocess.fit_normalization(self.values, self.rows, self.cols, self.shape,
-                                                 column_scale=use_cols,
-                                                 lam=fitted[0].norm.lam, clip=clip)
-        res = CompletionResult(None, norm_all, fitted, [], _status(fitted), None, use_cols,
-                               fitted[0].fit.lr, self.lr_factor, self.kwargs.get("init_scale"),
-                               int(np.mean([f.fit.best_step for f in fitted])), 0.0, self.notes,
-                               self.shape, clip)
+        norm_all = _preprocess.fit_normalization(
+            self.values,
+            self.rows,
+            self.cols,
+            self.shape,
+            column_scale=use_cols,
+            lam=fitted[0].norm.lam,
+            clip=clip,
+        )
+        res = CompletionResult(
+            None,
+            norm_all,
+            fitted,
+            [],
+            _status(fitted),
+            None,
+            use_cols,
+            fitted[0].fit.lr,
+            self.lr_factor,
+            self.kwargs.get("init_scale"),
+            int(np.mean([f.fit.best_step for f in fitted])),
+            0.0,
+            self.notes,
+            self.shape,
+            clip,
+        )
         res.history = [rec for f in fitted for rec in f.fit.history]
         self._warn_status(fitted)
         errs = [f.fit.val_rmse for f in fitted if f.fit.val_rmse is not None]
@@ -351,22 +481,36 @@ class _Context:
         states = [f.fit.status for f in fitted]
         lr = fitted[0].fit.lr
         if all(s == "diverged" for s in states):
-            self._note(StallWarning, f"every learning rate diverged (down to {lr:.3g}); the data "
-                       "may hold huge outliers; the prediction is the row/column effects alone")
+            self._note(
+                StallWarning,
+                f"every learning rate diverged (down to {lr:.3g}); the data "
+                "may hold huge outliers; the prediction is the row/column effects alone",
+            )
         elif "stalled" in states:
-            self._note(StallWarning, f"the training loss did not move in {STALL_STEPS} steps (lr "
-                       f"{lr:.3g}, init_scale {self.kwargs.get('init_scale')}): the run never "
-                       "left its initial point; raise lr_factor or init_scale")
+            self._note(
+                StallWarning,
+                f"the training loss did not move in {STALL_STEPS} steps (lr "
+                f"{lr:.3g}, init_scale {self.kwargs.get('init_scale')}): the run never "
+                "left its initial point; raise lr_factor or init_scale",
+            )
         elif "max_steps" in states:
             hist = fitted[0].fit.history
-            trace = [h["val_rmse"] if h["val_rmse"] is not None else math.sqrt(h["train_loss"])
-                     for h in hist]
+            trace = [
+                h["val_rmse"] if h["val_rmse"] is not None else math.sqrt(h["train_loss"])
+                for h in hist
+            ]
             tail = max(1, len(trace) // 10)
             fitted_well = hist[0]["val_rmse"] is None and trace[-1] < 1e-3 * trace[0]
-            if (len(trace) > tail and not fitted_well
-                    and min(trace[-tail:]) < 0.99 * min(trace[:-tail])):
-                self._note(StillImprovingWarning, f"the held-out error was still falling at "
-                           f"the step limit ({self.max_steps} steps); raise max_steps")
+            if (
+                len(trace) > tail
+                and not fitted_well
+                and min(trace[-tail:]) < 0.99 * min(trace[:-tail])
+            ):
+                self._note(
+                    StillImprovingWarning,
+                    f"the held-out error was still falling at "
+                    f"the step limit ({self.max_steps} steps); raise max_steps",
+                )
 
     def _note(self, cls, msg):
         self.notes.append(msg)
@@ -383,8 +527,9 @@ class _Context:
         X0[self.rows[train], self.cols[train]] = self.values[train]
         _, spread = _preprocess.column_units(self.values, self.cols, self.shape[1])
         h = first.held
-        ridge = _gaussian.choose_ridge(X0, obs, self.rows[h], self.cols[h], self.values[h],
-                                       spread[self.cols[h]])
+        ridge = _gaussian.choose_ridge(
+            X0, obs, self.rows[h], self.cols[h], self.values[h], spread[self.cols[h]]
+        )
         obs[:] = False
         obs[self.rows, self.cols] = True
         X = res.X.numpy().copy()
@@ -402,14 +547,18 @@ class _Context:
         d2 = self.shape[1]
         n = np.bincount(c, minlength=d2)
         mean = np.bincount(self.cols, self.values, d2) / np.maximum(
-            np.bincount(self.cols, minlength=d2), 1)
-        worse = np.flatnonzero((n >= 10) & (np.bincount(c, err, d2) > np.bincount(
-            c, (mean[c] - v) ** 2, d2)))
+            np.bincount(self.cols, minlength=d2), 1
+        )
+        worse = np.flatnonzero(
+            (n >= 10) & (np.bincount(c, err, d2) > np.bincount(c, (mean[c] - v) ** 2, d2))
+        )
         if len(worse):
-            msg = (f"on held-out entries, {len(worse)} column(s) were predicted worse than by "
-                   f"their own mean (columns {worse[:5].tolist()}"
-                   f"{' ...' if len(worse) > 5 else ''}); their values may not follow the "
-                   "low-rank structure of the rest")
+            msg = (
+                f"on held-out entries, {len(worse)} column(s) were predicted worse than by "
+                f"their own mean (columns {worse[:5].tolist()}"
+                f"{' ...' if len(worse) > 5 else ''}); their values may not follow the "
+                "low-rank structure of the rest"
+            )
             self._note(ColumnWarning, msg)
 
 

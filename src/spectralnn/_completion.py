@@ -52,14 +52,18 @@ class FoldFit:
             if self.X is not None:
                 out = self.X[rows, cols]
             else:
+                assert self.L is not None and self.R is not None
                 out = torch.zeros(len(rows), dtype=self.L.dtype)
                 for s in range(0, len(rows), 1 << 16):  # bounded temporaries
-                    r, c = rows[s:s + (1 << 16)], cols[s:s + (1 << 16)]
-                    out[s:s + len(r)] = (self.L[r] * self.R[c]).sum(-1)
+                    r, c = rows[s : s + (1 << 16)], cols[s : s + (1 << 16)]
+                    out[s : s + len(r)] = (self.L[r] * self.R[c]).sum(-1)
         return out.double().numpy()
 
     def dense(self) -> torch.Tensor:
-        return self.X if self.X is not None else self.L @ self.R.mT
+        if self.X is not None:
+            return self.X
+        assert self.L is not None and self.R is not None
+        return self.L @ self.R.mT
 
 
 def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
@@ -80,7 +84,7 @@ def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
     n_val = int(round(fraction * m))
     if n_val < MIN_HELD or m - n_val < 5:
         return []
-    parts = [free[i * n_val:(i + 1) * n_val] for i in range(folds)]
+    parts = [free[i * n_val : (i + 1) * n_val] for i in range(folds)]
     return [np.sort(p) for p in parts if len(p) >= max(5, n_val // 2)]
 
 
@@ -100,25 +104,76 @@ def _predict(L, R, X, rows, cols):
         return (L[rows] * R[cols]).sum(-1)
 
 
-def train_fold(build, y, values, rows, cols, shape, train, held, to_user, *, lr_factor: float,
-               max_steps: int, every: int, patience: int, tol: float, deadline: float,
-               report=None, fold: int = 0) -> FoldFit:
+def train_fold(
+    build,
+    y,
+    values,
+    rows,
+    cols,
+    shape,
+    train,
+    held,
+    to_user,
+    *,
+    lr_factor: float,
+    max_steps: int,
+    every: int,
+    patience: int,
+    tol: float,
+    deadline: float,
+    report=None,
+    fold: int = 0,
+) -> FoldFit:
     """Train one model on the entries ``train`` and keep its best iterate on ``held``.
 
-    ``values`` are the observed entries in user units; ``to_user(z, idx)`` maps normalised predictions at the entries ``idx`` to user units (the
-    held-out RMSE is reported in them). A diverging run restarts at half the rate (3 tries).
+    ``values`` are the observed entries in user units; ``to_user(z, idx)`` maps normalised
+    predictions at the entries ``idx`` to user units (the held-out RMSE is reported in them).
+    A diverging run restarts at half the rate (3 tries).
     """
     for attempt in range(3):
-        fit = _train_once(build, y, values, rows, cols, shape, train, held, to_user,
-                          lr_factor / 2 ** attempt, max_steps, every, patience, tol, deadline,
-                          report, fold)
+        fit = _train_once(
+            build,
+            y,
+            values,
+            rows,
+            cols,
+            shape,
+            train,
+            held,
+            to_user,
+            lr_factor / 2**attempt,
+            max_steps,
+            every,
+            patience,
+            tol,
+            deadline,
+            report,
+            fold,
+        )
         if fit.status != "diverged":
             return fit
     return fit
 
 
-def _train_once(build, y, values, rows, cols, shape, train, held, to_user, lr_factor, max_steps, every,
-                patience, tol, deadline, report, fold):
+def _train_once(
+    build,
+    y,
+    values,
+    rows,
+    cols,
+    shape,
+    train,
+    held,
+    to_user,
+    lr_factor,
+    max_steps,
+    every,
+    patience,
+    tol,
+    deadline,
+    report,
+    fold,
+):
     from ._objective import make_objective
     from ._optim import Optimizer
     from .sensing import CompletionOperator, Problem
@@ -140,8 +195,10 @@ def _train_once(build, y, values, rows, cols, shape, train, held, to_user, lr_fa
         loss = float(obj.evaluate(need_grad=step < max_steps)[0])
         loss0 = loss if loss0 is None else loss0
         if not math.isfinite(loss) or loss > 1e6 * max(loss0, 1e-300):
-            zero_l, zero_r = torch.zeros(shape[0], 1, dtype=dtype), torch.zeros(shape[1], 1,
-                                                                                 dtype=dtype)
+            zero_l, zero_r = (
+                torch.zeros(shape[0], 1, dtype=dtype),
+                torch.zeros(shape[1], 1, dtype=dtype),
+            )
             return FoldFit(zero_l, zero_r, None, model, step, None, "diverged", lr, history)
         last = step == max_steps or time.perf_counter() > deadline
         if step % every == 0 or last:
@@ -156,8 +213,15 @@ def _train_once(build, y, values, rows, cols, shape, train, held, to_user, lr_fa
             else:  # no held-out part: the last iterate, stopped on the training loss
                 best = (math.inf, step, (L, R, X))
                 trace.append(min(trace[-1], math.sqrt(loss)) if trace else math.sqrt(loss))
-            history.append({"step": step, "fold": fold, "train_loss": loss, "val_rmse": rmse,
-                            "time": time.perf_counter() - t0})
+            history.append(
+                {
+                    "step": step,
+                    "fold": fold,
+                    "train_loss": loss,
+                    "val_rmse": rmse,
+                    "time": time.perf_counter() - t0,
+                }
+            )
             if report is not None:
                 report(step, rmse)
             if step >= STALL_STEPS and loss > (1 - 1e-3) * loss0:
@@ -173,8 +237,9 @@ def _train_once(build, y, values, rows, cols, shape, train, held, to_user, lr_fa
         grads = obj.grads([True])
         opt.step(grads)
     _, best_step, (L, R, X) = best if best[2] is not None else (None, step, _snapshot(obj))
-    return FoldFit(L, R, X, model, best_step, best[0] if held is not None else None, status,
-                   lr, history)
+    return FoldFit(
+        L, R, X, model, best_step, best[0] if held is not None else None, status, lr, history
+    )
 
 
 def _last_drop(trace, tol) -> int:
@@ -243,9 +308,9 @@ def refine_rows(fit: FoldFit, y, values, rows, cols, shape, train, held, to_user
         gram = torch.zeros(shape[0], k, k, dtype=B.dtype)
         rhs = torch.zeros(shape[0], k, dtype=B.dtype)
         for s in range(0, len(tr_r), 1 << 13):
-            b = B[tr_c[s:s + (1 << 13)]]
-            gram.index_add_(0, tr_r[s:s + (1 << 13)], b[:, :, None] * b[:, None, :])
-            rhs.index_add_(0, tr_r[s:s + (1 << 13)], b * yt[s:s + (1 << 13), None])
+            b = B[tr_c[s : s + (1 << 13)]]
+            gram.index_add_(0, tr_r[s : s + (1 << 13)], b[:, :, None] * b[:, None, :])
+            rhs.index_add_(0, tr_r[s : s + (1 << 13)], b * yt[s : s + (1 << 13), None])
         power = float((S * S).sum()) / (shape[0] * shape[1])
         h_r = torch.as_tensor(rows[held], dtype=torch.long)
         h_c = torch.as_tensor(cols[held], dtype=torch.long)

@@ -64,14 +64,14 @@ class Normalization:
     def forward(self, values, rows, cols) -> np.ndarray:
         """User values at the pairs -> the SNN's normalised targets ``Z``."""
         u = np.asarray(values, dtype=np.float64)
-        if self.col_scale is not None:
+        if self.col_scale is not None and self.col_center is not None:
             u = (u - self.col_center[cols]) / self.col_scale[cols]
         return (u - self.baseline(rows, cols)) / self.scale
 
     def inverse_at(self, Z, rows, cols, clip: bool = True) -> np.ndarray:
         """Normalised values ``Z`` at the pairs -> user units (clipped to the observed range)."""
         u = np.asarray(Z, dtype=np.float64) * self.scale + self.baseline(rows, cols)
-        if self.col_scale is not None:
+        if self.col_scale is not None and self.col_center is not None:
             u = u * self.col_scale[cols] + self.col_center[cols]
         if clip and self.low is not None:
             lo = self.low[cols] if isinstance(self.low, np.ndarray) else self.low
@@ -125,8 +125,9 @@ def choose_lambda(values, rows, cols, shape, train, held):
     return best
 
 
-def fit_normalization(values, rows, cols, shape, *, column_scale: bool, lam: float,
-                      clip: bool = True) -> Normalization:
+def fit_normalization(
+    values, rows, cols, shape, *, column_scale: bool, lam: float, clip: bool = True
+) -> Normalization:
     """The :class:`Normalization` of the observed entries (module docstring)."""
     d1, d2 = shape
     values = np.asarray(values, dtype=np.float64)
@@ -137,13 +138,15 @@ def fit_normalization(values, rows, cols, shape, *, column_scale: bool, lam: flo
         u = (values - center[cols]) / spread[cols]
     mean, a, b = effects(u, rows, cols, shape, lam)
     unused = math.isinf(lam)
-    norm = Normalization(mean, 1.0, None if unused else a, None if unused else b, center,
-                         spread, lam=lam)
+    norm = Normalization(
+        mean, 1.0, None if unused else a, None if unused else b, center, spread, lam=lam
+    )
     z = norm.forward(values, rows, cols)
     scale = math.sqrt(float((z * z).sum()) * d1 * d2 / len(values))
     if not (scale > 0 and math.isfinite(scale)):
         scale = 1.0  # every entry equals its baseline: the low-rank part is zero
-    low = high = None
+    low: np.ndarray | float | None = None
+    high: np.ndarray | float | None = None
     if clip and column_scale:
         bounds = [bounds_of(values[cols == j]) for j in range(d2)]
         low = np.array([lo for lo, _ in bounds])

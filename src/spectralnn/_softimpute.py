@@ -26,8 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Entries", "LowRank", "als", "biases", "complete", "fit_path", "holdout", "lambda_max",
-           "solve"]
+__all__ = [
+    "Entries",
+    "LowRank",
+    "als",
+    "biases",
+    "complete",
+    "fit_path",
+    "holdout",
+    "lambda_max",
+    "solve",
+]
 
 
 @dataclass
@@ -59,8 +68,9 @@ class Entries:
         self.cols = np.asarray(cols, dtype=np.int64)[order]
         self.vals = np.asarray(vals, dtype=np.float64)[order]
         self.shape = (int(shape[0]), int(shape[1]))
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.rows,
-                                                                 minlength=self.shape[0]))])
+        self.indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(self.rows, minlength=self.shape[0]))]
+        )
 
     @property
     def m(self) -> int:
@@ -157,7 +167,7 @@ def _change(old: LowRank, new: LowRank) -> float:
     if n_old == 0.0:
         return 0.0 if not np.any(new.s) else math.inf
     P, Q = new.U.T @ old.U, new.V.T @ old.V
-    n_new = float(np.sum(new.s ** 2))
+    n_new = float(np.sum(new.s**2))
     cross = float(np.sum(P * Q * np.outer(new.s, old.s)))
     cheap = max(n_old + n_new - 2.0 * cross, 0.0) / n_old
     if cheap > 1e-10:
@@ -165,8 +175,12 @@ def _change(old: LowRank, new: LowRank) -> float:
     E_u, E_v = old.U - new.U @ P, old.V - new.V @ Q
     G_u, G_v = E_u.T @ E_u, E_v.T @ E_v
     core = np.diag(new.s) - (P * old.s) @ Q.T
-    diff = (np.sum(core ** 2) + np.sum(ss * (P.T @ P) * G_v) + np.sum(ss * G_u * (Q.T @ Q))
-            + np.sum(ss * G_u * G_v))
+    diff = (
+        np.sum(core**2)
+        + np.sum(ss * (P.T @ P) * G_v)
+        + np.sum(ss * G_u * (Q.T @ Q))
+        + np.sum(ss * G_u * G_v)
+    )
     return math.sqrt(max(float(diff), 0.0) / n_old)
 
 
@@ -178,8 +192,7 @@ def _cleanup(entries: Entries, Z: LowRank, lam: float) -> LowRank:
     return LowRank(U, s, Z.V @ Rt.T)
 
 
-def als(entries: Entries, lam: float, start: LowRank, *, max_iter: int = 100,
-        tol: float = 1e-5):
+def als(entries: Entries, lam: float, start: LowRank, *, max_iter: int = 100, tol: float = 1e-5):
     """softImpute-ALS at one ``lam`` from ``start`` (``U`` orthonormal, ``s > 0`` where the
     component may grow, ``V`` orthonormal or with zero columns for new directions).
 
@@ -188,7 +201,7 @@ def als(entries: Entries, lam: float, start: LowRank, *, max_iter: int = 100,
     Z = start
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (it is read after the loop)
         old = Z
         # B step: B = X*^T A (A^T A + lam)^-1 with A = U D, X*^T U = R^T U + V D^2.
         d = np.sqrt(Z.s)
@@ -226,12 +239,24 @@ def warm_start(Z: LowRank | None, shape, rank: int, lam: float, rng) -> LowRank:
     Q, _ = np.linalg.qr(G)
     Q -= U0 @ (U0.T @ Q)  # once more for orthogonality to U0
     Q, _ = np.linalg.qr(Q)
-    return LowRank(np.hstack([U0, Q]), np.concatenate([s0, np.full(k, lam)]),
-                   np.hstack([V0, np.zeros((d2, k))]))
+    return LowRank(
+        np.hstack([U0, Q]),
+        np.concatenate([s0, np.full(k, lam)]),
+        np.hstack([V0, np.zeros((d2, k))]),
+    )
 
 
-def solve(entries: Entries, lam: float, *, rank: int, start: LowRank | None = None,
-          max_rank: int | None = None, max_iter: int = 100, tol: float = 1e-5, seed: int = 0):
+def solve(
+    entries: Entries,
+    lam: float,
+    *,
+    rank: int,
+    start: LowRank | None = None,
+    max_rank: int | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    seed: int = 0,
+):
     """SoftImpute at one ``lam``: ALS at ``rank`` (warm from ``start``), the rank doubled while
     the solution fills it (up to ``max_rank``). Returns ``(solution, iterations, converged)``."""
     d1, d2 = entries.shape
@@ -240,8 +265,9 @@ def solve(entries: Entries, lam: float, *, rank: int, start: LowRank | None = No
     rng = np.random.default_rng(seed)
     total = 0
     while True:
-        Z, it, converged = als(entries, lam, warm_start(start, (d1, d2), rank, lam, rng),
-                               max_iter=max_iter, tol=tol)
+        Z, it, converged = als(
+            entries, lam, warm_start(start, (d1, d2), rank, lam, rng), max_iter=max_iter, tol=tol
+        )
         total += it
         if Z.rank < rank or rank >= cap:
             return Z, total, converged
@@ -257,16 +283,28 @@ class Path:
     iterations: int
 
 
-def fit_path(entries: Entries, lambdas, *, val_rows=None, val_cols=None, val_y=None,
-             max_rank: int = 100, max_iter: int = 100, tol: float = 1e-5, patience: int = 2,
-             seed: int = 0, top: float | None = None) -> Path:
+def fit_path(
+    entries: Entries,
+    lambdas,
+    *,
+    val_rows=None,
+    val_cols=None,
+    val_y=None,
+    max_rank: int = 100,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    patience: int = 2,
+    seed: int = 0,
+    top: float | None = None,
+) -> Path:
     """Warm-started solutions along the decreasing ``lambdas``. With held-out entries
     (``val_*``, in the units of ``entries``), each solution is scored by its RMSE there and the
     path stops once ``patience`` consecutive ``lam`` did worse than the best so far."""
     d1, d2 = entries.shape
     n = len(lambdas)
     errors = np.full(n, np.nan)
-    sols, ranks = [None] * n, [0] * n
+    sols: list = [None] * n
+    ranks = [0] * n
     top = lambda_max(entries) if top is None else top
     Z, total, best, worse = None, 0, math.inf, 0
     for k, lam in enumerate(lambdas):
@@ -274,8 +312,16 @@ def fit_path(entries: Entries, lambdas, *, val_rows=None, val_cols=None, val_y=N
             Z = LowRank(np.zeros((d1, 0)), np.zeros(0), np.zeros((d2, 0)))
         else:
             want = Z.rank + max(3, Z.rank // 4) if Z is not None else 3
-            Z, it, _ = solve(entries, lam, rank=want, start=Z, max_rank=max_rank,
-                             max_iter=max_iter, tol=tol, seed=seed + k)
+            Z, it, _ = solve(
+                entries,
+                lam,
+                rank=want,
+                start=Z,
+                max_rank=max_rank,
+                max_iter=max_iter,
+                tol=tol,
+                seed=seed + k,
+            )
             total += it
         sols[k], ranks[k] = Z, Z.rank
         if val_y is None:
@@ -315,11 +361,23 @@ def _centred(entries: Entries, shrinkage):
     return entries.with_values(entries.vals - mu - a[entries.rows] - b[entries.cols]), mu, a, b
 
 
-def complete(arr, *, n_lambdas=20, lambda_ratio=1e-4, max_rank=50, max_iter=50, tol=1e-3,
-             validation_fraction=0.1, bias_shrinkage="auto", patience=2, seed=0) -> Completion:
+def complete(
+    arr,
+    *,
+    n_lambdas=20,
+    lambda_ratio=1e-4,
+    max_rank=50,
+    max_iter=50,
+    tol=1e-3,
+    validation_fraction=0.1,
+    bias_shrinkage="auto",
+    patience=2,
+    seed=0,
+) -> Completion:
     """SoftImpute on ``arr`` (NaN = missing): centre (mean, plus ridge-shrunk row and column
     biases unless ``bias_shrinkage`` is None; ``"auto"``: shrinkage 5, and on matrices up to
-    ``AUTO_BOTH`` cells with a held-out part also the mean alone, the better path kept), run the warm-started ``lam`` path on all but a
+    ``AUTO_BOTH`` cells with a held-out part also the mean alone, the better path kept), run
+    the warm-started ``lam`` path on all but a
     held-out ``validation_fraction`` of the entries, pick the ``lam`` with the lowest held-out
     error, and refit on all entries at that ``lam`` from the path's solution.
 
@@ -327,10 +385,18 @@ def complete(arr, *, n_lambdas=20, lambda_ratio=1e-4, max_rank=50, max_iter=50, 
     gain little and lose much on a loaded machine (an SVD of 1682 x 100 took 8 ms on one OpenBLAS
     thread and 100 ms on two, with the two cores shared)."""
     with _one_blas_thread():
-        return _complete(arr, n_lambdas=n_lambdas, lambda_ratio=lambda_ratio,
-                         max_rank=max_rank, max_iter=max_iter, tol=tol,
-                         validation_fraction=validation_fraction, bias_shrinkage=bias_shrinkage,
-                         patience=patience, seed=seed)
+        return _complete(
+            arr,
+            n_lambdas=n_lambdas,
+            lambda_ratio=lambda_ratio,
+            max_rank=max_rank,
+            max_iter=max_iter,
+            tol=tol,
+            validation_fraction=validation_fraction,
+            bias_shrinkage=bias_shrinkage,
+            patience=patience,
+            seed=seed,
+        )
 
 
 def _one_blas_thread():
@@ -349,14 +415,28 @@ AUTO_BOTH = 100_000
 AUTO_SHRINKAGE = 5.0
 
 
-def _complete(arr, *, n_lambdas, lambda_ratio, max_rank, max_iter, tol, validation_fraction,
-              bias_shrinkage, patience, seed) -> Completion:
+def _complete(
+    arr,
+    *,
+    n_lambdas,
+    lambda_ratio,
+    max_rank,
+    max_iter,
+    tol,
+    validation_fraction,
+    bias_shrinkage,
+    patience,
+    seed,
+) -> Completion:
     d1, d2 = arr.shape
     mask = ~np.isnan(arr)
     rows, cols = np.nonzero(mask)
     vals = arr[rows, cols]
-    val = holdout(rows, cols, arr.shape, validation_fraction, seed) if validation_fraction > 0 \
+    val = (
+        holdout(rows, cols, arr.shape, validation_fraction, seed)
+        if validation_fraction > 0
         else np.zeros(rows.size, dtype=bool)
+    )
     has_val = bool(val.any())
     if bias_shrinkage == "auto":
         both = has_val and d1 * d2 <= AUTO_BOTH
@@ -366,16 +446,32 @@ def _complete(arr, *, n_lambdas, lambda_ratio, max_rank, max_iter, tol, validati
     vr, vc = rows[val], cols[val]
     runs = []
     for shrink in candidates:
-        train, mu, a, b = _centred(Entries(rows[~val], cols[~val], vals[~val], arr.shape),
-                                   shrink)
+        train, mu, a, b = _centred(Entries(rows[~val], cols[~val], vals[~val], arr.shape), shrink)
         top = lambda_max(train)
-        lambdas = top * np.geomspace(1.0, lambda_ratio, n_lambdas) if n_lambdas > 1 \
+        lambdas = (
+            top * np.geomspace(1.0, lambda_ratio, n_lambdas)
+            if n_lambdas > 1
             else np.array([top * lambda_ratio])
+        )
         vy = vals[val] - mu - a[vr] - b[vc] if has_val else None
-        path = fit_path(train, lambdas, val_rows=vr, val_cols=vc, val_y=vy, max_rank=max_rank,
-                        max_iter=max_iter, tol=tol, patience=patience, seed=seed, top=top)
-        best = int(np.nanargmin(path.errors)) if has_val else \
-            (len(lambdas) // 2 if n_lambdas > 1 else 0)
+        path = fit_path(
+            train,
+            lambdas,
+            val_rows=vr,
+            val_cols=vc,
+            val_y=vy,
+            max_rank=max_rank,
+            max_iter=max_iter,
+            tol=tol,
+            patience=patience,
+            seed=seed,
+            top=top,
+        )
+        best = (
+            int(np.nanargmin(path.errors))
+            if has_val
+            else (len(lambdas) // 2 if n_lambdas > 1 else 0)
+        )
         runs.append((path.errors[best] if has_val else 0.0, shrink, top, lambdas, path, best))
     _, shrink, top, lambdas, path, best = min(runs, key=lambda run: run[0])
     iterations = sum(run[4].iterations for run in runs)
@@ -390,9 +486,30 @@ def _complete(arr, *, n_lambdas, lambda_ratio, max_rank, max_iter, tol, validati
     if lam >= lambda_max(full):
         Z, it, conv = LowRank(np.zeros((d1, 0)), np.zeros(0), np.zeros((d2, 0))), 0, True
     else:
-        Z, it, conv = solve(full, lam, rank=start.rank + max(3, start.rank // 4), start=start,
-                            max_rank=max_rank, max_iter=max_iter, tol=tol, seed=seed + 7919)
+        Z, it, conv = solve(
+            full,
+            lam,
+            rank=start.rank + max(3, start.rank // 4),
+            start=start,
+            max_rank=max_rank,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed + 7919,
+        )
     X = Z.dense() + mu + a[:, None] + b[None, :]
-    return Completion(X, lam, lambdas, rel, float(rel[best]) if has_val else None,
-                      float(path.errors[best]) if has_val else None, Z.rank,
-                      iterations + it, conv, mu, a, b, top, shrink)
+    return Completion(
+        X,
+        lam,
+        lambdas,
+        rel,
+        float(rel[best]) if has_val else None,
+        float(path.errors[best]) if has_val else None,
+        Z.rank,
+        iterations + it,
+        conv,
+        mu,
+        a,
+        b,
+        top,
+        shrink,
+    )

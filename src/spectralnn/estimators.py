@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from .errors import InputError, InputTypeError
-from .recipe import SMALL_MATRIX, _small_threads, split
+from .recipe import SMALL_MATRIX, _small_threads
 from .recipe import complete as _recipe_complete
 
 __all__ = [
@@ -73,13 +73,12 @@ try:  # scikit-learn is an optional extra: match its protocol without it
     from sklearn.utils.validation import check_is_fitted as _sk_check_is_fitted
 
     _BASES: tuple = (TransformerMixin, BaseEstimator)
-    _SKLEARN_VERSION = tuple(int(p) for p in sklearn.__version__.split(".")[:2]
-                             if p.isdigit())
+    _SKLEARN_VERSION = tuple(int(p) for p in sklearn.__version__.split(".")[:2] if p.isdigit())
 except ImportError:  # exercised by tests/test_estimator_contract.py with sklearn hidden
     _sk_check_is_fitted = None
-    _SKLEARN_VERSION = None
+    _SKLEARN_VERSION = None  # type: ignore[assignment]
 
-    class NotFittedError(ValueError, AttributeError):
+    class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
         """Raised by ``transform`` / ``predict`` before ``fit`` (as scikit-learn's class)."""
 
     class _Base:
@@ -88,8 +87,11 @@ except ImportError:  # exercised by tests/test_estimator_contract.py with sklear
         @classmethod
         def _get_param_names(cls):
             sig = inspect.signature(cls.__init__)
-            return sorted(p.name for p in sig.parameters.values()
-                          if p.name != "self" and p.kind != p.VAR_KEYWORD)
+            return sorted(
+                p.name
+                for p in sig.parameters.values()
+                if p.name != "self" and p.kind != p.VAR_KEYWORD
+            )
 
         def get_params(self, deep=True):
             return {k: getattr(self, k) for k in self._get_param_names()}
@@ -98,8 +100,10 @@ except ImportError:  # exercised by tests/test_estimator_contract.py with sklear
             valid = self._get_param_names()
             for k, v in params.items():
                 if k not in valid:
-                    raise ValueError(f"Invalid parameter {k!r} for {type(self).__name__}. "
-                                     f"Valid parameters: {valid}.")
+                    raise ValueError(
+                        f"Invalid parameter {k!r} for {type(self).__name__}. "
+                        f"Valid parameters: {valid}."
+                    )
                 setattr(self, k, v)
             return self
 
@@ -137,8 +141,8 @@ def _is_frame(X) -> bool:
 
 def _complex_error(where: str, got: str) -> _ComplexInputError:
     return _ComplexInputError(
-        f"The 'X' parameter of {where} must be real: Complex data not supported. Got {got} "
-        "instead.")
+        f"The 'X' parameter of {where} must be real: Complex data not supported. Got {got} instead."
+    )
 
 
 def _sparse_error(where: str, got: str) -> InputTypeError:
@@ -146,7 +150,8 @@ def _sparse_error(where: str, got: str) -> InputTypeError:
         f"The 'X' parameter of {where} must be a dense matrix with NaN for missing entries: "
         "sparse input is not supported, because the entries a sparse matrix does not store mean "
         "zero, not missing. Pass X.toarray() if the zeros are values, or a dense array that "
-        f"holds NaN where entries are missing. Got {got} instead.")
+        f"holds NaN where entries are missing. Got {got} instead."
+    )
 
 
 def _as_matrix(X, where: str):
@@ -163,7 +168,8 @@ def _as_matrix(X, where: str):
         except (TypeError, ValueError) as err:
             raise InputTypeError(
                 f"The 'X' parameter of {where} must be numeric (NaN = missing). Got a DataFrame "
-                f"with non-numeric columns instead ({err}).") from None
+                f"with non-numeric columns instead ({err})."
+            ) from None
     elif isinstance(X, torch.Tensor):
         if X.layout != torch.strided:
             raise _sparse_error(where, f"a tensor with layout {X.layout}")
@@ -178,29 +184,36 @@ def _as_matrix(X, where: str):
         except (TypeError, ValueError) as err:
             raise InputTypeError(
                 f"The 'X' parameter of {where} must be a numeric 2-D array, tensor or DataFrame. "
-                f"Got {type(X).__name__} instead ({err}).") from None
-        if raw.dtype.kind == "c" or (raw.dtype == object and any(
-                isinstance(v, (complex, np.complexfloating)) for v in raw.flat)):
+                f"Got {type(X).__name__} instead ({err})."
+            ) from None
+        if raw.dtype.kind == "c" or (
+            raw.dtype == object
+            and any(isinstance(v, (complex, np.complexfloating)) for v in raw.flat)
+        ):
             raise _complex_error(where, f"{type(X).__name__} of complex numbers")
         try:
             arr = raw.astype(np.float64)
         except (TypeError, ValueError) as err:
             raise InputTypeError(
                 f"The 'X' parameter of {where} must be a numeric 2-D array, tensor or DataFrame. "
-                f"Got {type(X).__name__} of dtype {raw.dtype} instead ({err}).") from None
+                f"Got {type(X).__name__} of dtype {raw.dtype} instead ({err})."
+            ) from None
     if arr.ndim != 2:
         raise InputError(
             f"The 'X' parameter of {where} must be a 2-D matrix. Got shape {arr.shape} instead. "
             "Reshape your data with X.reshape(1, -1) for one row or X.reshape(-1, 1) for one "
-            "column.")
+            "column."
+        )
     if 0 in arr.shape:
         what = "sample" if arr.shape[0] == 0 else "feature"
         raise InputError(
             f"The 'X' parameter of {where} must be a non-empty 2-D matrix. Found 0 {what}(s) "
-            f"(shape={arr.shape}) while a minimum of 1 is required.")
+            f"(shape={arr.shape}) while a minimum of 1 is required."
+        )
     if np.isinf(arr).any():
-        raise InputError(f"The 'X' parameter of {where} must hold finite numbers or NaN. "
-                         "Got inf instead.")
+        raise InputError(
+            f"The 'X' parameter of {where} must hold finite numbers or NaN. Got inf instead."
+        )
     return arr, frame
 
 
@@ -232,14 +245,16 @@ def _seed(random_state, where: str) -> int:
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(_MAX_SEED, dtype=np.int64))
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if not 0 <= random_state <= _MAX_SEED:
+        if not 0 <= int(random_state) <= _MAX_SEED:
             raise InputError(
                 f"The 'random_state' parameter of {where} must be an int in [0, 2**32 - 1], "
-                f"None, a numpy Generator or a RandomState. Got {random_state!r} instead.")
+                f"None, a numpy Generator or a RandomState. Got {random_state!r} instead."
+            )
         return int(random_state)
     raise InputTypeError(
         f"The 'random_state' parameter of {where} must be an int in [0, 2**32 - 1], None, a "
-        f"numpy Generator or a RandomState. Got {random_state!r} instead.")
+        f"numpy Generator or a RandomState. Got {random_state!r} instead."
+    )
 
 
 def _positions(values, name: str, size: int, where: str) -> np.ndarray:
@@ -247,22 +262,30 @@ def _positions(values, name: str, size: int, where: str) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
     arr = np.asarray(values)
-    if arr.ndim > 1 or arr.dtype == bool or not (
-            np.issubdtype(arr.dtype, np.integer) or arr.dtype == object and all(
-                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr.flat)):
+    if (
+        arr.ndim > 1
+        or arr.dtype == bool
+        or not (
+            np.issubdtype(arr.dtype, np.integer)
+            or arr.dtype == object
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr.flat)
+        )
+    ):
         raise InputTypeError(
             f"The '{name}' parameter of {where} must be an int or a 1-D sequence of ints. Got "
-            f"{type(values).__name__} of dtype {arr.dtype} and shape {arr.shape} instead.")
+            f"{type(values).__name__} of dtype {arr.dtype} and shape {arr.shape} instead."
+        )
     arr = arr.astype(np.int64).reshape(-1)
     bad = (arr < 0) | (arr >= size)
     if bad.any():
         raise InputError(
             f"The '{name}' parameter of {where} must hold positions in [0, {size - 1}]. Got "
-            f"{int(arr[bad][0])} instead.")
+            f"{int(arr[bad][0])} instead."
+        )
     return arr
 
 
-class _Completer(*_BASES):
+class _Completer(*_BASES):  # type: ignore[misc]
     """Shared fit / transform / predict; subclasses implement ``_complete(arr)``.
 
     ``_complete(arr)`` gets the float64 matrix with NaN for missing entries, returns the fitted
@@ -295,8 +318,9 @@ class _Completer(*_BASES):
         name = type(self).__name__
         keep = getattr(self, "keep_observed", True)
         if not isinstance(keep, (bool, np.bool_)):
-            raise InputTypeError(f"The 'keep_observed' parameter of {name} must be a bool. "
-                                 f"Got {keep!r} instead.")
+            raise InputTypeError(
+                f"The 'keep_observed' parameter of {name} must be a bool. Got {keep!r} instead."
+            )
         mask = ~np.isnan(arr)
         if not mask.any():
             raise InputError(f"The 'X' parameter of {name}.fit has no observed entry (all NaN).")
@@ -334,7 +358,8 @@ class _Completer(*_BASES):
         elif not hasattr(self, "completed_"):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator.")
+                "appropriate arguments before using this estimator."
+            )
 
     def _check_columns(self, arr, frame, where):
         """scikit-learn's checks of the number and names of the columns against the fit."""
@@ -343,25 +368,32 @@ class _Completer(*_BASES):
             raise InputError(
                 f"The 'X' parameter of {where} must have the fitted columns: X has "
                 f"{arr.shape[1]} features, but {name} is expecting {self.n_features_in_} "
-                "features as input.")
+                "features as input."
+            )
         fitted = getattr(self, "feature_names_in_", None)
         names = _feature_names(frame)
         if fitted is None and names is not None:
-            warnings.warn(f"X has feature names, but {name} was fitted without feature names",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                f"X has feature names, but {name} was fitted without feature names",
+                UserWarning,
+                stacklevel=3,
+            )
         elif fitted is not None and names is None:
-            warnings.warn(f"X does not have valid feature names, but {name} was fitted with "
-                          "feature names", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"X does not have valid feature names, but {name} was fitted with feature names",
+                UserWarning,
+                stacklevel=3,
+            )
         elif fitted is not None and not np.array_equal(fitted, names):
             unseen = [c for c in names if c not in set(fitted)]
             missing = [c for c in fitted if c not in set(names)]
             msg = "The feature names should match those that were passed during fit.\n"
             if unseen:
-                msg += "Feature names unseen at fit time:\n" + "".join(
-                    f"- {c}\n" for c in unseen)
+                msg += "Feature names unseen at fit time:\n" + "".join(f"- {c}\n" for c in unseen)
             if missing:
                 msg += "Feature names seen at fit time, yet now missing:\n" + "".join(
-                    f"- {c}\n" for c in missing)
+                    f"- {c}\n" for c in missing
+                )
             if not unseen and not missing:
                 msg += "Feature names must be in the same order as they were in fit.\n"
             raise InputError(msg)
@@ -406,13 +438,15 @@ class _Completer(*_BASES):
                 f"The 'cols' parameter of {where} is required with 'rows' of shape "
                 f"{np.shape(rows)}: call predict(rows, cols) for entries, or predict(X) with a "
                 "2-D matrix X (as transform). Reshape your data with X.reshape(1, -1) for one "
-                "row of a matrix.")
+                "row of a matrix."
+            )
         r = _positions(rows, "rows", self.shape_[0], where)
         c = _positions(cols, "cols", self.shape_[1], where)
         if r.shape != c.shape:
             raise InputError(
                 f"The 'cols' parameter of {where} must have the length of 'rows' ({r.size}). "
-                f"Got {c.size} instead.")
+                f"Got {c.size} instead."
+            )
         return self._predict_entries(r, c)
 
     def _predict_entries(self, rows, cols):
@@ -425,11 +459,13 @@ class _Completer(*_BASES):
         if input_features is not None:
             given = np.asarray(input_features, dtype=object)
             if given.shape != (self.n_features_in_,) or (
-                    fitted is not None and not np.array_equal(given, fitted)):
+                fitted is not None and not np.array_equal(given, fitted)
+            ):
                 raise InputError(
                     f"The 'input_features' parameter of {type(self).__name__}."
                     "get_feature_names_out must equal feature_names_in_ (or hold "
-                    f"n_features_in_ = {self.n_features_in_} names). Got {list(given)} instead.")
+                    f"n_features_in_ = {self.n_features_in_} names). Got {list(given)} instead."
+                )
             return given
         if fitted is not None:
             return fitted.copy()
@@ -444,8 +480,12 @@ class _Completer(*_BASES):
 
 if _SKLEARN_VERSION is not None and _SKLEARN_VERSION < (1, 6):  # pragma: no cover
     # scikit-learn < 1.6 reads tags from _more_tags (1.6+ reads __sklearn_tags__).
-    _Completer._more_tags = lambda self: {"allow_nan": True, "preserves_dtype": [np.float64],
-                                          "requires_fit": True, "non_deterministic": False}
+    _Completer._more_tags = lambda self: {
+        "allow_nan": True,
+        "preserves_dtype": [np.float64],
+        "requires_fit": True,
+        "non_deterministic": False,
+    }
 
 
 def _progress_bar(verbose):
@@ -466,11 +506,20 @@ class _RecipeCompleter(_Completer):
     def _complete(self, arr):
         bar = _progress_bar(self.verbose)
         try:
-            res = _recipe_complete(arr, self._model, init_scale=getattr(self, "init_scale", None),
-                                   lr_factors=self.lr_factors, max_steps=self.max_steps,
-                                   validation_fraction=self.validation_fraction,
-                                   folds=self.folds, max_time=self.max_time, seed=self.seed_,
-                                   tol=self.tol, progress=bar, **self._recipe_kwargs())
+            res = _recipe_complete(
+                arr,
+                self._model,
+                init_scale=getattr(self, "init_scale", None),
+                lr_factors=self.lr_factors,
+                max_steps=self.max_steps,
+                validation_fraction=self.validation_fraction,
+                folds=self.folds,
+                max_time=self.max_time,
+                seed=self.seed_,
+                tol=self.tol,
+                progress=bar,
+                **self._recipe_kwargs(),
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -514,9 +563,9 @@ class SNNCompleter(_RecipeCompleter):
     max_steps : int, default=2000
     validation_fraction : float, default=0.1
         Held-out observed entries of each part, for early stopping.
-    folds : int, default=3
+    folds : int or "auto", default="auto"
         Held-out parts; one model is trained per part (on the other entries) and their
-        predictions averaged.
+        predictions averaged ("auto": 3 below 150,000 observed entries, else 1).
     max_time : float, optional
         Wall-time budget in seconds; training stops at it and keeps the best iterates so far.
     keep_observed : bool, default=True
@@ -572,9 +621,23 @@ class SNNCompleter(_RecipeCompleter):
 
     _model = "snn"
 
-    def __init__(self, *, widths=(4, 4), fn="tanh", init_scale=1e-4, rank=None,
-                 lr_factors=None, max_steps=2000, validation_fraction=0.1, folds=3,
-                 max_time=None, keep_observed=True, random_state=0, tol=1e-3, verbose=False):
+    def __init__(
+        self,
+        *,
+        widths=(4, 4),
+        fn="tanh",
+        init_scale=1e-4,
+        rank=None,
+        lr_factors=None,
+        max_steps=2000,
+        validation_fraction=0.1,
+        folds="auto",
+        max_time=None,
+        keep_observed=True,
+        random_state=0,
+        tol=1e-3,
+        verbose=False,
+    ):
         self.widths = widths
         self.fn = fn
         self.init_scale = init_scale
@@ -596,8 +659,10 @@ class SNNCompleter(_RecipeCompleter):
         try:
             widths = tuple(widths)
         except TypeError:
-            raise InputTypeError(f"The 'widths' parameter of {type(self).__name__} must be a "
-                                 f"tuple of ints. Got {widths!r} instead.") from None
+            raise InputTypeError(
+                f"The 'widths' parameter of {type(self).__name__} must be a "
+                f"tuple of ints. Got {widths!r} instead."
+            ) from None
         return {"widths": widths, "fn": self.fn, "rank": self.rank}
 
 
@@ -608,9 +673,21 @@ class DeepCompleter(_RecipeCompleter):
 
     _model = "deep"
 
-    def __init__(self, *, depth=3, init_scale=1e-1, lr_factors=None, max_steps=2000,
-                 validation_fraction=0.1, folds=3, max_time=None, keep_observed=True,
-                 random_state=0, tol=1e-3, verbose=False):
+    def __init__(
+        self,
+        *,
+        depth=3,
+        init_scale=1e-1,
+        lr_factors=None,
+        max_steps=2000,
+        validation_fraction=0.1,
+        folds="auto",
+        max_time=None,
+        keep_observed=True,
+        random_state=0,
+        tol=1e-3,
+        verbose=False,
+    ):
         self.depth = depth
         self.init_scale = init_scale
         self.lr_factors = lr_factors
@@ -634,8 +711,19 @@ class FreeCompleter(_RecipeCompleter):
 
     _model = "free"
 
-    def __init__(self, *, lr_factors=None, max_steps=2000, validation_fraction=0.1, folds=3,
-                 max_time=None, keep_observed=True, random_state=0, tol=1e-3, verbose=False):
+    def __init__(
+        self,
+        *,
+        lr_factors=None,
+        max_steps=2000,
+        validation_fraction=0.1,
+        folds="auto",
+        max_time=None,
+        keep_observed=True,
+        random_state=0,
+        tol=1e-3,
+        verbose=False,
+    ):
         self.lr_factors = lr_factors
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
@@ -687,7 +775,8 @@ class ConvexCompleter(_Completer):
                 f"The 'X' parameter of ConvexCompleter.fit is too big for method='cvxpy': "
                 f"{d1} x {d2} = {d1 * d2} unknowns > {cvxpy_limit} (50 x 50 took 5 s; "
                 "the semidefinite program grows with the square of the unknowns). Use "
-                "method='admm' or SoftImputeCompleter.")
+                "method='admm' or SoftImputeCompleter."
+            )
         if method == "admm" and m * d1 * d2 > admm_limit:
             raise InputError(
                 f"The 'X' parameter of ConvexCompleter.fit is too big for the nuclear-norm "
@@ -696,7 +785,8 @@ class ConvexCompleter(_Completer):
                 f"{27 * m * d1 * d2 / 1e9:.1f} GB (m * d1 * d2 = {m * d1 * d2:.3g} > limit "
                 f"{admm_limit:.3g}; measured: 569 x 30 with m = 8,495 71 s, with "
                 "m = 13,664 141 s and 6.2 GB). Use SoftImputeCompleter (sparse, scales to "
-                "large matrices) or SNNCompleter.")
+                "large matrices) or SNNCompleter."
+            )
         p = Problem(CompletionOperator(rows, cols, arr.shape), torch.from_numpy(arr[rows, cols]))
         kw = {"tol": self.tol, "max_iter": self.max_iter, "return_info": True}
         try:
@@ -815,7 +905,8 @@ class SoftImputeCompleter(_Completer):
     (``lambda_ratio=0.01`` chose the same ``lambda`` on every split, RMSE within 2e-4, 10-21 s
     wall.)
     On u1 (``lambda_ratio=0.01``, other settings as the defaults): centring by the mean only
-    (``bias_shrinkage=None``) 0.9739, shrinkage 5 (the default on large matrices) 0.9279 (held-out RMSE 0.9161),
+    (``bias_shrinkage=None``) 0.9739, shrinkage 5 (the default on large matrices) 0.9279
+    (held-out RMSE 0.9161),
     shrinkage 10 0.9304 (0.9177); ``max_rank=100`` with shrinkage 10 0.9300 (29.5 s CPU).
     ``lambda_ratio=1e-3`` reached about the same RMSE (0.9302, ``max_rank=100``,
     shrinkage 10, ``tol=1e-3``) and the default ``tol`` halves the time of ``tol=1e-4`` with the
@@ -826,9 +917,19 @@ class SoftImputeCompleter(_Completer):
     :func:`soft_impute` keeps it as the reference for small matrices.
     """
 
-    def __init__(self, *, n_lambdas=20, lambda_ratio=1e-4, max_rank=50, max_iter=50, tol=1e-3,
-                 validation_fraction=0.1, bias_shrinkage="auto", keep_observed=True,
-                 random_state=0):
+    def __init__(
+        self,
+        *,
+        n_lambdas=20,
+        lambda_ratio=1e-4,
+        max_rank=50,
+        max_iter=50,
+        tol=1e-3,
+        validation_fraction=0.1,
+        bias_shrinkage="auto",
+        keep_observed=True,
+        random_state=0,
+    ):
         self.n_lambdas = n_lambdas
         self.lambda_ratio = lambda_ratio
         self.max_rank = max_rank
@@ -845,29 +946,42 @@ class SoftImputeCompleter(_Completer):
 
         where = type(self).__name__
         n_lambdas = check_int(self.n_lambdas, "n_lambdas", where, 1)
-        ratio = check_real(self.lambda_ratio, "lambda_ratio", where, low=0.0, high=1.0,
-                           low_open=True)
+        ratio = check_real(
+            self.lambda_ratio, "lambda_ratio", where, low=0.0, high=1.0, low_open=True
+        )
         if ratio >= 1.0:
-            raise InputError(f"The 'lambda_ratio' parameter of {where} must be a finite number "
-                             f"in (0, 1). Got {self.lambda_ratio!r} instead.")
+            raise InputError(
+                f"The 'lambda_ratio' parameter of {where} must be a finite number "
+                f"in (0, 1). Got {self.lambda_ratio!r} instead."
+            )
         max_rank = check_int(self.max_rank, "max_rank", where, 1)
         max_iter = check_int(self.max_iter, "max_iter", where, 1)
         tol = check_real(self.tol, "tol", where, low=0.0, high=1.0, low_open=True)
-        frac = check_real(self.validation_fraction, "validation_fraction", where, low=0.0,
-                          high=1.0)
+        frac = check_real(self.validation_fraction, "validation_fraction", where, low=0.0, high=1.0)
         if frac >= 1.0:
-            raise InputError(f"The 'validation_fraction' parameter of {where} must be a finite "
-                             f"number in [0, 1). Got {self.validation_fraction!r} instead.")
+            raise InputError(
+                f"The 'validation_fraction' parameter of {where} must be a finite "
+                f"number in [0, 1). Got {self.validation_fraction!r} instead."
+            )
         shrink = self.bias_shrinkage
         if shrink is not None and not (isinstance(shrink, str) and shrink == "auto"):
             if isinstance(shrink, str):
-                raise InputError(f"The 'bias_shrinkage' parameter of {where} must be 'auto', "
-                                 f"None or a number >= 0. Got {shrink!r} instead.")
+                raise InputError(
+                    f"The 'bias_shrinkage' parameter of {where} must be 'auto', "
+                    f"None or a number >= 0. Got {shrink!r} instead."
+                )
             shrink = check_real(shrink, "bias_shrinkage", where, low=0.0)
-        res = _softimpute.complete(arr, n_lambdas=n_lambdas, lambda_ratio=ratio,
-                                   max_rank=max_rank, max_iter=max_iter, tol=tol,
-                                   validation_fraction=frac, bias_shrinkage=shrink,
-                                   seed=self.seed_)
+        res = _softimpute.complete(
+            arr,
+            n_lambdas=n_lambdas,
+            lambda_ratio=ratio,
+            max_rank=max_rank,
+            max_iter=max_iter,
+            tol=tol,
+            validation_fraction=frac,
+            bias_shrinkage=shrink,
+            seed=self.seed_,
+        )
         self.lambda_ = res.lam
         self.lambdas_ = res.lambdas.tolist()
         self.validation_errors_ = res.validation_errors.tolist()
@@ -882,6 +996,11 @@ class SoftImputeCompleter(_Completer):
         return res.X
 
 
-COMPLETERS = {"snn": SNNCompleter, "convex": ConvexCompleter, "softimpute": SoftImputeCompleter,
-              "free": FreeCompleter, "deep": DeepCompleter}
+COMPLETERS = {
+    "snn": SNNCompleter,
+    "convex": ConvexCompleter,
+    "softimpute": SoftImputeCompleter,
+    "free": FreeCompleter,
+    "deep": DeepCompleter,
+}
 """Names used by ``spectralnn complete --model``."""

@@ -56,7 +56,6 @@ import math
 import time
 import warnings
 
-import numpy as np
 import torch
 
 from ._validation import check_int, check_positive, check_real
@@ -76,8 +75,6 @@ __all__ = [
     "fit_recipe",
     "normalize",
 ]
-
-
 
 
 DEFAULTS = {
@@ -105,9 +102,9 @@ def _sq_norm_sum(op, gen) -> float:
     if isinstance(op, CompletionOperator):
         return float(op.m)
     if isinstance(op, DenseOperator):
-        return float((op.A ** 2).sum())
+        return float((op.A**2).sum())
     if isinstance(op, RankOneOperator):
-        return float(((op.a ** 2).sum(-1) * (op.b ** 2).sum(-1)).sum())
+        return float(((op.a**2).sum(-1) * (op.b**2).sum(-1)).sum())
     probes = torch.randn(8, *op.shape, generator=gen, dtype=op.dtype)
     return float((op(probes) ** 2).sum(-1).mean())
 
@@ -143,7 +140,7 @@ def normalize(problem: Problem, center: bool | None = None, seed: int = 0):
     ones_y = op(torch.full(op.shape, offset, dtype=op.dtype))
     yc = problem.y - ones_y
     denom = _sq_norm_sum(op, torch.Generator().manual_seed(seed))
-    scale = math.sqrt(float((yc ** 2).sum()) * op.shape[0] * op.shape[1] / max(denom, 1e-300))
+    scale = math.sqrt(float((yc**2).sum()) * op.shape[0] * op.shape[1] / max(denom, 1e-300))
     if not scale > 0 or not math.isfinite(scale):
         scale = 1.0  # all observations equal the offset: the matrix is the constant
     norm = Normalization(offset, scale)
@@ -153,10 +150,12 @@ def normalize(problem: Problem, center: bool | None = None, seed: int = 0):
 
     y_test = None
     if problem.test_operator is not None:
+        assert problem.y_test is not None  # a Problem with a test operator has test data
         t1 = problem.test_operator(torch.full(op.shape, offset, dtype=op.dtype))
         y_test = (problem.y_test - t1) / scale
-    return Problem(op, yc / scale, n(problem.X_true), problem.test_operator, y_test,
-                   dict(problem.meta)), norm
+    return Problem(
+        op, yc / scale, n(problem.X_true), problem.test_operator, y_test, dict(problem.meta)
+    ), norm
 
 
 def _subset(op, idx):
@@ -200,8 +199,12 @@ def split(problem: Problem, fraction: float, seed: int = 0):
         return problem, None
     keep = torch.ones(problem.m, dtype=torch.bool)
     keep[idx] = False
-    train = Problem(_subset(problem.operator, keep.nonzero().squeeze(1)), problem.y[keep],
-                    problem.X_true, meta=dict(problem.meta))
+    train = Problem(
+        _subset(problem.operator, keep.nonzero().squeeze(1)),
+        problem.y[keep],
+        problem.X_true,
+        meta=dict(problem.meta),
+    )
     return train, Problem(val_op, problem.y[idx])
 
 
@@ -254,8 +257,13 @@ class _Race:
     def __init__(self, model, lrs, train, val, patience, tol):
         self.model, self.lrs, self.train, self.val = model, list(lrs), train, val
         # Held-out scores come from fit's own records (test_loss): no dense X per chunk.
-        self.scored = train if val is None else Problem(
-            train.operator, train.y, train.X_true, val.operator, val.y, dict(train.meta))
+        self.scored = (
+            train
+            if val is None
+            else Problem(
+                train.operator, train.y, train.X_true, val.operator, val.y, dict(train.meta)
+            )
+        )
         ref = train.y if val is None else val.y
         self.zero_score = max(float(0.5 * (ref * ref).mean()), 1e-300)  # the loss of X = 0
         self.patience, self.tol = patience, tol
@@ -284,22 +292,23 @@ class _Race:
                 self.score0[c] = self.zero_score
             score = self._score(res)
             rec = {k: v for k, v in res.final.items() if k not in ("test_loss", "step")}
-            self.hist[c].append(dict(rec, step=step + n,
-                                     val_loss=score if self.val is not None else None))
+            self.hist[c].append(
+                dict(rec, step=step + n, val_loss=score if self.val is not None else None)
+            )
             self.last_train[c] = rec.get("train_loss", math.inf)
             if score < self.best[c]:
                 self.best[c], self.best_step[c] = score, step + n
                 self.best_state[c] = _state(self.model, j)
             self.trace[c].append(math.sqrt(self.best[c] / self.score0[c]))
             # Past the plateau of a small init: the fit halved or the held-out error fell 10%.
-            self.moved[c] = self.moved[c] or (self.last_train[c] < 0.5 * self.loss0[c]
-                                              or self.trace[c][-1] < 0.9)
+            self.moved[c] = self.moved[c] or (
+                self.last_train[c] < 0.5 * self.loss0[c] or self.trace[c][-1] < 0.9
+            )
         return step + n
 
     def converged(self, c) -> bool:
         t = self.trace[c]
-        return (self.moved[c] and len(t) > self.patience
-                and t[-1 - self.patience] - t[-1] < self.tol)
+        return self.moved[c] and len(t) > self.patience and t[-1 - self.patience] - t[-1] < self.tol
 
     def leader(self) -> int:
         return min(range(len(self.lrs)), key=lambda c: (self.dead[c], self.best[c]))
@@ -308,7 +317,7 @@ class _Race:
         """Keep only the leader: continue it alone (cheaper than the whole batch)."""
         c = self.leader()
         j = self.ids.index(c)
-        state = {k: v.detach()[j:j + 1].clone() for k, v in self.model.state_dict().items()}
+        state = {k: v.detach()[j : j + 1].clone() for k, v in self.model.state_dict().items()}
         self.model = _build(model_name, shape, 1, kwargs)
         self.model.load_state_dict(state)
         self.ids = [c]
@@ -352,12 +361,25 @@ MAX_RANK = 32
 """Matrices with at most this many entries are trained on one thread (see ``_small_threads``)."""
 
 
-def fit_recipe(problem: Problem, model: str = "snn", *, init_scale: float | None = None,
-               lr_factors=None, max_steps: int = 2000, chunk: int | None = None,
-               patience: int = 4, validation_fraction: float = 0.1, refit: bool = True,
-               stall_fraction: float = 0.25, center: bool | None = None, seed: int = 0,
-               race_fraction: float = 0.2, tol: float = 1e-3, progress=None,
-               **model_kwargs) -> RecipeResult:
+def fit_recipe(
+    problem: Problem,
+    model: str = "snn",
+    *,
+    init_scale: float | None = None,
+    lr_factors=None,
+    max_steps: int = 2000,
+    chunk: int | None = None,
+    patience: int = 4,
+    validation_fraction: float = 0.1,
+    refit: bool = True,
+    stall_fraction: float = 0.25,
+    center: bool | None = None,
+    seed: int = 0,
+    race_fraction: float = 0.2,
+    tol: float = 1e-3,
+    progress=None,
+    **model_kwargs,
+) -> RecipeResult:
     """Train ``model`` on ``problem`` with the recipe of this module's docstring.
 
     Parameters
@@ -406,14 +428,44 @@ def fit_recipe(problem: Problem, model: str = "snn", *, init_scale: float | None
     True
     """
     with _small_threads(problem.shape):
-        return _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patience,
-                           validation_fraction, refit, stall_fraction, center, seed,
-                           race_fraction, tol, progress, model_kwargs)
+        return _fit_recipe(
+            problem,
+            model,
+            init_scale,
+            lr_factors,
+            max_steps,
+            chunk,
+            patience,
+            validation_fraction,
+            refit,
+            stall_fraction,
+            center,
+            seed,
+            race_fraction,
+            tol,
+            progress,
+            model_kwargs,
+        )
 
 
-def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patience,
-                validation_fraction, refit, stall_fraction, center, seed, race_fraction, tol,
-                progress, model_kwargs):
+def _fit_recipe(
+    problem,
+    model,
+    init_scale,
+    lr_factors,
+    max_steps,
+    chunk,
+    patience,
+    validation_fraction,
+    refit,
+    stall_fraction,
+    center,
+    seed,
+    race_fraction,
+    tol,
+    progress,
+    model_kwargs,
+):
     where = "fit_recipe"
     t0 = time.perf_counter()
     max_steps = check_int(max_steps, "max_steps", where, 1)
@@ -436,8 +488,9 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
         # the rank, not d^3; auto picks it for 4 L0 rank <= min(d)): measured at 300x260 with
         # widths (4, 4) on one thread, 600 ms/step full (rank 260), 67 ms/step factored (16).
         # Capped at MAX_RANK: the cores are L0 * rank square, and their SVDs dominate a step.
-        kwargs["rank"] = max(1, min(MAX_RANK,
-                                    min(problem.shape) // (4 * next(iter(kwargs["widths"])))))
+        kwargs["rank"] = max(
+            1, min(MAX_RANK, min(problem.shape) // (4 * next(iter(kwargs["widths"]))))
+        )
     kwargs.setdefault("seed", seed)
     kwargs.setdefault("dtype", problem.dtype)
     norm_problem, norm = normalize(problem, center, seed)
@@ -456,26 +509,40 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
         if len(race.ids) > 1 and step >= race_fraction * max_steps:
             race.narrow(model, problem.shape, kwargs)
         if step >= stall_fraction * max_steps and not any(
-                race.last_train[c] < (1 - 1e-3) * race.loss0[c] for c in race.ids
-                if race.loss0[c] is not None):
+            race.last_train[c] < (1 - 1e-3) * race.loss0[c]
+            for c in race.ids
+            if race.loss0[c] is not None
+        ):
             stalled = True
             break
     win = race.leader()
     status = "converged" if race.converged(win) else "max_steps"
     if all(race.dead):
         status = "diverged"
-        _warn(notes, StallWarning, f"every learning rate diverged ({[f'{x:.3g}' for x in lrs]}); "
-              "the data may hold huge outliers or lr_factors is too large")
+        _warn(
+            notes,
+            StallWarning,
+            f"every learning rate diverged ({[f'{x:.3g}' for x in lrs]}); "
+            "the data may hold huge outliers or lr_factors is too large",
+        )
     elif stalled:
         status = "stalled"
-        _warn(notes, StallWarning, f"the training loss did not move in {step} steps (lr "
-              f"{[f'{x:.3g}' for x in lrs]}, init_scale {kwargs.get('init_scale')}): the run "
-              "never left its initial point; raise lr_factors or init_scale")
+        _warn(
+            notes,
+            StallWarning,
+            f"the training loss did not move in {step} steps (lr "
+            f"{[f'{x:.3g}' for x in lrs]}, init_scale {kwargs.get('init_scale')}): the run "
+            "never left its initial point; raise lr_factors or init_scale",
+        )
     elif status == "max_steps":
         t, tail = race.trace[win], max(1, len(race.trace[win]) // 10)
         if len(t) > tail and t[-1 - tail] - t[-1] >= tol:
-            _warn(notes, StillImprovingWarning, f"the held-out error was still falling at the "
-                  f"step limit ({max_steps} steps); raise max_steps")
+            _warn(
+                notes,
+                StillImprovingWarning,
+                f"the held-out error was still falling at the "
+                f"step limit ({max_steps} steps); raise max_steps",
+            )
     final = _build(model, problem.shape, None, kwargs)
     final.load_state_dict(race.best_state[win])
     history = list(race.hist[win])
@@ -483,21 +550,39 @@ def _fit_recipe(problem, model, init_scale, lr_factors, max_steps, chunk, patien
     if val is not None and status != "diverged":
         with torch.no_grad():
             Xv = norm.inverse(_matrix(final))
-            yv = val.y * norm.scale + val.operator(torch.full(problem.shape, norm.offset,
-                                                              dtype=problem.dtype))
-            val_error = float(torch.linalg.vector_norm(val.operator(Xv) - yv)
-                              / torch.linalg.vector_norm(yv).clamp_min(1e-300))
+            yv = val.y * norm.scale + val.operator(
+                torch.full(problem.shape, norm.offset, dtype=problem.dtype)
+            )
+            val_error = float(
+                torch.linalg.vector_norm(val.operator(Xv) - yv)
+                / torch.linalg.vector_norm(yv).clamp_min(1e-300)
+            )
     did_refit = bool(refit and val is not None and status in ("converged", "max_steps"))
     best_step = race.best_step[win]
     if did_refit:
-        final, hist = _refit(model, problem.shape, kwargs, norm_problem, factors[win],
-                             max(best_step, chunk))
+        final, hist = _refit(
+            model, problem.shape, kwargs, norm_problem, factors[win], max(best_step, chunk)
+        )
         history += [dict(r, phase="refit") for r in hist]
     Xn = _matrix(final)
     cands = {lr: race.best[i] if not race.dead[i] else math.inf for i, lr in enumerate(lrs)}
-    return RecipeResult(norm.inverse(Xn), Xn, final, norm, lrs[win], factors[win], cands,
-                        history, status, best_step, val_error, kwargs.get("init_scale"),
-                        did_refit, time.perf_counter() - t0, notes)
+    return RecipeResult(
+        norm.inverse(Xn),
+        Xn,
+        final,
+        norm,
+        lrs[win],
+        factors[win],
+        cands,
+        history,
+        status,
+        best_step,
+        val_error,
+        kwargs.get("init_scale"),
+        did_refit,
+        time.perf_counter() - t0,
+        notes,
+    )
 
 
 def _refit(model, shape, kwargs, problem, factor, steps):

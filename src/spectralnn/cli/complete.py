@@ -21,8 +21,21 @@ RECIPE_MODELS = ("snn", "free", "deep")
 DENSE_LIMIT_GIB = 2.0
 """Largest dense output (rows x cols x 8 bytes) written; past it, --predict or --only-missing."""
 ROW_NAMES = {"row", "rows", "i", "user", "user_id", "userid", "r", "u", "uid"}
-COL_NAMES = {"col", "cols", "column", "j", "item", "item_id", "itemid", "movie", "movie_id",
-             "movieid", "c", "i", "iid"}
+COL_NAMES = {
+    "col",
+    "cols",
+    "column",
+    "j",
+    "item",
+    "item_id",
+    "itemid",
+    "movie",
+    "movie_id",
+    "movieid",
+    "c",
+    "i",
+    "iid",
+}
 
 EPILOG = f"""examples:
   spectralnn complete ratings.csv --out completed.csv
@@ -50,38 +63,83 @@ or --only-missing. Predictions are written with 6 significant digits (%.6g). Pro
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="complete a partially observed matrix (NaN = missing)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p = sub.add_parser(
+        NAME,
+        help="complete a partially observed matrix (NaN = missing)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
     p.add_argument("input", help="CSV/TSV matrix, .npy array, or row,col,value triplets")
-    p.add_argument("--out", required=True,
-                   help="output file (the input's format; with --predict: row,col,prediction)")
-    p.add_argument("--model", choices=MODELS, default="snn",
-                   help="snn (no tuning), convex (nuclear-norm minimiser), softimpute "
-                   "(held-out lambda), free (mean fill), deep (deep factorisation) "
-                   "(default: %(default)s)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output file (the input's format; with --predict: row,col,prediction)",
+    )
+    p.add_argument(
+        "--model",
+        choices=MODELS,
+        default="snn",
+        help="snn (no tuning), convex (nuclear-norm minimiser), softimpute "
+        "(held-out lambda), free (mean fill), deep (deep factorisation) "
+        "(default: %(default)s)",
+    )
     p.add_argument("--triplets", action="store_true", help="INPUT is row,col,value lines")
-    p.add_argument("--format", choices=("csv", "tsv", "npy"), default=None,
-                   help="input format (default: from the extension and content)")
-    p.add_argument("--header", dest="header", action="store_true", default=None,
-                   help="the first line holds column labels (default: detected)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "tsv", "npy"),
+        default=None,
+        help="input format (default: from the extension and content)",
+    )
+    p.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="the first line holds column labels (default: detected)",
+    )
     p.add_argument("--no-header", dest="header", action="store_false")
-    p.add_argument("--index-col", dest="index_col", action="store_true", default=None,
-                   help="the first column holds row labels (default: detected)")
+    p.add_argument(
+        "--index-col",
+        dest="index_col",
+        action="store_true",
+        default=None,
+        help="the first column holds row labels (default: detected)",
+    )
     p.add_argument("--no-index-col", dest="index_col", action="store_false")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--predict", metavar="PAIRS", default=None,
-                      help="write predictions for the row,col pairs of this file only")
-    what.add_argument("--only-missing", action="store_true",
-                      help="long-format input: write only the missing entries (default: all)")
-    p.add_argument("--clip", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None,
-                   help="clip the model's estimates to [LOW, HIGH] (default: no clipping)")
-    p.add_argument("--max-steps", type=int, default=2000,
-                   help="recipe step limit (default: %(default)s)")
-    p.add_argument("--fitted-observed", action="store_true",
-                   help="write the model's fit on observed entries too (default: keep them)")
+    what.add_argument(
+        "--predict",
+        metavar="PAIRS",
+        default=None,
+        help="write predictions for the row,col pairs of this file only",
+    )
+    what.add_argument(
+        "--only-missing",
+        action="store_true",
+        help="long-format input: write only the missing entries (default: all)",
+    )
+    p.add_argument(
+        "--clip",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="clip the model's estimates to [LOW, HIGH] (default: no clipping)",
+    )
+    p.add_argument(
+        "--max-steps", type=int, default=2000, help="recipe step limit (default: %(default)s)"
+    )
+    p.add_argument(
+        "--fitted-observed",
+        action="store_true",
+        help="write the model's fit on observed entries too (default: keep them)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress lines on stderr (default: progress every few seconds)")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (default: progress every few seconds)",
+    )
     return p
 
 
@@ -90,9 +148,15 @@ def _check_args(args) -> None:
 
     check_steps(args.max_steps, "--max-steps")  # [1, 10**7]
     stem = os.path.splitext(args.out)[0]  # every file run() writes, before any work
-    check_outputs([args.out, ("the summary file", f"{stem}.summary.json"),
-                   ("the history figure", f"{stem}.history.png")],
-                  [args.input, args.predict], "--out")
+    check_outputs(
+        [
+            args.out,
+            ("the summary file", f"{stem}.summary.json"),
+            ("the history figure", f"{stem}.history.png"),
+        ],
+        [args.input, args.predict],
+        "--out",
+    )
     if args.clip is not None:
         low, high = args.clip
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -101,8 +165,9 @@ def _check_args(args) -> None:
         raise UsageError(f"--out {args.out!r} is a folder; give a file name")
     for flag, path in (("INPUT", args.input), ("--predict", args.predict)):
         if path is not None and os.path.abspath(args.out) == os.path.abspath(path):
-            raise UsageError(f"--out {args.out!r} must differ from {flag} (inputs are never "
-                             "overwritten)")
+            raise UsageError(
+                f"--out {args.out!r} must differ from {flag} (inputs are never overwritten)"
+            )
     folder = os.path.dirname(os.path.abspath(args.out))
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"--out {args.out!r}: {folder!r} is not a folder")
@@ -115,16 +180,21 @@ def _empty_lines(values, model) -> str | None:
     rows, cols = np.flatnonzero(~obs.any(1)), np.flatnonzero(~obs.any(0))
     if not len(rows) and not len(cols):
         return None
-    what = "; ".join(f"{name} {', '.join(str(i + 1) for i in idx[:10])}"
-                     f"{' ...' if len(idx) > 10 else ''}"
-                     for name, idx in (("rows", rows), ("columns", cols)) if len(idx))
+    what = "; ".join(
+        f"{name} {', '.join(str(i + 1) for i in idx[:10])}{' ...' if len(idx) > 10 else ''}"
+        for name, idx in (("rows", rows), ("columns", cols))
+        if len(idx)
+    )
     if model == "convex":
-        raise UsageError(f"INPUT has no observed entry in {what}: --model convex cannot complete "
-                         "them (use --model snn, which fills them with the mean)")
+        raise UsageError(
+            f"INPUT has no observed entry in {what}: --model convex cannot complete "
+            "them (use --model snn, which fills them with the mean)"
+        )
     return f"no observed entry in {what} (1-based): filled with the model's estimate (the mean)"
 
 
 # ----------------------------------------------------------------------------- --predict pairs
+
 
 def _id_maps(table):
     """Row and column id -> index maps of the input (None: ids are 0-based positions)."""
@@ -132,8 +202,10 @@ def _id_maps(table):
         rows, cols = table.row_labels, table.col_labels
     else:
         rows, cols = table.index, table.header
-    as_map = (lambda labels: None if labels is None
-              else {str(lab).strip(): i for i, lab in enumerate(labels)})
+
+    def as_map(labels):
+        return None if labels is None else {str(lab).strip(): i for i, lab in enumerate(labels)}
+
     return as_map(rows), as_map(cols)
 
 
@@ -160,8 +232,11 @@ def _pair_delimiter(first_line: str) -> str:
 
 def _is_pair_header(cells, table) -> bool:
     names = [c.strip().lower() for c in cells[:2]]
-    known = [str(h).strip().lower() for h in (table.header or [])[:2]] \
-        if table.fmt == "triplets" else [table.corner.strip().lower()]
+    known = (
+        [str(h).strip().lower() for h in (table.header or [])[:2]]
+        if table.fmt == "triplets"
+        else [table.corner.strip().lower()]
+    )
     known = [k for k in known if k]
     return names[0] in ROW_NAMES | set(known) or names[1] in COL_NAMES | set(known)
 
@@ -184,8 +259,9 @@ def read_pairs(path: str, table) -> dict:
     for k, (lineno, line) in enumerate(numbered):
         cells = next(csv.reader([line], delimiter=delim))
         if len(cells) < 2:
-            raise UsageError(f"--predict {path!r} line {lineno}: {len(cells)} field, expected "
-                             f"row{delim}col")
+            raise UsageError(
+                f"--predict {path!r} line {lineno}: {len(cells)} field, expected row{delim}col"
+            )
         r_txt, c_txt = cells[0].strip(), cells[1].strip()
         r, c = _resolve(r_txt, row_ids, d1), _resolve(c_txt, col_ids, d2)
         if k == 0 and (r is None or c is None) and _is_pair_header(cells, table):
@@ -193,15 +269,21 @@ def read_pairs(path: str, table) -> dict:
             continue
         for what, got, txt in (("row", r, r_txt), ("column", c, c_txt)):
             if got is None:
-                raise UsageError(f"--predict {path!r} line {lineno}: unknown {what} id {txt!r} "
-                                 "(not in INPUT)")
+                raise UsageError(
+                    f"--predict {path!r} line {lineno}: unknown {what} id {txt!r} (not in INPUT)"
+                )
         rows.append(r)
         cols.append(c)
         text.append((r_txt, c_txt))
     if not rows:
         raise UsageError(f"--predict {path!r}: no row,col pairs after the header")
-    return {"rows": np.asarray(rows, dtype=np.int64), "cols": np.asarray(cols, dtype=np.int64),
-            "text": text, "header": header, "delimiter": delim}
+    return {
+        "rows": np.asarray(rows, dtype=np.int64),
+        "cols": np.asarray(cols, dtype=np.int64),
+        "text": text,
+        "header": header,
+        "delimiter": delim,
+    }
 
 
 def _dense_check(args, table) -> None:
@@ -213,12 +295,14 @@ def _dense_check(args, table) -> None:
         n, what = int(np.isnan(table.values).sum()), "missing entries"
     else:
         n, what = d1 * d2, f"entries in the completed {d1} x {d2} matrix"
-    gib = n * 8 / 2 ** 30
+    gib = n * 8 / 2**30
     if gib > DENSE_LIMIT_GIB:
-        raise UsageError(f"--out {args.out!r}: {n:,} {what} ({gib:.1f} GiB as float64) exceed "
-                         f"the {DENSE_LIMIT_GIB:g} GiB limit of a dense output; ask for the "
-                         "entries you need with --predict PAIRS (or --only-missing for "
-                         "long-format input)")
+        raise UsageError(
+            f"--out {args.out!r}: {n:,} {what} ({gib:.1f} GiB as float64) exceed "
+            f"the {DENSE_LIMIT_GIB:g} GiB limit of a dense output; ask for the "
+            "entries you need with --predict PAIRS (or --only-missing for "
+            "long-format input)"
+        )
 
 
 def validate(args):
@@ -229,8 +313,10 @@ def validate(args):
     fmt = "triplets" if args.triplets else args.format
     table = read_table(args.input, fmt=fmt, header=args.header, index_col=args.index_col)
     if args.only_missing and table.fmt != "triplets":
-        raise UsageError(f"--only-missing applies to long-format (row,col,value) input; INPUT "
-                         f"{args.input!r} was read as a {table.fmt} matrix")
+        raise UsageError(
+            f"--only-missing applies to long-format (row,col,value) input; INPUT "
+            f"{args.input!r} was read as a {table.fmt} matrix"
+        )
     if args.only_missing and not np.isnan(table.values).any():
         raise UsageError(f"--only-missing: INPUT {args.input!r} has no missing entry")
     pairs = None if args.predict is None else read_pairs(args.predict, table)
@@ -239,6 +325,7 @@ def validate(args):
 
 
 # ----------------------------------------------------------------------------- the fit
+
 
 def _estimator(args):
     from ..estimators import COMPLETERS
@@ -254,11 +341,20 @@ def _fit(args, values, printer):
     if args.model in RECIPE_MODELS:
         from ..recipe import complete
 
-        res = complete(values, args.model, max_steps=args.max_steps, seed=args.seed,
-                       progress=printer)
+        res = complete(
+            values, args.model, max_steps=args.max_steps, seed=args.seed, progress=printer
+        )
         return res, None, None
-    printer({"phase": args.model, "step": None, "max_steps": None, "held_out": None,
-             "elapsed": None, "eta": None})
+    printer(
+        {
+            "phase": args.model,
+            "step": None,
+            "max_steps": None,
+            "held_out": None,
+            "elapsed": None,
+            "eta": None,
+        }
+    )
     est = _estimator(args).fit(values)
     return None, est, est.fitted_
 
@@ -301,20 +397,32 @@ def _write_output(args, table, pairs, res, fitted) -> int:
     """Write OUTPUT; returns the number of data lines (entries) written."""
     values = table.values
     if pairs is not None:
-        pred = _entries(args, values, _predict(res, fitted, pairs["rows"], pairs["cols"]),
-                        pairs["rows"], pairs["cols"])
-        value_name = (table.header[2] if table.fmt == "triplets" and table.header
-                      else "prediction")
+        pred = _entries(
+            args,
+            values,
+            _predict(res, fitted, pairs["rows"], pairs["cols"]),
+            pairs["rows"],
+            pairs["cols"],
+        )
+        value_name = table.header[2] if table.fmt == "triplets" and table.header else "prediction"
         header = None if pairs["header"] is None else pairs["header"] + [value_name]
-        _write_rows(args.out, pairs["delimiter"], header,
-                    ([r, c, _num(v)] for (r, c), v in zip(pairs["text"], pred)))
+        _write_rows(
+            args.out,
+            pairs["delimiter"],
+            header,
+            ([r, c, _num(v)] for (r, c), v in zip(pairs["text"], pred)),
+        )
         return len(pred)
     if args.only_missing:
         rows, cols = np.nonzero(np.isnan(values))
         pred = _entries(args, values, _predict(res, fitted, rows, cols), rows, cols)
         rl, cl = table.row_labels, table.col_labels
-        _write_rows(args.out, table.delimiter, table.header,
-                    ([rl[i], cl[j], _num(v)] for i, j, v in zip(rows, cols, pred)))
+        _write_rows(
+            args.out,
+            table.delimiter,
+            table.header,
+            ([rl[i], cl[j], _num(v)] for i, j, v in zip(rows, cols, pred)),
+        )
         return len(pred)
     from .._tabular import write_table
 
@@ -331,26 +439,51 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
 
     values = table.values
     obs = ~np.isnan(values)
-    s = {"input": args.input, "output": args.out, "format": table.fmt,
-         "shape": list(values.shape), "observed": int(obs.sum()),
-         "observed_fraction": float(obs.mean()), "model": args.model,
-         "keep_observed": not args.fitted_observed, "time_s": elapsed,
-         "empty_rows": np.flatnonzero(~obs.any(1)).tolist(),
-         "empty_cols": np.flatnonzero(~obs.any(0)).tolist(),
-         "predict": args.predict, "only_missing": args.only_missing,
-         "clip": None if args.clip is None else list(args.clip), "entries_written": written}
+    s = {
+        "input": args.input,
+        "output": args.out,
+        "format": table.fmt,
+        "shape": list(values.shape),
+        "observed": int(obs.sum()),
+        "observed_fraction": float(obs.mean()),
+        "model": args.model,
+        "keep_observed": not args.fitted_observed,
+        "time_s": elapsed,
+        "empty_rows": np.flatnonzero(~obs.any(1)).tolist(),
+        "empty_cols": np.flatnonzero(~obs.any(0)).tolist(),
+        "predict": args.predict,
+        "only_missing": args.only_missing,
+        "clip": None if args.clip is None else list(args.clip),
+        "entries_written": written,
+    }
     if res is not None:
-        s.update(status=res.status, validation_error=res.validation_error, lr=res.lr,
-                 lr_factor=res.lr_factor, init_scale=res.init_scale, best_step=res.best_step,
-                 scale=res.normalization.scale, offset=res.normalization.offset,
-                 refit=res.refit, lr_candidates={f"{k:.6g}": v for k, v in res.candidates.items()},
-                 warnings=res.warnings)
+        s.update(
+            status=res.status,
+            validation_error=res.validation_error,
+            lr=res.lr,
+            lr_factor=res.lr_factor,
+            init_scale=res.init_scale,
+            best_step=res.best_step,
+            scale=res.normalization.scale,
+            offset=res.normalization.offset,
+            refit=res.refit,
+            lr_candidates={f"{k:.6g}": v for k, v in res.candidates.items()},
+            warnings=res.warnings,
+        )
     elif args.model == "softimpute":
-        s.update(validation_error=est.validation_error_, **{"lambda": est.lambda_},
-                 rank=est.rank_, iterations=est.n_iter_)
+        s.update(
+            validation_error=est.validation_error_,
+            **{"lambda": est.lambda_},
+            rank=est.rank_,
+            iterations=est.n_iter_,
+        )
     else:
-        s.update(solver=est.method_, converged=est.converged_, iterations=est.n_iter_,
-                 validation_error=None)
+        s.update(
+            solver=est.method_,
+            converged=est.converged_,
+            iterations=est.n_iter_,
+            validation_error=None,
+        )
     s["versions"] = _io.provenance()
     return s
 
@@ -387,8 +520,10 @@ def _history_figure(args, res, est):
 def _settings(s: dict) -> str:
     if "lr" in s:
         init = "" if s["init_scale"] is None else f", init {s['init_scale']:g}"
-        return (f": lr {s['lr']:.4g} (factor {s['lr_factor']:g} / curvature){init}, "
-                f"{s['best_step']} steps, {s['status']}")
+        return (
+            f": lr {s['lr']:.4g} (factor {s['lr_factor']:g} / curvature){init}, "
+            f"{s['best_step']} steps, {s['status']}"
+        )
     if "lambda" in s:
         return f": lambda {s['lambda']:.4g} (held-out), rank {s['rank']}"
     return f": solver {s['solver']}, {'converged' if s['converged'] else 'NOT converged'}"
@@ -402,8 +537,9 @@ def run(args, job) -> None:
     table = job["table"]
     if job["note"]:
         say(f"note: {job['note']}")
-    printer = ProgressPrinter(quiet=args.quiet, prefix="complete",
-                              legacy_scale=completion_scale(table.values))
+    printer = ProgressPrinter(
+        quiet=args.quiet, prefix="complete", legacy_scale=completion_scale(table.values)
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -420,12 +556,23 @@ def run(args, job) -> None:
     _io.write_json(f"{stem}.summary.json", summary)
     save_figure(_history_figure(args, res, est), f"{stem}.history.png")
     val = summary.get("validation_error")
-    what = (f"{written} predictions" if args.predict else
-            f"{written} missing entries" if args.only_missing else "the completed matrix")
-    lines = [(f"{table.values.shape[0]}x{table.values.shape[1]} matrix, {summary['observed']} "
-             f"observed ({summary['observed_fraction']:.1%})"),
-             f"model {args.model}" + _settings(summary),
-             "held-out relative error " + ("n/a" if val is None else f"{val:.4g}"),
-             (f"time {elapsed:.1f} s; wrote {what} to {args.out}, {stem}.summary.json, "
-              f"{stem}.history.png")]
+    what = (
+        f"{written} predictions"
+        if args.predict
+        else f"{written} missing entries"
+        if args.only_missing
+        else "the completed matrix"
+    )
+    lines = [
+        (
+            f"{table.values.shape[0]}x{table.values.shape[1]} matrix, {summary['observed']} "
+            f"observed ({summary['observed_fraction']:.1%})"
+        ),
+        f"model {args.model}" + _settings(summary),
+        "held-out relative error " + ("n/a" if val is None else f"{val:.4g}"),
+        (
+            f"time {elapsed:.1f} s; wrote {what} to {args.out}, {stem}.summary.json, "
+            f"{stem}.history.png"
+        ),
+    ]
     print("\n".join(lines), file=sys.stdout)
