@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import _gaussian, _preprocess
-from ._completion import STALL_STEPS, held_out_parts, refine_rows, train_fold
+from ._completion import STALL_STEPS, held_out_parts, refine_cols, refine_rows, train_fold
 from ._validation import check_int, check_positive, check_real
 from .errors import InputError, StallWarning, StillImprovingWarning
 
@@ -389,9 +389,8 @@ class _Context:
             fold=k,
         )
         if self.refine:
-            fit = refine_rows(
-                fit, y, self.values, self.rows, self.cols, self.shape, train, held, to_user
-            )
+            args = (y, self.values, self.rows, self.cols, self.shape, train, held, to_user)
+            fit = refine_cols(refine_rows(fit, *args), *args)
         return _Fold(fit, norm, held)
 
     def run(self, parts, column_scale, clip, fraction) -> CompletionResult:

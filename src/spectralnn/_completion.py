@@ -336,3 +336,18 @@ def _thin_svd(L, R):
     QR, RR = torch.linalg.qr(R)
     Uc, S, Vch = torch.linalg.svd(RL @ RR.mT)
     return QL @ Uc, S, QR @ Vch.mT
+
+
+def refine_cols(fit: FoldFit, y, values, rows, cols, shape, train, held, to_user) -> FoldFit:
+    """:func:`refine_rows` on the transpose: every column re-estimated in the fitted row space."""
+    if held is None or fit.val_rmse is None:
+        return fit
+    flipped = dataclasses.replace(fit, L=fit.R, R=fit.L, X=None if fit.X is None else fit.X.mT)
+
+    def to_user_t(z, idx):
+        return to_user(z, idx)
+
+    out = refine_rows(flipped, y, values, cols, rows, (shape[1], shape[0]), train, held, to_user_t)
+    if out is flipped:
+        return fit
+    return dataclasses.replace(fit, L=out.R, R=out.L, X=None, val_rmse=out.val_rmse)
