@@ -259,6 +259,8 @@ def _done(trace, step, best_step, every, patience, tol) -> bool:
     error 0.073 with a window of 5 checks, 0.028 with this rule)."""
     if len(trace) < 2 or trace[-1] > 0.99 * trace[0]:
         return False
+    if trace[-1] < 1e-4 * trace[0]:  # the data are fitted to 0.01% (RMS): nothing left to learn
+        return True
     since = step - best_step
     if since < max(patience * every, 0.5 * best_step):
         return False

@@ -157,8 +157,8 @@ def fit_normalization(
 
 
 LEVELS = 20
-"""Values on at most this many distinct levels (ratings 1..5, counts) are bounded by their
-observed minimum and maximum."""
+"""Values on at most this many distinct levels, each seen 50 times on average (ratings 1..5),
+are bounded by their observed minimum and maximum."""
 
 
 def bounds_of(values) -> tuple[float, float]:
@@ -170,6 +170,7 @@ def bounds_of(values) -> tuple[float, float]:
     if len(values) == 0:
         return -np.inf, np.inf
     lo, hi = float(values.min()), float(values.max())
-    if len(np.unique(values[:100_000])) <= LEVELS:
+    levels = len(np.unique(values[:100_000]))
+    if levels <= LEVELS and len(values) >= 50 * levels:  # each level seen many times: a scale
         return lo, hi
     return (0.0 if lo >= 0 else -np.inf), np.inf

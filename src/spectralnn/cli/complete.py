@@ -530,7 +530,7 @@ def _settings(s: dict) -> str:
 
 
 def run(args, job) -> None:
-    from .. import _io, estimators, recipe  # noqa: F401 - before the progress clock starts
+    from .. import _io, recipe  # noqa: F401 - before the progress clock starts
     from .._progress import ProgressPrinter, completion_scale
     from ..plotting import save_figure
 
@@ -550,11 +550,12 @@ def run(args, job) -> None:
     elapsed = time.perf_counter() - t0
     for w in caught:
         say(f"warning: {w.category.__name__}: {w.message}")
-    written = _write_output(args, table, job["pairs"], res, fitted)
-    summary = _summary(args, table, res, est, elapsed, written)
     stem = os.path.splitext(args.out)[0]
-    _io.write_json(f"{stem}.summary.json", summary)
-    save_figure(_history_figure(args, res, est), f"{stem}.history.png")
+    with _io.write_together():  # OUT and its side files: all new, or (on an error) all old
+        written = _write_output(args, table, job["pairs"], res, fitted)
+        summary = _summary(args, table, res, est, elapsed, written)
+        _io.write_json(f"{stem}.summary.json", summary)
+        save_figure(_history_figure(args, res, est), f"{stem}.history.png")
     val = summary.get("validation_error")
     what = (
         f"{written} predictions"

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UsageError, check_int, check_out, check_real, parse_widths, say
+from ._common import (
+    UsageError,
+    add_size_flag,
+    check_int,
+    check_out,
+    check_real,
+    check_size,
+    parse_widths,
+    say,
+)
 
 NAME = "recover"
 DEMO_SIZE = 28
@@ -124,10 +133,23 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="no progress lines on stderr (default: progress every few seconds)",
     )
     p.add_argument("--out", required=True, help="output folder (created)")
+    add_size_flag(p)
     return p
 
 
+def _check_size(args) -> None:
+    """Refuse a --size whose arrays would not fit (before any image is read)."""
+    check_int(args.size, "--size", 2)
+    if args.size is not None:  # Gaussian mode: a dense (fraction size^2, size^2) operator
+        side = float(args.size)
+        frac = 0.6 if args.fraction is None else args.fraction
+        gauss = args.missing is None and args.mask is None
+        nbytes = 8 * (frac * side**4 if gauss else 16 * side**2)
+        check_size(args, "--size", args.size, nbytes, nbytes / 5e9 * max(args.steps or 1, 1))
+
+
 def validate(args) -> dict:
+    _check_size(args)
     if args.missing is not None or args.mask is not None:
         from ._inpaint import validate_inpaint
 
