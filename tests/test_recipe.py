@@ -133,3 +133,25 @@ def test_bad_arguments():
         complete(M, column_scale="yes")
     with pytest.raises(ValueError, match="max_steps"):
         complete(M, max_steps=10**12)
+
+
+def test_held_out_parts_never_take_a_rows_or_columns_last_observation():
+    from spectralnn._completion import held_out_parts
+
+    rng = np.random.default_rng(0)
+    d1, d2 = 60, 40
+    mask = rng.random((d1, d2)) < 0.15
+    mask[0] = False
+    mask[0, 3] = True  # row 0 and column 39 have one observation each
+    mask[:, 39] = False
+    mask[5, 39] = True
+    rows, cols = np.nonzero(mask)
+    parts = held_out_parts(rows, cols, (d1, d2), 3, 0.2, seed=1)
+    assert len(parts) == 3
+    seen = np.concatenate(parts)
+    assert len(np.unique(seen)) == len(seen)  # disjoint parts
+    for held in parts:
+        keep = np.setdiff1d(np.arange(len(rows)), held)
+        assert set(rows[keep]) == set(rows) and set(cols[keep]) == set(cols)
+    last = {int(np.flatnonzero(rows == 0)[0]), int(np.flatnonzero(cols == 39)[0])}
+    assert not last & set(seen.tolist())
