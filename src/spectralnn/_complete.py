@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import _gaussian, _preprocess
-from ._completion import STALL_STEPS, held_out_parts, refine_cols, refine_rows, train_fold
+from ._completion import STALL_STEPS, held_out_parts, refine_rows, train_fold
 from ._validation import check_int, check_positive, check_real
 from .errors import InputError, StallWarning, StillImprovingWarning
 
@@ -390,16 +390,16 @@ class _Context:
         )
         if self.refine:
             args = (y, self.values, self.rows, self.cols, self.shape, train, held, to_user)
-            fit = refine_cols(refine_rows(fit, *args), *args)
+            fit = refine_rows(fit, *args)
         return _Fold(fit, norm, held)
 
     def run(self, parts, column_scale, clip, fraction) -> CompletionResult:
         m = len(self.values)
         everything = np.arange(m)
-        if not parts:
-            norm = self.normalization(everything, None, column_scale is True)
+        if not parts:  # too few entries to hold out: a table gets column units unasked
+            use_cols = bool(column_scale) and self.shape[1] <= TABLE_COLUMNS
+            norm = self.normalization(everything, None, use_cols)
             fitted = [self.train(0, 1, everything, None, norm)]
-            use_cols = column_scale is True
         else:
             fitted, use_cols = self._first(parts[0], column_scale, everything)
             lam = fitted[0].norm.lam
@@ -470,7 +470,7 @@ class _Context:
         if self.shape[0] * self.shape[1] <= DENSE_LIMIT:
             r, c = np.indices(self.shape).reshape(2, -1)
             res.X = torch.from_numpy(res.predict(r, c).reshape(self.shape))
-        if self.refine and _gaussian.tall(self.shape) and fitted[0].held is not None:
+        if self.refine and _gaussian.tall(self.shape):
             self._gaussian_step(res, fitted[0])
         self._column_check(res, fitted)
         res.wall_time = time.perf_counter() - self.t0
@@ -517,7 +517,21 @@ class _Context:
 
     def _gaussian_step(self, res, first):
         """The conditional-Gaussian refinement of a tall table (``_gaussian.py``), its ridge
-        chosen on the first part's held-out entries."""
+        chosen on the first part's held-out entries (:data:`_gaussian.DEFAULT_RIDGE` without
+        one)."""
+        if first.held is None:
+            ridge = _gaussian.DEFAULT_RIDGE
+        else:
+            ridge = self._choose_ridge(first)
+        obs = np.zeros(self.shape, dtype=bool)
+        obs[self.rows, self.cols] = True
+        assert res.X is not None
+        X = res.X.numpy().copy()
+        X[self.rows, self.cols] = self.values
+        res.X = torch.from_numpy(res._clip_dense(_gaussian.refine(X, obs, ridge)))
+        res.refined = ridge
+
+    def _choose_ridge(self, first) -> float:
         train = np.ones(len(self.values), dtype=bool)
         train[first.held] = False
         obs = np.zeros(self.shape, dtype=bool)
@@ -526,15 +540,9 @@ class _Context:
         X0[self.rows[train], self.cols[train]] = self.values[train]
         _, spread = _preprocess.column_units(self.values, self.cols, self.shape[1])
         h = first.held
-        ridge = _gaussian.choose_ridge(
+        return _gaussian.choose_ridge(
             X0, obs, self.rows[h], self.cols[h], self.values[h], spread[self.cols[h]]
         )
-        obs[:] = False
-        obs[self.rows, self.cols] = True
-        X = res.X.numpy().copy()
-        X[self.rows, self.cols] = self.values
-        res.X = torch.from_numpy(res._clip_dense(_gaussian.refine(X, obs, ridge)))
-        res.refined = ridge
 
     def _column_check(self, res, fitted):
         held = [f.held for f in fitted if f.held is not None]

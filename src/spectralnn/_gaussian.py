@@ -25,6 +25,10 @@ RIDGES = (1e-3, 1e-2, 0.1, 1.0)
 
 PASSES = 20
 
+DEFAULT_RIDGE = 1e-2
+"""The ridge of a table too small for a held-out part (the value chosen most often on the
+scikit-learn tables)."""
+
 
 def tall(shape) -> bool:
     """Whether the refinement applies: at least three rows per column, at most 200 columns."""
