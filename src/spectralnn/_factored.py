@@ -45,15 +45,12 @@ from __future__ import annotations
 
 import torch
 
-from ._operators import AlignedOperator, CompletionOperator, DenseOperator, RankOneOperator
 from ._spectral import _spectral_network
 from .functional import effective_rank_of
 
 DENSE_X_LIMIT = 2**25
 """``FitResult.X`` of a factored fit is dense up to this many entries (else None; use
 ``FitResult.factors``)."""
-
-CHUNK = 1 << 13  # observed entries per gather in completion (cache-sized blocks)
 
 
 def _rank_of(model) -> int:
@@ -71,9 +68,9 @@ def factored_unsupported(model, problem) -> str | None:
             f"the activation {model.snn.act.name!r} has f(0) != 0, so the network does not "
             "keep the factors' spans"
         )
-    op = problem.operator
-    if not isinstance(op, (CompletionOperator, RankOneOperator, AlignedOperator, DenseOperator)):
-        return f"the operator {type(op).__name__} is not one the factored path can serve"
+    why = problem.operator.low_rank_unsupported()
+    if why is not None:
+        return why
     p, L0 = _rank_of(model), model.snn.widths[0]
     limit = min(model.shape)
     if L0 * p >= limit:
@@ -203,111 +200,19 @@ class _Outside(torch.autograd.Function):
         return gU, gV, None, None, None, None, None, None
 
 
-class _SampledProduct(torch.autograd.Function):
-    """``out[..., i] = <L[..., rows_i, :], R[..., cols_i, :]>`` in chunks (memory O(chunk k))."""
-
-    @staticmethod
-    def forward(ctx, L, R, rows, cols):
-        ctx.save_for_backward(L, R, rows, cols)
-        m = rows.shape[0]
-        out = L.new_empty(*L.shape[:-2], m)
-        for a in range(0, m, CHUNK):
-            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
-            out[..., a : a + CHUNK] = (L.index_select(-2, r) * R.index_select(-2, c)).sum(-1)
-        return out
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, g):
-        L, R, rows, cols = ctx.saved_tensors
-        gL = torch.zeros_like(L) if ctx.needs_input_grad[0] else None
-        gR = torch.zeros_like(R) if ctx.needs_input_grad[1] else None
-        for a in range(0, rows.shape[0], CHUNK):
-            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
-            ga = g[..., a : a + CHUNK].unsqueeze(-1)
-            if gL is not None:
-                gL.index_add_(-2, r, ga * R.index_select(-2, c))
-            if gR is not None:
-                gR.index_add_(-2, c, ga * L.index_select(-2, r))
-        return gL, gR, None, None
-
-
-class _SampledWithOutside(torch.autograd.Function):
-    """Completion of ``X = P Q2^T + Q1 E12`` where ``E12t`` is a zero-valued outside part:
-    the forward gathers ``P`` and ``Q2`` only (the ``E12`` term is 0), the backward returns the
-    exact derivatives for ``P`` and ``E12t`` (constants ``Q1, Q2``). Half the memory traffic of
-    :class:`_SampledProduct` on the stacked ``[P, Q1] [Q2, E12t]^T``."""
-
-    @staticmethod
-    def forward(ctx, P, E12t, Q1, Q2, rows, cols):
-        m = rows.shape[0]
-        d1, d2 = P.shape[-2], Q2.shape[-2]
-        ctx.shapes = (P.shape, E12t.shape)
-        ctx.dense = _dense_route(d1, d2, m, P.shape[-1])
-        if ctx.dense:  # many entries per row: one GEMM beats m gathers of width r
-            flat = rows * d2 + cols
-            ctx.save_for_backward(Q1, Q2, flat)
-            return (P @ Q2.mT).flatten(-2).index_select(-1, flat)
-        out = P.new_empty(*P.shape[:-2], m)
-        Q2c = Q2.new_empty(*Q2.shape[:-2], m, Q2.shape[-1])  # Q2[cols], kept for backward
-        for a in range(0, m, CHUNK):
-            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
-            torch.index_select(Q2, -2, c, out=Q2c[..., a : a + CHUNK, :]) if Q2.ndim == 2 else Q2c[
-                ..., a : a + CHUNK, :
-            ].copy_(Q2.index_select(-2, c))
-            out[..., a : a + CHUNK] = (P.index_select(-2, r) * Q2c[..., a : a + CHUNK, :]).sum(-1)
-        ctx.save_for_backward(Q1, Q2c, rows, cols)
-        return out
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, g):
-        if ctx.dense:
-            Q1, Q2, flat = ctx.saved_tensors
-            (d1, _), d2 = ctx.shapes[0][-2:], ctx.shapes[1][-2]
-            G = g.new_zeros(*g.shape[:-1], d1 * d2).index_add_(-1, flat, g).unflatten(-1, (d1, d2))
-            return G @ Q2, G.mT @ Q1, None, None, None, None
-        Q1, Q2c, rows, cols = ctx.saved_tensors
-        gP, gE = g.new_zeros(ctx.shapes[0]), g.new_zeros(ctx.shapes[1])
-        for a in range(0, rows.shape[0], CHUNK):
-            r, c = rows[a : a + CHUNK], cols[a : a + CHUNK]
-            ga = g[..., a : a + CHUNK].unsqueeze(-1)
-            gP.index_add_(-2, r, ga * Q2c[..., a : a + CHUNK, :])
-            gE.index_add_(-2, c, ga * Q1.index_select(-2, r))
-        return gP, gE, None, None, None, None
-
-
-DENSE_ROUTE_LIMIT = 2**23
-"""Completion losses of matrices up to this many entries use one dense product when the gathers
-would move more data (``m r >= d1 d2 / 4``): 512 x 512 at 50% observed, not 10,000 x 10,000."""
-
-
-def _dense_route(d1: int, d2: int, m: int, r: int) -> bool:
-    return d1 * d2 <= DENSE_ROUTE_LIMIT and 4 * m * r >= d1 * d2
-
-
-def measure_with_outside(op, P, Q2, Q1, E12t, entries=None) -> torch.Tensor:
+def measure_with_outside(op, P, Q2, Q1, E12t) -> torch.Tensor:
     """``op(P Q2^T + Q1 E12)`` for a zero-valued ``E12t`` (the factored objective's outside
-    part), with exact derivatives for ``P`` and ``E12t``. ``entries``: completion ``(rows,
-    cols)`` to use instead of the operator's (the same entries in another order)."""
-    if isinstance(op, CompletionOperator):
-        rows, cols = entries if entries is not None else (op.rows, op.cols)
-        return _SampledWithOutside.apply(P, E12t, Q1, Q2, rows, cols)
-    return measure(op, torch.cat([P, Q1], -1), torch.cat([Q2, E12t], -1))
+    part), with exact derivatives for ``P`` and ``E12t``
+    (:meth:`~spectralnn.AbstractOperator.measure_low_rank_outside`)."""
+    return op.measure_low_rank_outside(P, Q2, Q1, E12t)
 
 
 def measure(op, L: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    """``op(L R^T)`` without forming ``L R^T`` (except for dense operators).
+    """``op(L R^T)`` without forming ``L R^T`` where the operator's structure allows it
+    (:meth:`~spectralnn.AbstractOperator.measure_low_rank`).
 
     ``L: (..., d1, k)``, ``R: (..., d2, k)`` -> ``(..., m)``."""
-    if isinstance(op, CompletionOperator):
-        return _SampledProduct.apply(L, R, op.rows, op.cols)
-    if isinstance(op, RankOneOperator):
-        return ((op.a @ L) * (op.b @ R)).sum(-1)
-    if isinstance(op, AlignedOperator):
-        coords = ((op.Phi.mT @ L) * (op.Psi.mT @ R)).sum(-1)  # diag(Phi^T L R^T Psi)
-        return coords @ op.S.mT
-    return op(L @ R.mT)
+    return op.measure_low_rank(L, R)
 
 
 def _network(model, alphas, act, need_grad: bool):
@@ -379,12 +284,13 @@ class FactoredObjective:
             X = problem.X_true
             self.truth = ("dense", X, None, (X * X).sum())
         self._Q1 = self._Q2 = self._C = self._losses = None
-        self.y, self.entries = problem.y, None
-        op = problem.operator
-        if isinstance(op, CompletionOperator):  # row-sorted entries: streaming gathers
-            order = torch.argsort(op.rows, stable=True)
-            self.entries = (op.rows[order], op.cols[order])
-            self.y = problem.y[order]
+        # The operator and measurements the gradient steps use: in the operator's streaming
+        # order where it has one (completion: row-sorted entries), the same loss.
+        self.op, self.y = problem.operator, problem.y
+        order = self.op.streaming_order()
+        sorted_op = None if order is None else self.op.subset(order)
+        if sorted_op is not None:
+            self.op, self.y = sorted_op, problem.y[order]
 
     def _network(self, need_grad: bool):
         return _network(self.model, self.alphas, self.act, need_grad)
@@ -395,9 +301,7 @@ class FactoredObjective:
         with torch.set_grad_enabled(need_grad):
             Q1, Q2, C, E21, E12t = self._network(need_grad)
             if need_grad:  # X = (Q1 C + E21) Q2^T + Q1 E12
-                pred = measure_with_outside(
-                    self.problem.operator, Q1 @ C + E21, Q2, Q1, E12t, self.entries
-                )
+                pred = measure_with_outside(self.op, Q1 @ C + E21, Q2, Q1, E12t)
                 res = pred - self.y
             else:
                 res = measure(self.problem.operator, Q1 @ C, Q2) - self.problem.y

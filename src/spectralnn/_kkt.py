@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import torch
 
-from ._operators import AlignedOperator
 from .errors import ConvergenceWarning
 
 
@@ -95,38 +94,9 @@ def _exact_dual(op, U, V, slack):
     return torch.from_numpy(np.asarray(nu.value)).to(A), str(prob.status)
 
 
-def _aligned_dual(op, x, supp):
-    """Aligned case: nu with (S^T nu)_j = sign(x_j) on the support, min max |.| off it (LP)."""
-    from scipy.optimize import linprog
-
-    S = op.S.cpu().numpy()
-    supp = supp.cpu().numpy()
-    m = S.shape[0]
-    sign = np.sign(x.cpu().numpy())
-    # variables (nu, t): min t s.t. S_supp^T nu = sign, -t <= S_off^T nu <= t
-    c = np.r_[np.zeros(m), 1.0]
-    off = S[:, ~supp].T
-    A_ub = np.vstack([np.c_[off, -np.ones(len(off))], np.c_[-off, -np.ones(len(off))]])
-    A_eq = np.c_[S[:, supp].T, np.zeros(int(supp.sum()))]
-    res = linprog(
-        c,
-        A_ub=A_ub if len(off) else None,
-        b_ub=np.zeros(len(A_ub)) if len(off) else None,
-        A_eq=A_eq if supp.any() else None,
-        b_eq=sign[supp] if supp.any() else None,
-        bounds=[(None, None)] * m + [(0, None)],
-        method="highs",
-    )
-    if res.status == 0:
-        return torch.from_numpy(res.x[:m]).to(op.S), "optimal"
-    if res.status == 2:  # proven: no nu matches the signs, so no certificate exists
-        nu = np.linalg.lstsq(S[:, supp].T, sign[supp], rcond=None)[0]  # residuals to show
-        return torch.from_numpy(nu).to(op.S), "infeasible"
-    return None, f"HiGHS: {res.message}"
-
-
 def _fallback(what: str, status: str) -> None:
-    # stack: _fallback < _aligned_case/_general_case < certificate < kkt_certificate < caller
+    # stack: _fallback < _general_case/an operator's kkt_lp < certificate < kkt_certificate
+    # < caller
     warnings.warn(
         f"kkt_certificate: the {what} dual solve failed ({status}); falling back to "
         "a least-squares dual, which is only a sufficient check (a False 'holds' "
@@ -134,19 +104,6 @@ def _fallback(what: str, status: str) -> None:
         ConvergenceWarning,
         stacklevel=5,
     )
-
-
-def _aligned_case(op, X, rank_tol):
-    """The support of ``x = diag(Phi^T X Psi)`` plays the role of the rank."""
-    x = op.coordinates(X)
-    supp = x.abs() > rank_tol * x.abs().max()
-    U = op.Phi[:, supp] * torch.sign(x[supp])
-    V = op.Psi[:, supp]
-    nu, status = _aligned_dual(op, x, supp)
-    if nu is None:
-        _fallback("aligned LP", status)
-        return U, V, int(supp.sum()), _lstsq_dual(op, U, V), "aligned-lstsq-fallback", status
-    return U, V, int(supp.sum()), nu, "aligned-lp", status
 
 
 def _general_case(op, X, method, rank_tol, tol):
@@ -180,13 +137,9 @@ def certificate(X, problem, y_hat, *, method="auto", rank_tol=1e-3, tol=1e-3) ->
     op = problem.operator
     X = X.detach().to(op.dtype)
     feas = (torch.linalg.vector_norm(op(X) - y_hat) / torch.linalg.vector_norm(y_hat)).item()
-    aligned = isinstance(op, AlignedOperator) and method in ("auto", "aligned")
-    if aligned:
-        from .metrics import alignment
-
-        aligned = alignment(X, op.Phi, op.Psi).item() <= tol
+    case = op.kkt_lp(X, rank_tol, tol) if op.exact_lp and method in ("auto", "aligned") else None
     U, V, r, nu, used, status = (
-        _aligned_case(op, X, rank_tol) if aligned else _general_case(op, X, method, rank_tol, tol)
+        case if case is not None else _general_case(op, X, method, rank_tol, tol)
     )
     p_t, p_n = _tangent_maps(U, V)
     Z = op.adjoint(nu)

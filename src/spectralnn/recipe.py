@@ -61,7 +61,7 @@ import torch
 from ._validation import check_int, check_positive, check_real
 from .errors import StallWarning, StillImprovingWarning
 from .models import make_model
-from .sensing import CompletionOperator, DenseOperator, Problem, RankOneOperator
+from .sensing import Problem
 from .train import Status, fit_runs
 
 __all__ = [
@@ -97,41 +97,26 @@ class Normalization:
         return X * self.scale + self.offset
 
 
-def _sq_norm_sum(op, gen) -> float:
-    """``sum_i ||A_i||_F^2`` (exact for completion/dense/rank-one, else 8 Gaussian probes)."""
-    if isinstance(op, CompletionOperator):
-        return float(op.m)
-    if isinstance(op, DenseOperator):
-        return float((op.A**2).sum())
-    if isinstance(op, RankOneOperator):
-        return float(((op.a**2).sum(-1) * (op.b**2).sum(-1)).sum())
-    probes = torch.randn(8, *op.shape, generator=gen, dtype=op.dtype)
-    return float((op(probes) ** 2).sum(-1).mean())
+def _sq_norm_sum(op, seed: int = 0) -> float:
+    """``sum_i ||A_i||_F^2`` (:meth:`~spectralnn.AbstractOperator.sq_norm_sum`: exact for
+    completion/dense/rank-one, else 8 Gaussian probes drawn from ``seed``)."""
+    return op.sq_norm_sum(seed)
 
 
 def curvature(operator, iters: int = 30, seed: int = 0) -> float:
-    """Largest eigenvalue of the loss Hessian ``A^* A / m`` (power iteration; exact for
-    completion: the largest multiplicity of an observed entry over ``m``)."""
-    op = operator
-    if isinstance(op, CompletionOperator):
-        return float(torch.bincount(op._flat_idx).max()) / op.m
-    gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(*op.shape, generator=gen, dtype=op.dtype)
-    lam = 0.0
-    for _ in range(iters):
-        v = v / torch.linalg.matrix_norm(v)
-        w = op.adjoint(op(v))
-        lam = float((w * v).sum())
-        v = w
-    return max(lam, 1e-300) / op.m
+    """Largest eigenvalue of the loss Hessian ``A^* A / m``
+    (:meth:`~spectralnn.AbstractOperator.curvature`: power iteration; exact for completion, the
+    largest multiplicity of an observed entry over ``m``)."""
+    return operator.curvature(iters, seed)
 
 
 def normalize(problem: Problem, center: bool | None = None, seed: int = 0):
     """The normalised problem and its :class:`Normalization` (module docstring, step 1).
 
-    ``center=None`` centres completion problems only."""
+    ``center=None`` centres where the operator says so (``center_by_default``: completion
+    problems only)."""
     op = problem.operator
-    center = isinstance(op, CompletionOperator) if center is None else center
+    center = op.center_by_default if center is None else center
     offset = 0.0
     if center:
         ones = torch.ones(op.shape, dtype=op.dtype)
@@ -139,7 +124,7 @@ def normalize(problem: Problem, center: bool | None = None, seed: int = 0):
         offset = float((a1 @ problem.y) / (a1 @ a1).clamp_min(1e-300))
     ones_y = op(torch.full(op.shape, offset, dtype=op.dtype))
     yc = problem.y - ones_y
-    denom = _sq_norm_sum(op, torch.Generator().manual_seed(seed))
+    denom = _sq_norm_sum(op, seed)
     scale = math.sqrt(float((yc**2).sum()) * op.shape[0] * op.shape[1] / max(denom, 1e-300))
     if not scale > 0 or not math.isfinite(scale):
         scale = 1.0  # all observations equal the offset: the matrix is the constant
@@ -159,35 +144,20 @@ def normalize(problem: Problem, center: bool | None = None, seed: int = 0):
 
 
 def _subset(op, idx):
-    if isinstance(op, CompletionOperator):
-        return CompletionOperator(op.rows[idx], op.cols[idx], op.shape, op.dtype)
-    if isinstance(op, DenseOperator):
-        return DenseOperator(op.A[idx])
-    if isinstance(op, RankOneOperator):
-        return RankOneOperator(op.a[idx], op.b[idx])
-    return None
+    """The operator of the measurements ``idx``, or None where it cannot be restricted."""
+    return op.subset(idx)
 
 
 def _validation_indices(op, fraction, gen) -> torch.Tensor | None:
-    """Held-out indices: ``fraction`` of the observations, never a row's or column's last one."""
+    """Held-out indices: ``fraction`` of the observations, chosen by the operator's
+    :meth:`~spectralnn.AbstractOperator.holdout` (completion: never a row's or column's last
+    one); None when fewer than 5 would be held out or kept."""
     n_val = round(fraction * op.m)
     if n_val < 5 or op.m - n_val < 5:
         return None
     perm = torch.randperm(op.m, generator=gen)
-    if not isinstance(op, CompletionOperator):
-        return perm[:n_val]
-    rows_left = torch.bincount(op.rows, minlength=op.shape[0]).clone()
-    cols_left = torch.bincount(op.cols, minlength=op.shape[1]).clone()
-    chosen = []
-    for i in perm.tolist():
-        r, c = int(op.rows[i]), int(op.cols[i])
-        if rows_left[r] > 1 and cols_left[c] > 1:
-            chosen.append(i)
-            rows_left[r] -= 1
-            cols_left[c] -= 1
-            if len(chosen) == n_val:
-                break
-    return torch.tensor(chosen, dtype=torch.long) if len(chosen) >= 5 else None
+    chosen = op.holdout(perm, n_val)
+    return chosen if chosen.numel() >= 5 else None
 
 
 def split(problem: Problem, fraction: float, seed: int = 0):

@@ -2,11 +2,12 @@ r"""Matrix-sensing problems: operators, :class:`Problem`, generators and the ``.
 
 ``.npz`` format (written by :meth:`Problem.save`, read by :func:`load_problem`):
 
-* ``operator`` -- the kind: ``"dense"``, ``"aligned"``, ``"completion"`` or ``"rank_one"``
-  (absent: ``"dense"``, so a plain ``np.savez(path, A=A, y=y)`` file loads);
-* the operator's arrays -- dense: ``A (m, d1, d2)``; aligned: ``Phi (d1, r)``, ``Psi (d2, r)``,
-  ``S (m, r)``; completion: ``rows (m,)``, ``cols (m,)``, ``shape (2,)``; rank_one: ``a (m, d1)``,
-  ``b (m, d2)``;
+* ``operator`` -- the kind: ``"dense"``, ``"aligned"``, ``"completion"``, ``"rank_one"`` or
+  one added with :func:`register_operator` (absent: ``"dense"``, so a plain
+  ``np.savez(path, A=A, y=y)`` file loads);
+* the operator's arrays (its ``npz_keys``) -- dense: ``A (m, d1, d2)``; aligned: ``Phi (d1, r)``,
+  ``Psi (d2, r)``, ``S (m, r)``; completion: ``rows (m,)``, ``cols (m,)``, ``shape (2,)``;
+  rank_one: ``a (m, d1)``, ``b (m, d2)``;
 * ``y (m,)``; optional ``X_true (d1, d2)``;
 * optional held-out set: the same operator arrays prefixed ``test_`` and ``y_test``;
 * ``meta`` -- a JSON string (kind, seed, noise, ...).
@@ -31,6 +32,7 @@ from ._operators import (
     CompletionOperator,
     DenseOperator,
     RankOneOperator,
+    register_operator,
 )
 from ._validation import (
     check_array,
@@ -63,6 +65,7 @@ __all__ = [
     "low_rank_target",
     "make_image_problem",
     "make_problem",
+    "register_operator",
 ]
 
 
@@ -202,15 +205,20 @@ class Problem:
         return moved
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the documented ``.npz`` format atomically (temp file + rename)."""
+        """Write the documented ``.npz`` format atomically (temp file + rename).
+
+        The operator's kind must be registered (:func:`register_operator`) and its
+        ``npz_arrays`` must hold exactly its ``npz_keys``, so that :func:`load_problem` can
+        read the file back."""
         data: dict[str, Any] = {"operator": np.array(self.operator.kind)}
-        data.update(self.operator.arrays())
+        data.update(_npz_arrays(self.operator, "operator"))
         data["y"] = self.y.cpu().numpy()
         if self.X_true is not None:
             data["X_true"] = self.X_true.cpu().numpy()
         if self.test_operator is not None:
             assert self.y_test is not None  # given together with test_operator
-            data.update({f"test_{k}": v for k, v in self.test_operator.arrays().items()})
+            arrays = _npz_arrays(self.test_operator, "test_operator")
+            data.update({f"test_{k}": v for k, v in arrays.items()})
             data["y_test"] = self.y_test.cpu().numpy()
         data["meta"] = np.array(json.dumps(self.meta))
         from ._io import write_npz
@@ -218,13 +226,48 @@ class Problem:
         write_npz(os.fspath(path), **data)
 
 
-_KEYS = {
-    "dense": ("A",),
-    "aligned": ("Phi", "Psi", "S"),
-    "completion": ("rows", "cols", "shape"),
-    "rank_one": ("a", "b"),
-}
-_FLOAT_KEYS = {"A", "Phi", "Psi", "S", "a", "b", "y", "X_true"}
+def _npz_arrays(op: AbstractOperator, name: str) -> dict[str, np.ndarray]:
+    """``op.npz_arrays()``, checked against the registered kind's ``npz_keys``."""
+    kind = getattr(op, "kind", None)
+    cls = OPERATORS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise InputError(
+            f"The {name!r} of Problem.save must be of a registered kind "
+            f"({sorted(OPERATORS)}; see register_operator). Got {kind!r} for "
+            f"{type(op).__name__} instead."
+        )
+    arrays = dict(op.npz_arrays())
+    if set(arrays) != set(cls.npz_keys):
+        raise InputError(
+            f"The {name!r} of Problem.save ({type(op).__name__}) must write the arrays "
+            f"{list(cls.npz_keys)} of kind {kind!r}. Got {sorted(arrays)} instead."
+        )
+    return arrays
+
+
+def _keys(kind: str) -> tuple[str, ...]:
+    """The ``.npz`` arrays of a registered operator kind."""
+    return OPERATORS[kind].npz_keys
+
+
+def _float_keys(kind: str | None) -> set[str]:
+    """The keys holding real numbers (cast to float, checked finite): the measurements, the
+    target and the kind's own (every registered kind's when the kind is not known)."""
+    kinds = [kind] if kind in OPERATORS else list(OPERATORS)
+    out = {"y", "X_true"}
+    for k in kinds:
+        cls = OPERATORS[k]
+        out.update(cls.npz_keys if cls.float_keys is None else cls.float_keys)
+    return out
+
+
+def _known_keys() -> set[str]:
+    """Every key a problem file may hold (others are ignored, unread)."""
+    return {"operator", "meta", "y", "X_true", "y_test"} | {
+        p + k for kind in OPERATORS for k in _keys(kind) for p in ("", "test_")
+    }
+
+
 MAX_ARRAY_BYTES = 2**34
 """Largest array a problem file may declare (16 GiB), whatever its compression."""
 _DEFLATE_RATIO = 1100  # deflate expands at most ~1032x; a larger claim is a forged header
@@ -299,7 +342,7 @@ def _npz_headers(
     return out
 
 
-def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
+def _clean(key: str, a: np.ndarray, path: str, float_keys: set[str]) -> np.ndarray:
     """One array of a problem file, checked by key: real, finite, right kind."""
     base = key[5:] if key.startswith("test_") and key != "test_" else key
     base = "y" if key == "y_test" else base
@@ -313,7 +356,7 @@ def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
     elif kind not in "biuf":
         what = "complex" if kind == "c" else str(a.dtype)
         raise ProblemFormatError(f"Array {key!r} in {path!r} must be real. Got {what} instead.")
-    elif base in _FLOAT_KEYS:
+    elif base in float_keys:
         if a.dtype not in (np.float32, np.float64):
             a = a.astype(np.float64)  # lossless: ints, bools, float16
         bad = int((~np.isfinite(a)).sum())
@@ -332,20 +375,18 @@ def _clean(key: str, a: np.ndarray, path: str) -> np.ndarray:
 
 
 def _operator_from(data, prefix: str, kind: str, path: str) -> AbstractOperator:
-    keys = _KEYS[kind]
+    keys = _keys(kind)
     missing = [prefix + k for k in keys if prefix + k not in data]
     if missing:
         raise ProblemFormatError(
             f"A {kind!r} problem file needs the keys {[prefix + k for k in keys]}; "
             f"missing {missing}. Found keys {sorted(data)} in {path!r}."
         )
-    arrays = [data[prefix + k] for k in keys]
+    arrays = {k: data[prefix + k] for k in keys}
+    y = data["y_test" if prefix else "y"]
+    dtype = torch.float32 if y.dtype == np.float32 else torch.float64
     try:
-        if kind == "completion":
-            y = data["y_test" if prefix else "y"]
-            dtype = torch.float32 if y.dtype == np.float32 else torch.float64
-            return CompletionOperator(arrays[0], arrays[1], arrays[2], dtype)
-        return OPERATORS[kind](*arrays)
+        return OPERATORS[kind].from_npz(arrays, dtype)
     except (ValueError, TypeError) as exc:
         raise ProblemFormatError(
             f"Invalid {'test' if prefix else 'training'} operator in {path!r} "
@@ -383,7 +424,8 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
     limit = memory_limit(max_bytes, "load_problem")
     try:
         headers = _npz_headers(path, None if limit_is_explicit(max_bytes) else MAX_RATIO)
-        wanted = [k for k in headers if k in _KNOWN_KEYS]
+        known = _known_keys()
+        wanted = [k for k in headers if k in known]
         declared = sum(
             math.prod(shape) * max(dt.itemsize, 8)
             for k, (shape, dt) in headers.items()
@@ -403,8 +445,11 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
         raise
     except Exception as exc:  # noqa: BLE001 -- zipfile/header/OS errors: "not a problem file"
         raise ProblemFormatError(f"Could not read {path!r} as an .npz file: {exc}") from None
-    data = {k: _clean(k, a, path) for k, a in data.items()}
+    if "operator" in data:
+        data["operator"] = _clean("operator", data["operator"], path, set())
     kind = str(data["operator"]) if "operator" in data else "dense"
+    floats = _float_keys(kind)
+    data = {k: _clean(k, a, path, floats) for k, a in data.items()}
     if kind not in OPERATORS:
         raise ProblemFormatError(
             f"Key 'operator' in {path!r} must be one of {sorted(OPERATORS)}. Got {kind!r} instead."
@@ -431,11 +476,6 @@ def load_problem(path: str | os.PathLike, *, max_bytes: float | None = None) -> 
         return Problem(op, data["y"], data.get("X_true"), test, data.get("y_test"), meta)
     except (ValueError, TypeError) as exc:
         raise ProblemFormatError(f"Invalid problem file {path!r}: {exc}") from None
-
-
-_KNOWN_KEYS = {"operator", "meta", "y", "X_true", "y_test"} | {
-    p + k for keys in _KEYS.values() for k in keys for p in ("", "test_")
-}
 
 
 # --------------------------------------------------------------------------- generators

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from ._kkt import Certificate, certificate
-from ._operators import AlignedOperator, CompletionOperator
 from ._validation import check_array, check_bool, check_choice, check_int, check_matrix, check_real
 from .errors import ConvergenceWarning, InputError, InputTypeError
 
@@ -77,9 +76,9 @@ def projected_y(problem) -> torch.Tensor:
     """``y`` projected onto the range of the operator (``A A^+ y``); ``y`` itself when the
     operator is onto (full row rank), which spares a least-squares solve and its rounding."""
     op, y = _check_problem(problem, "projected_y").operator, problem.y
-    if isinstance(op, CompletionOperator) and len(set(op._flat_idx.tolist())) == op.m:
+    if op.is_onto():
         return y
-    M = op.S if isinstance(op, AlignedOperator) else op.dense().reshape(op.m, -1)
+    M = op.range_matrix()
     m, n = M.shape
     rank = int(torch.linalg.matrix_rank(M))
     if m <= n and rank == m:
@@ -94,33 +93,7 @@ def projected_y(problem) -> torch.Tensor:
 def min_frobenius_interpolant(problem) -> torch.Tensor:
     """The minimum-Frobenius-norm least-squares solution ``A^+ y`` (a non-answer to compare)."""
     op = _check_problem(problem, "min_frobenius_interpolant").operator
-    if isinstance(op, AlignedOperator):
-        return op.embed(torch.linalg.pinv(op.S) @ problem.y)
-    M = op.dense().reshape(op.m, -1)
-    return (torch.linalg.pinv(M) @ problem.y).reshape(op.shape)
-
-
-def _lp_aligned(problem, y_hat):
-    from scipy.optimize import linprog
-
-    S = problem.operator.S.cpu().numpy()
-    r = S.shape[1]
-    # x = p - q with p, q >= 0: min 1^T (p + q) s.t. S (p - q) = y_hat.
-    res = linprog(
-        np.ones(2 * r),
-        A_eq=np.hstack([S, -S]),
-        b_eq=y_hat.cpu().numpy(),
-        bounds=(0, None),
-        method="highs",
-    )
-    if res.status != 0:
-        raise RuntimeError(f"HiGHS could not solve the aligned LP: {res.message}")
-    x = torch.from_numpy(res.x[:r] - res.x[r:]).to(problem.operator.S)
-    return problem.operator.embed(x), {
-        "status": "optimal",
-        "converged": True,
-        "iterations": int(getattr(res, "nit", 0)) or None,
-    }
+    return op.min_norm_solution(problem.y)
 
 
 def _cvxpy(problem, y_hat, tol):
@@ -237,12 +210,15 @@ def min_nuclear_norm(
     op = problem.operator
     if method == "auto":
         d1, d2 = op.shape
-        method = "lp" if isinstance(op, AlignedOperator) else "cvxpy" if d1 * d2 <= 900 else "admm"
-    if method == "lp" and not isinstance(op, AlignedOperator):
-        raise ValueError(f"method='lp' needs an aligned problem. Got {type(op).__name__}.")
+        method = "lp" if op.exact_lp else "cvxpy" if d1 * d2 <= 900 else "admm"
+    if method == "lp" and not op.exact_lp:
+        raise ValueError(
+            f"method='lp' needs an aligned problem (an operator with an exact LP). "
+            f"Got {type(op).__name__}."
+        )
     y_hat = projected_y(problem)
     if method == "lp":
-        X, info = _lp_aligned(problem, y_hat)
+        X, info = op.nuclear_lp(y_hat)
     elif method == "cvxpy":
         X, info = _cvxpy(problem, y_hat, tol)
     else:
@@ -316,10 +292,10 @@ def kkt_certificate(
     check_choice(method, "method", where, ("auto", "lstsq", "exact", "aligned"))
     check_real(rank_tol, "rank_tol", where, low=0.0, high=1.0, low_open=True)
     check_real(tol, "tol", where, low=0.0, low_open=True)
-    if method == "aligned" and not isinstance(problem.operator, AlignedOperator):
+    if method == "aligned" and not problem.operator.exact_lp:
         raise InputError(
             f"The 'method' parameter of {where} can be 'aligned' only for an "
-            f"aligned problem. Got 'aligned' for a "
+            f"aligned problem (an operator with an exact LP). Got 'aligned' for a "
             f"{type(problem.operator).__name__} instead."
         )
     return certificate(X, problem, projected_y(problem), method=method, rank_tol=rank_tol, tol=tol)
