@@ -212,9 +212,64 @@ def complete(
     seed: int = 0,
     dtype=None,
     progress=None,
+    refine: bool = True,
     refit=None,
 ) -> CompletionResult:
-    """Complete ``M`` (2-D, NaN = missing) by the recipe of this module's docstring."""
+    """Complete ``M`` (2-D, NaN = missing) by the recipe of this module's docstring.
+
+    Parameters
+    ----------
+    M : array-like or torch.Tensor of shape (d1, d2)
+        NaN marks a missing entry; every other entry must be finite.
+    model : {"snn", "deep", "factor", "free"}, default="snn"
+    widths, fn, rank, depth, init, init_scale :
+        Model settings (:func:`~spectralnn.make_model`); ``None`` takes the recipe's default
+        (widths (4, 4), tanh, :func:`default_rank`, orthogonal inits when parts are averaged,
+        ``init_scale`` 1e-4 in normalised units).
+    lr_factor : float, optional
+        The rate in units of the inverse curvature (``lr = lr_factor * m``); default 2 for the
+        SNN. ``lr_factors`` (a sequence) is accepted for compatibility: its largest entry.
+    max_steps : int, default=2000
+        Gradient steps per part (at most 10**7).
+    validation_fraction : float, default=0.1
+        Size of each held-out part.
+    folds : int or "auto", default="auto"
+        Number of averaged parts (``"auto"``: 3 below :data:`AVERAGE_BELOW` observed entries,
+        else 1).
+    column_scale : {"auto", True, False}, default="auto"
+        Per-column units (``"auto"``: chosen on held-out entries for tables).
+    clip : bool, default=True
+        Clip predictions to a rating scale or at zero (:func:`_preprocess.bounds_of`).
+    max_time : float, optional
+        Wall-time budget in seconds; parts stop at it and keep their best iterates.
+    patience, tol :
+        Early stopping (``_completion._done``).
+    seed : int, default=0
+    dtype : torch.dtype, optional
+        Default: float32 from :data:`FLOAT32_ENTRIES` observed entries on, else float64.
+    progress : callable, optional
+        Called with a dict (phase, step, max_steps, held_out, elapsed, eta) at every check.
+    refine : bool, default=True
+        The ridge re-fit of rows and the conditional-Gaussian step of tall tables; False gives
+        the averaged SNN parts alone.
+    refit : ignored
+        Kept for callers of the earlier recipe.
+
+    Returns
+    -------
+    CompletionResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spectralnn.recipe import complete
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 20))
+    >>> M = np.where(rng.random(X.shape) < 0.6, X, np.nan)
+    >>> res = complete(M)
+    >>> bool(np.linalg.norm(res.X.numpy() - X) / np.linalg.norm(X) < 0.05)
+    True
+    """
     where = "complete"
     t0 = time.perf_counter()
     from .models import MODELS
@@ -276,6 +331,7 @@ def complete(
         progress,
         t0,
     )
+    ctx.refine = bool(refine)
     with _one_thread(shape):
         parts = held_out_parts(rows, cols, shape, folds, validation_fraction, seed)
         return ctx.run(parts, column_scale, clip, validation_fraction)
