@@ -9,25 +9,20 @@ Everything the package does with an operator goes through methods of
 :class:`AbstractOperator`, so that a new kind of measurement is one subclass (and one
 :func:`register_operator` for the ``.npz`` format), with no edit anywhere else:
 
-==============================  ==========================================  =================
-method                          used by                                     generic default
-==============================  ==========================================  =================
-``_apply``, ``_adjoint``        everything (``op(X)``, ``op.adjoint(r)``)   (required)
-``arrays``, ``to``              checkpoints, devices and dtypes             (required)
-``npz_keys``, ``float_keys``,   ``Problem.save`` / ``load_problem``         ``from_npz``:
-``npz_arrays``, ``from_npz``                                                ``cls(*arrays)``
-``measure_low_rank``            the factored engine (``method="factored"``) not supported
-``measure_low_rank_outside``,   the factored engine                         via
-``streaming_order``                                                         ``measure_low_rank``
-``sq_norm_sum``, ``curvature``  the recipe (scale, learning rate)           Gaussian probes,
-                                                                            power iteration
-``subset``, ``holdout``         the recipe's held-out split                 none, ``perm[:n]``
-``center_by_default``           the recipe (centring)                       False
-``range_matrix``, ``is_onto``,  :mod:`spectralnn.theory`                    ``dense()``
-``min_norm_solution``
-``exact_lp``, ``nuclear_lp``,   ``theory.min_nuclear_norm`` (``"lp"``),     none
-``kkt_lp``                      ``theory.kkt_certificate`` (``"aligned"``)
-==============================  ==========================================  =================
+* ``_apply``, ``_adjoint`` (required): ``op(X)`` and ``op.adjoint(r)``, used everywhere;
+  ``arrays`` and ``to`` (required): checkpoints, devices and dtypes.
+* The ``.npz`` format (``Problem.save`` / ``load_problem``): ``npz_keys``, ``float_keys``,
+  ``npz_arrays`` (default ``arrays()``) and ``from_npz`` (default ``cls(*arrays)``).
+* The factored engine (``fit(method="factored")``): ``measure_low_rank`` (not supported by
+  default: ``low_rank_unsupported`` says why), ``measure_low_rank_outside`` and
+  ``streaming_order`` (defaults built on ``measure_low_rank``).
+* The recipe: ``sq_norm_sum`` (default: Gaussian probes), ``curvature`` (power iteration),
+  ``subset`` (none) and ``holdout`` (``perm[:n]``) for the held-out split,
+  ``center_by_default`` (False).
+* :mod:`spectralnn.theory`: ``range_matrix``, ``is_onto`` and ``min_norm_solution``
+  (defaults from :meth:`~AbstractOperator.dense`); ``exact_lp`` with ``nuclear_lp`` and
+  ``kkt_lp`` (aligned operators: ``min_nuclear_norm(method="lp")`` and
+  ``kkt_certificate(method="aligned")``).
 """
 
 from __future__ import annotations
