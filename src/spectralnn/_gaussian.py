@@ -7,10 +7,10 @@ entries from its observed ones is the conditional mean of a Gaussian,
 .. math:: x_m = \mu_m - P_{mm}^{-1} P_{mo} (x_o - \mu_o), \qquad P = (\Sigma + \rho I)^{-1}
 
 (``Sigma`` the correlation matrix of the completed table, ``rho`` a ridge). Starting from the
-SNN's completion, a few passes of "estimate ``mu, Sigma`` from the completed table, refill the
-missing entries by their conditional means" are the EM iterations of the Gaussian model without
-its covariance correction. A low-rank model alone is the wrong prior for such a table (its
-columns are correlated, not few): measured on scikit-learn's tables at 20-30% hidden, the SNN
+SNN's completion, passes of "estimate ``mu, Sigma`` from the completed table plus the rows'
+conditional covariances, refill the missing entries by their conditional means" are the EM
+iterations of the Gaussian model (with a ridge). A low-rank model alone is the wrong prior
+for such a table (its columns are correlated, not few): measured on scikit-learn's tables at 20-30% hidden, the SNN
 alone was 1.2-1.9x IterativeImputer's error and the refined completion 0.7-1.0x
 (``benchmarks/imputers.py``). All rows are solved at once as masked ``d2 x d2`` systems.
 """
@@ -45,18 +45,26 @@ def refine(X0: np.ndarray, observed: np.ndarray, ridge: float, passes: int = PAS
     rows = (~obs).any(1)
     if not bool(rows.any()):
         return X.numpy()
+    cov = torch.zeros(d2, d2, dtype=X.dtype)  # sum of the rows' conditional covariances
     for _ in range(passes):
         mu = X.mean(0)
-        sd = X.std(0).clamp_min(1e-12 * float(X.abs().max().clamp_min(1e-300)))
+        var = ((X - mu) ** 2).sum(0) + torch.diagonal(cov)
+        sd = (var / len(X)).sqrt().clamp_min(1e-12 * float(X.abs().max().clamp_min(1e-300)))
         Z = (X - mu) / sd
-        P = torch.linalg.inv(Z.mT @ Z / len(Z) + ridge * eye)
+        S = (Z.mT @ Z + cov / (sd[:, None] * sd[None, :])) / len(Z)
+        P = torch.linalg.inv(S + ridge * eye)
         Zr, mr = Z[rows], miss[rows]
         # Rows of A: P on the missing block, identity on the observed one; b = -P_mo z_o.
         A = mr[:, :, None] * P * mr[:, None, :] + torch.diag_embed(1 - mr)
-        b = -(mr[:, :, None] * P) @ ((1 - mr) * Zr)[:, :, None]
-        z = torch.linalg.solve(A, b)[:, :, 0]
+        Ainv = torch.linalg.inv(A)
+        z = -(Ainv @ ((mr[:, :, None] * P) @ ((1 - mr) * Zr)[:, :, None]))[:, :, 0]
         Zr = torch.where(mr.bool(), z, Zr)
         X[rows] = Zr * sd + mu
+        # E-step second moments: each row's missing block adds its conditional covariance
+        # (P_mm^-1) to the next covariance estimate -- without it the refill underestimates
+        # the spread and over-trusts the fit (wine 20%/30%: 0.285/0.279 -> 0.268/0.250).
+        block = mr[:, :, None] * Ainv * mr[:, None, :]
+        cov = (block * (sd[:, None] * sd[None, :])).sum(0)
     return X.numpy()
 
 
