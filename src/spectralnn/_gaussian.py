@@ -11,8 +11,8 @@ SNN's completion, passes of "estimate ``mu, Sigma`` from the completed table plu
 conditional covariances, refill the missing entries by their conditional means" are the EM
 iterations of the Gaussian model (with a ridge). A low-rank model alone is the wrong prior
 for such a table (its columns are correlated, not few): measured on scikit-learn's tables at
-20-30% hidden, the SNN alone was 1.2-1.9x IterativeImputer's error and the refined completion 0.7-1.0x
-(``benchmarks/imputers.py``). All rows are solved at once as masked ``d2 x d2`` systems.
+20-30% hidden, the SNN alone was 1.2-1.9x IterativeImputer's error and the refined completion
+0.7-1.0x (``benchmarks/imputers.py``). All rows are solved at once as masked ``d2 x d2`` systems.
 """
 
 from __future__ import annotations
