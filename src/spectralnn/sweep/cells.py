@@ -97,35 +97,38 @@ def run_cell_group(group: list[dict], metrics: tuple, recovery_tol: float) -> li
     return out
 
 
-def _run_group(group):
+def _convex_rows(group, problem):
+    """The nuclear-norm minimiser, solved once for the cells of ``group`` (no rates)."""
     from .. import theory
     from ..metrics import effective_rank, nuclear_norm, relative_error
+
+    # ADMM (ours) rather than cvxpy/SCS: SCS is not bit-reproducible across processes,
+    # and a sweep must give the same table on every backend.
+    with warnings.catch_warnings(record=True) as caught:  # a non-converged solve is
+        warnings.simplefilter("always")  # labelled, not raised
+        X, info = theory.min_nuclear_norm(problem, method="admm", tol=1e-8, return_info=True)
+    converged = getattr(info, "converged", True) and not any(
+        "converge" in str(w.message).lower() for w in caught
+    )
+    row = {
+        "rel_error": relative_error(X, problem.X_true).item(),
+        "train_loss": problem.loss(X).item(),
+        "test_loss": problem.loss(X, True).item(),
+        "nuclear_norm": nuclear_norm(X).item(),
+        "erank": effective_rank(X).item(),
+        "steps": 0,
+        "status": "solved" if converged else "not_converged",
+        "lr": None,
+    }
+    return [dict(row) for _ in group]
+
+
+def _trained_rows(group, problem):
+    """The cells of ``group`` (one per rate) trained together in one batched run."""
     from ..models import make_model
     from ..train import fit_runs
 
     cell = group[0]
-    problem = make_cell_problem(cell)
-    name = cell["model.name"]
-    if name == "convex":
-        # ADMM (ours) rather than cvxpy/SCS: SCS is not bit-reproducible across processes,
-        # and a sweep must give the same table on every backend.
-        with warnings.catch_warnings(record=True) as caught:  # a non-converged solve is
-            warnings.simplefilter("always")  # labelled, not raised
-            X, info = theory.min_nuclear_norm(problem, method="admm", tol=1e-8, return_info=True)
-        converged = getattr(info, "converged", True) and not any(
-            "converge" in str(w.message).lower() for w in caught
-        )
-        row = {
-            "rel_error": relative_error(X, problem.X_true).item(),
-            "train_loss": problem.loss(X).item(),
-            "test_loss": problem.loss(X, True).item(),
-            "nuclear_norm": nuclear_norm(X).item(),
-            "erank": effective_rank(X).item(),
-            "steps": 0,
-            "status": "solved" if converged else "not_converged",
-            "lr": None,
-        }
-        return [dict(row) for _ in group]
     lrs = [c["train.lr"] for c in group]
     opts = {
         k[len("model.") :]: v
@@ -135,7 +138,7 @@ def _run_group(group):
     if "widths" in opts:
         opts["widths"] = tuple(opts["widths"])
     model = make_model(
-        name, problem.shape, runs=len(lrs), seed=cell["seed"], problem=problem, **opts
+        cell["model.name"], problem.shape, runs=len(lrs), seed=cell["seed"], problem=problem, **opts
     )
     results = fit_runs(
         model,
@@ -162,3 +165,10 @@ def _run_group(group):
             row.update(rel_error=None, train_loss=None, test_loss=None)
         rows.append(row)
     return rows
+
+
+def _run_group(group):
+    problem = make_cell_problem(group[0])
+    if group[0]["model.name"] == "convex":
+        return _convex_rows(group, problem)
+    return _trained_rows(group, problem)
