@@ -136,7 +136,7 @@ def test_bad_arguments():
 
 
 def test_held_out_parts_never_take_a_rows_or_columns_last_observation():
-    from spectralnn._completion import held_out_parts
+    from spectralnn._preprocess import held_out_parts
 
     rng = np.random.default_rng(0)
     d1, d2 = 60, 40

@@ -1,0 +1,116 @@
+"""The completion recipe's defaults, sizes and small helpers (:mod:`spectralnn._complete`)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+TABLE_COLUMNS = 200
+"""``column_scale="auto"`` tries per-column units on matrices with at most this many columns."""
+
+AVERAGE_BELOW = 150_000
+"""``folds="auto"``: three averaged parts below this many observed entries, one from there on
+(averaging gained 0.002 RMSE on MovieLens-100k, 80k ratings, at 3x the time; a 2000 x 2000
+rank-10 matrix with 200k entries trains 2000 steps per part)."""
+
+FLOAT32_ENTRIES = 20_000
+"""From this many observed entries on, the SNN trains in float32 (``dtype=None``)."""
+
+DENSE_LIMIT = 2**25
+"""The dense completed matrix ``X`` is formed up to this many entries (else ``X`` is None)."""
+
+SNN_DEFAULTS = {
+    "widths": (4, 4),
+    "fn": "tanh",
+    "init": "orthogonal",
+    "init_scale": 1e-4,
+    "lr_factor": 2.0,
+}
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "snn": SNN_DEFAULTS,
+    "deep": {"depth": 3, "init_scale": 1e-1, "lr_factor": 0.5},
+    "factor": {"init_scale": 1e-3, "lr_factor": 0.5},
+    "free": {"lr_factor": 1.0},
+}
+
+
+@contextlib.contextmanager
+def _one_thread(shape):
+    """One intra-op thread up to 2^22 entries (restored on exit): measured on 2 busy cores, a
+    MovieLens step took 15 ms with 1 thread and 300 ms with 2 (OpenMP threads spinning)."""
+    n = torch.get_num_threads()
+    small = shape[0] * shape[1] <= 2**22 and n > 1
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(n)
+
+
+def _observed(M, where):
+    arr = (
+        M.detach().cpu().to(torch.float64).numpy()
+        if isinstance(M, torch.Tensor)
+        else np.array(M, dtype=np.float64)
+    )
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise InputError(
+            f"The 'M' parameter of {where} must be a non-empty 2-D matrix. Got "
+            f"shape {arr.shape} instead."
+        )
+    obs = ~np.isnan(arr)
+    if not obs.any():
+        raise InputError(f"The 'M' parameter of {where} has no observed entry (all NaN).")
+    if not np.isfinite(arr[obs]).all():
+        raise InputError(
+            f"The 'M' parameter of {where} must hold finite numbers or NaN. Got inf instead."
+        )
+    rows, cols = np.nonzero(obs)
+    return rows, cols, arr[rows, cols]
+
+
+def _model_kwargs(model, shape, m, widths, fn, rank, depth, init, init_scale, seed, dtype):
+    kw = {"seed": seed, "dtype": dtype, "init_scale": init_scale}
+    if model == "snn":
+        widths = tuple(SNN_DEFAULTS["widths"] if widths is None else widths)
+        if rank is None:
+            rank = default_rank(shape, m, widths[0])
+        kw.update(
+            widths=widths,
+            fn=SNN_DEFAULTS["fn"] if fn is None else fn,
+            rank=rank,
+            init=init,  # None: chosen in _Context.run by the number of parts
+        )
+    elif model == "deep":
+        kw["depth"] = MODEL_DEFAULTS["deep"]["depth"] if depth is None else depth
+    elif model == "factor":
+        kw["rank"] = rank
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+STEP_BUDGET = 16e6
+"""Multiply-adds a factored step may cost, ``m L0 p + (d1 + d2) (L0 p)^2`` (10-15 ms here)."""
+
+
+def default_rank(shape, m: int, L0: int) -> int:
+    """The largest factor rank ``p`` of 32, 16, 8, ... (and at most ``min(d) / (2 L0)``) whose
+    factored step stays within :data:`STEP_BUDGET`.
+
+    Measured: MovieLens-100k u1 (72k training entries; p = 16 by this rule) test RMSE 0.937 /
+    0.939 / 0.946 at p = 16 / 8 / 4, and p = 32 twice the time for 0.001; 256 x 256 photos
+    (p = 32) +0.1-0.4 dB over p = 16; 2000 x 2000 with 200k entries gets p = 8 (true rank 10).
+    """
+    d1, d2 = shape
+    cap = max(1, min(shape) // (2 * L0))
+    for p in (32, 16, 8, 4, 2, 1):
+        r = L0 * p
+        if p <= cap and m * r + (d1 + d2) * r * r <= STEP_BUDGET:
+            return p
+    return 1

@@ -1,0 +1,101 @@
+"""What the completion recipe returns (:class:`CompletionResult`) and its parts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from . import _preprocess
+
+
+class ColumnWarning(UserWarning):
+    """On held-out entries some column was predicted worse than by its own mean."""
+
+
+@dataclasses.dataclass
+class CompletionResult:
+    """What :func:`complete` returns.
+
+    ``X`` is the completed matrix in the user's units (torch, ``None`` past
+    :data:`DENSE_LIMIT` entries: use :meth:`predict`); ``folds`` the trained parts;
+    ``validation_error`` the mean held-out RMSE of the parts in the user's units;
+    ``history`` one record per held-out check (``fold``, ``step``, ``train_loss`` normalised,
+    ``val_rmse`` in the user's units).
+    """
+
+    X: torch.Tensor | None
+    normalization: _preprocess.Normalization
+    folds: list
+    history: list
+    status: str
+    validation_error: float | None
+    column_scale: bool
+    lr: float
+    lr_factor: float
+    init_scale: float | None
+    best_step: int
+    wall_time: float
+    warnings: list
+    shape: tuple
+    clip: bool = True
+    refit: bool = False
+    candidates: dict = dataclasses.field(default_factory=dict)
+    refined: float | None = None
+    """The ridge of the conditional-Gaussian refinement of a tall table (None: not refined)."""
+
+    @property
+    def model(self):
+        return self.folds[0].fit.model
+
+    @property
+    def X_normalized(self):
+        return (
+            None
+            if self.X is None
+            else torch.as_tensor(
+                self.folds[0]
+                .norm.forward(self.X.numpy().ravel(), *np.indices(self.shape).reshape(2, -1))
+                .reshape(self.shape)
+            )
+        )
+
+    def predict(self, rows, cols, clip: bool | None = None) -> np.ndarray:
+        """Predictions at integer positions ``rows, cols`` (1-D, the user's units)."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        cols = np.asarray(cols, dtype=np.int64).reshape(-1)
+        if self.refined is not None and self.X is not None:
+            return self.X.numpy()[rows, cols]
+        live = [f for f in self.folds if f.fit.status != "diverged"] or self.folds
+        out = np.mean(
+            [f.norm.inverse_at(f.fit.predict(rows, cols), rows, cols, clip=False) for f in live],
+            axis=0,
+        )
+        return self._clip(out, cols) if (self.clip if clip is None else clip) else out
+
+    def _clip_dense(self, X):
+        return self._clip(X, np.arange(X.shape[1])[None, :])
+
+    def _clip(self, u, cols):
+        n = self.normalization
+        if n.low is None:
+            return u
+        lo = n.low[cols] if isinstance(n.low, np.ndarray) else n.low
+        hi = n.high[cols] if isinstance(n.high, np.ndarray) else n.high
+        return np.clip(u, lo, hi)
+
+
+@dataclasses.dataclass
+class _Fold:
+    fit: object
+    norm: _preprocess.Normalization
+    held: np.ndarray | None
+
+
+def _status(fitted) -> str:
+    states = [f.fit.status for f in fitted]
+    for s in ("diverged", "stalled", "time", "max_steps"):
+        if s in states:
+            return s
+    return "converged"
