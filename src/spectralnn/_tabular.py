@@ -5,23 +5,28 @@ Formats: a delimited text matrix (CSV, TSV; an empty cell, ``NaN``, ``NA``, ``N/
 missing; never unpickled) and long-format triplets ``row,col,value`` (one observed entry per line,
 as rating data usually comes; detected from a header such as ``user,item,rating`` or flagged).
 Errors name the line and column (1-based) and raise :class:`TableError` (an ``InputError``).
+
+The :class:`Table` type and cell parsing live in ``_table_types``, the triplet reader in
+``_table_triplets``; their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
 
 import numpy as np
 
 from ._io import atomic_write
-from .errors import InputError
+from ._table_triplets import _COL_NAMES as _COL_NAMES
+from ._table_triplets import _ROW_NAMES as _ROW_NAMES
+from ._table_triplets import _is_triplet_header, _read_triplets
+from ._table_triplets import _labels as _labels
+from ._table_types import FORMATS, Table, TableError, _is_text, _number
+from ._table_types import MISSING as MISSING
 
 __all__ = ["FORMATS", "Table", "TableError", "read_table", "write_table"]
 
-FORMATS = ("csv", "tsv", "npy", "triplets")
-MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}  # compared lower-cased: NA, NaN, N/A
 _LARGEST = 1e150
 _ID_NAMES = {
     "id",
@@ -38,38 +43,6 @@ _ID_NAMES = {
     "uid",
     "iid",
 }
-_ROW_NAMES = {"row", "rows", "i", "user", "user_id", "userid", "r"}
-_COL_NAMES = {"col", "cols", "column", "j", "item", "item_id", "itemid", "movie", "movie_id", "c"}
-
-
-class TableError(InputError):
-    """An unreadable or malformed input matrix; the message names the line and column."""
-
-
-@dataclasses.dataclass
-class Table:
-    """A read matrix (NaN = missing) and what is needed to write its completion back alike."""
-
-    values: np.ndarray
-    fmt: str
-    delimiter: str = ","
-    header: list | None = None  # column labels (a text matrix) or the triplet header
-    index: list | None = None  # row labels
-    corner: str = ""  # header cell above the index column
-    row_labels: list | None = None  # triplets: label of each matrix row / column
-    col_labels: list | None = None
-
-
-def _number(cell: str):
-    """``float`` for a number, ``nan`` for a missing token, None for text."""
-    s = cell.strip()
-    if s.lower() in MISSING:
-        return float("nan")
-    try:
-        v = float(s)
-    except ValueError:
-        return None
-    return v
 
 
 def _rows(path: str, delimiter: str):
@@ -105,15 +78,6 @@ def _delimiter(path: str, fmt: str | None) -> str:
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         first = f.readline()
     return "\t" if "\t" in first else ";" if ";" in first and "," not in first else ","
-
-
-def _is_text(cell: str) -> bool:
-    return _number(cell) is None
-
-
-def _is_triplet_header(cells) -> bool:
-    names = [c.strip().lower() for c in cells]
-    return len(names) == 3 and names[0] in _ROW_NAMES and names[1] in _COL_NAMES
 
 
 def read_table(
@@ -247,59 +211,6 @@ def _id_column(path, body, name) -> bool:
             "values repeat; give --index-col (labels) or --no-index-col (data)"
         )
     return True
-
-
-def _labels(raw):
-    """Sorted numerically when every label is an integer, else in order of appearance."""
-    uniq = list(dict.fromkeys(raw))
-    try:
-        return sorted(uniq, key=lambda s: int(s))
-    except ValueError:
-        return uniq
-
-
-def _read_triplets(path, rows, delim, header) -> Table:
-    if header is None:
-        header = _is_triplet_header(rows[0][1]) or any(_is_text(c) for c in rows[0][1][2:])
-    body = rows[1:] if header else rows
-    if not body:
-        raise TableError(f"{path}: no data rows after the header")
-    trip = []
-    for lineno, cells in body:
-        if len(cells) != 3:
-            raise TableError(
-                f"{path} line {lineno}: {len(cells)} fields, expected 3 "
-                "(row, col, value) in a triplet file; ragged rows"
-            )
-        r, c = cells[0].strip(), cells[1].strip()
-        for col, lab in ((1, r), (2, c)):
-            if lab == "":
-                raise TableError(f"{path} line {lineno}, column {col}: empty label")
-        v = _number(cells[2])
-        if v is None or v in (float("inf"), float("-inf")):
-            raise TableError(f"{path} line {lineno}, column 3: {cells[2]!r} is not a finite number")
-        trip.append((lineno, r, c, v))
-    row_labels, col_labels = _labels([t[1] for t in trip]), _labels([t[2] for t in trip])
-    ri = {s: i for i, s in enumerate(row_labels)}
-    ci = {s: i for i, s in enumerate(col_labels)}
-    values = np.full((len(row_labels), len(col_labels)), np.nan)
-    seen: dict = {}
-    for lineno, r, c, v in trip:
-        key = (ri[r], ci[c])
-        if key in seen:
-            raise TableError(
-                f"{path} line {lineno}: duplicate entry ({r}, {c}), first on line {seen[key]}"
-            )
-        seen[key] = lineno
-        values[key] = v
-    return Table(
-        values,
-        "triplets",
-        delim,
-        [c.strip() for c in rows[0][1]] if header else None,
-        row_labels=row_labels,
-        col_labels=col_labels,
-    )
 
 
 def _fmt(v: float) -> str:
