@@ -206,6 +206,15 @@ def _check_payload(path, state, saved: dict, steps: int | None) -> None:
         _refuse(path, "model weights whose names or shapes differ from its header")
     runs = state["runs"]
     n_runs = max(1, saved["runs"])
+    _check_runs(path, runs, n_runs)
+    diverged = any(r["status"] == "diverged" for r in runs)
+    if not diverged and not all(bool(torch.isfinite(w).all()) for w in weights.values()):
+        _refuse(path, "non-finite (NaN or inf) model weights")
+    _check_optimizer(path, state["optimizer"], saved, step, n_runs)
+
+
+def _check_runs(path, runs, n_runs: int) -> None:
+    """One well-formed entry per run (history, status, diverged_at, stopped, snapshots)."""
     if not isinstance(runs, list) or len(runs) != n_runs:
         _refuse(path, f"run entries {type(runs).__name__} (expected {n_runs})")
     for r in runs:
@@ -223,10 +232,10 @@ def _check_payload(path, state, saved: dict, steps: int | None) -> None:
             _refuse(
                 path, "a malformed run entry (history, status, diverged_at, stopped, snapshots)"
             )
-    diverged = any(r["status"] == "diverged" for r in runs)
-    if not diverged and not all(bool(torch.isfinite(w).all()) for w in weights.values()):
-        _refuse(path, "non-finite (NaN or inf) model weights")
-    opt = state["optimizer"]
+
+
+def _check_optimizer(path, opt, saved: dict, step: int, n_runs: int) -> None:
+    """The optimizer entry: its step count, per-run learning rates and finite state buffers."""
     nbuf = _BUFFERS.get(saved["optimizer"], 0)
     ok = (
         isinstance(opt, dict)

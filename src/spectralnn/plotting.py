@@ -2,7 +2,7 @@
 
 Two styles: ``"screen"`` (the default) and ``"paper"`` (7 in wide = a two-column paper's full
 text width, 8 pt fonts). PDFs embed their fonts as TrueType (``pdf.fonttype = 42``), as
-journals ask.
+journals ask. :func:`plot_images` is in :mod:`spectralnn._image_grid`, re-exported here.
 
 >>> from spectralnn import plotting
 >>> with plotting.style("paper"):
@@ -25,6 +25,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
+
+from ._image_grid import plot_images
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -189,6 +191,18 @@ def plot_histories(
     fig = axes[0].figure
     if colors is None:
         colors = plt.cm.viridis(np.linspace(0, 0.85, max(len(histories), 1)))
+    losses = _draw_curves(axes, histories, colors, n_singular)
+    _draw_references(axes, losses, loss_floor, reference_nuclear)
+    if histories and _flat(histories) and _flat(histories, "nuclear_norm", scale=reference_nuclear):
+        _mark_flat(axes, histories)
+    _label_axes(axes, histories, n_singular, row_label, reference_nuclear)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _draw_curves(axes, histories: dict, colors, n_singular: int) -> list:
+    """The three panels' curves, one color per label; returns every training error drawn."""
     losses = []
     for color, (label, hist) in zip(colors, histories.items()):
         steps = np.array([r["step"] for r in hist])
@@ -201,6 +215,11 @@ def plot_histories(
         sv = np.array([r["singular_values"][:n_singular] for r in hist])
         for j in range(sv.shape[1]):
             axes[2].plot(steps, sv[:, j], color=color, ls=SV_STYLES[j % 3])
+    return losses
+
+
+def _draw_references(axes, losses: list, loss_floor, reference_nuclear) -> None:
+    """Log limits of the error panel, the least-squares floor and the convex minimiser's norm."""
     axes[0].set_yscale("log")
     lim = log_limits(losses, loss_floor)
     if lim is not None:
@@ -219,20 +238,27 @@ def plot_histories(
             lw=1,
             label=f"convex minimiser ({reference_nuclear:.4g})",
         )
-    if histories and _flat(histories) and _flat(histories, "nuclear_norm", scale=reference_nuclear):
-        n_steps = max(max((r["step"] for r in h), default=0) for h in histories.values())
-        for ax in axes:
-            ax.text(
-                0.5,
-                0.5,
-                f"flat: no visible change in {n_steps:,} iterations at any lr",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                fontsize="small",
-                color="firebrick",
-                bbox={"fc": "white", "ec": "firebrick", "alpha": 0.85},
-            )
+
+
+def _mark_flat(axes, histories: dict) -> None:
+    """A note on every panel that nothing moved."""
+    n_steps = max(max((r["step"] for r in h), default=0) for h in histories.values())
+    for ax in axes:
+        ax.text(
+            0.5,
+            0.5,
+            f"flat: no visible change in {n_steps:,} iterations at any lr",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize="small",
+            color="firebrick",
+            bbox={"fc": "white", "ec": "firebrick", "alpha": 0.85},
+        )
+
+
+def _label_axes(axes, histories: dict, n_singular: int, row_label, reference_nuclear) -> None:
+    """Axis labels, iteration ticks, grids and legends (the singular values' styles get a key)."""
     prefix = textwrap.fill(row_label, 40) + "\n" if row_label else ""
     axes[0].set_ylabel(prefix + "training error")
     axes[1].set_ylabel("nuclear norm")
@@ -257,38 +283,3 @@ def plot_histories(
         borderaxespad=0.2,
         handlelength=2.5,
     )
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def plot_images(
-    rows: list[tuple[str, list]],
-    col_titles: list[str] | None = None,
-    title: str = "",
-    vmin: float = 0.0,
-    vmax: float = 1.0,
-):
-    """A grid of grayscale images: ``rows`` is ``[(row_label, [(image, caption), ...]), ...]``."""
-    n_rows, n_cols = len(rows), max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(1.9 * n_cols + 1, 2.1 * n_rows), squeeze=False
-    )
-    for i, (label, cells) in enumerate(rows):
-        for j in range(n_cols):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j >= len(cells):
-                ax.axis("off")
-                continue
-            img, caption = cells[j]
-            ax.imshow(np.clip(img, vmin, vmax), cmap="gray", vmin=vmin, vmax=vmax)
-            ax.set_xlabel(caption, fontsize=7)
-            if i == 0 and col_titles:
-                ax.set_title(col_titles[j], fontsize=8)
-        axes[i, 0].set_ylabel(label, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
