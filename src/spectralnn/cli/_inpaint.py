@@ -10,7 +10,6 @@ and written back in its units; PSNR uses the image's peak (255 for 8-bit)."""
 
 from __future__ import annotations
 
-import io
 import os
 import time
 import warnings
@@ -18,6 +17,16 @@ import warnings
 import numpy as np
 
 from ._common import UsageError, check_int, check_out, check_real, say
+from ._image_io import (
+    DEMO_SIZE,
+    INPAINT_STEPS,
+    is_demo,
+    peak_name,
+    peak_psnr,
+    png_bytes,
+    read_image,
+    shown,
+)
 
 INPAINT_MODELS = ("snn", "softimpute", "free", "convex", "deep")
 RECIPE_MODELS = ("snn", "free", "deep")
@@ -40,27 +49,6 @@ def _models(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _is_demo(name: str) -> bool:
-    from ..images import SKIMAGE_NAMES
-
-    return name in SKIMAGE_NAMES or name.startswith(("lfw:", "mnist:"))
-
-
-def _image(name: str, size, flag: str):
-    from ..images import load_native
-
-    try:
-        return load_native(name, size)
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise UsageError(f"{flag} {name!r}: {str(exc).strip().splitlines()[0]}") from exc
-
-
-def peak_name(peak: float) -> str:
-    """``"peak 255, 8-bit"`` and the like, for the output."""
-    kind = {255.0: "8-bit", 65535.0: "16-bit", 1.0: "float image"}.get(peak, "image maximum")
-    return f"peak {peak:g}, {kind}"
-
-
 def validate_inpaint(args) -> dict:
     if args.missing is not None and not 0 < args.missing < 1:
         raise UsageError(f"--missing must be a fraction in (0, 1); got {args.missing}")
@@ -74,14 +62,12 @@ def validate_inpaint(args) -> dict:
     size = args.size
     mask = None
     if args.mask is not None:
-        mask, _ = _image(args.mask, size, "--mask")
-        if size is None and _is_demo(args.image):
+        mask, _ = read_image(args.mask, size, "--mask")
+        if size is None and is_demo(args.image):
             size = mask.shape  # a demo image takes the mask's size
-    if size is None and _is_demo(args.image):
-        from .recover import DEMO_SIZE
-
+    if size is None and is_demo(args.image):
         size = DEMO_SIZE
-    img, peak = _image(args.image, size, "IMAGE")
+    img, peak = read_image(args.image, size, "IMAGE")
     rng = np.random.default_rng(args.seed)
     if mask is not None:
         if mask.shape != img.shape:
@@ -112,19 +98,11 @@ def validate_inpaint(args) -> dict:
     }
 
 
-def _shown(observed, missing):
-    """The observed image in gray with the missing pixels in red (an RGB array)."""
-    rgb = np.repeat(np.clip(np.nan_to_num(observed), 0, 1)[..., None], 3, axis=-1)
-    rgb[missing] = (0.85, 0.1, 0.1)
-    return rgb
-
-
 def _fit(name, observed, args, printer) -> tuple[np.ndarray, dict]:
     """The model's completion of ``observed`` (in pixel units; observed pixels kept) and what
     to record about the fit."""
     if name in RECIPE_MODELS:
         from ..recipe import complete
-        from .recover import INPAINT_STEPS
 
         steps = INPAINT_STEPS if args.steps is None else args.steps
         res = complete(observed, name, max_steps=steps, seed=args.seed, progress=printer)
@@ -155,72 +133,49 @@ def _fit(name, observed, args, printer) -> tuple[np.ndarray, dict]:
     return np.where(obs, observed, X), info
 
 
-def _psnr(X, img, where=None) -> float:
-    """PSNR of ``X`` against ``img`` (both in units of the peak): ``20 log10(1 / RMSE)``."""
-    d = (X - img) if where is None else (X - img)[where]
-    rmse = float(np.sqrt(np.mean(d * d)))
-    return float("inf") if rmse == 0 else 20 * np.log10(1.0 / rmse)
+def _score(X, img, missing) -> dict:
+    """PSNR and relative error of ``X`` against ``img``, on all pixels and the missing ones."""
+    e = float(np.linalg.norm(X - img) / max(np.linalg.norm(img), 1e-300))
+    e_miss = float(np.linalg.norm((X - img)[missing]) / max(np.linalg.norm(img[missing]), 1e-300))
+    return {
+        "psnr": peak_psnr(X, img),
+        "psnr_missing": peak_psnr(X, img, missing),
+        "rel_error": e,
+        "rel_error_missing": e_miss,
+    }
 
 
-def _png_bytes(X: np.ndarray, peak: float) -> bytes:
-    """The image in its bit depth (8-bit for peak 255, 16-bit for 65535, else 8-bit of [0, 1])."""
-    from PIL import Image
+def _inpaint_one(name, pixels, job, args, legacy) -> tuple[np.ndarray, dict]:
+    """Model ``name``'s completion, clipped to the image's range (units of the peak), and its
+    metrics (PSNR, relative errors, time, the fit's record)."""
+    from .._progress import ProgressPrinter
 
-    if peak == 65535.0:
-        arr = np.rint(X * 65535).astype(np.uint16)
-    else:
-        arr = np.rint(X * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
+    img, peak, missing = job["image"], job["peak"], job["missing"]
+    printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}", legacy_scale=legacy)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, info = _fit(name, pixels, args, printer)
+    elapsed = time.perf_counter() - t0
+    for w in caught:
+        say(f"warning: {LABELS[name]}: {w.category.__name__}: {w.message}")
+    X = np.clip(X / peak, 0.0, 1.0)  # the image's range
+    metrics = {**_score(X, img, missing), "time_s": elapsed, **info}
+    p, p_miss, e = metrics["psnr"], metrics["psnr_missing"], metrics["rel_error"]
+    say(
+        f"{LABELS[name]}: PSNR {p:.2f} dB ({peak_name(peak)}; missing pixels "
+        f"{p_miss:.2f} dB), relative error {e:.4f} ({elapsed:.1f} s)"
+    )
+    return X, metrics
 
 
-def run_inpaint(args, job) -> None:
-    from .. import _io, estimators, recipe  # noqa: F401 - before the progress clocks start
-    from .._progress import ProgressPrinter, completion_scale
+def _write(args, job, cells, metrics, arrays, pngs) -> None:
+    """The figure, metrics.json, X_<model>.npz and <model>.png into ``--out``."""
+    from .. import _io
     from ..plotting import plot_images
     from ._common import write_recovery
 
-    img, peak = job["image"], job["peak"]
-    observed, missing = job["observed"], job["missing"]
-    frac = float(missing.mean())
-    cells = [
-        (img, "ground truth"),
-        (_shown(observed, missing), f"observed ({1 - frac:.0%}; missing in red)"),
-    ]
-    metrics, arrays, pngs = {}, {}, {}
-    pixels = observed * peak  # the models see the image's own units: progress in pixels
-    legacy = completion_scale(pixels)
-    for name in job["models"]:
-        printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}", legacy_scale=legacy)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            X, info = _fit(name, pixels, args, printer)
-        elapsed = time.perf_counter() - t0
-        for w in caught:
-            say(f"warning: {LABELS[name]}: {w.category.__name__}: {w.message}")
-        X = np.clip(X / peak, 0.0, 1.0)  # the image's range
-        p, p_miss = _psnr(X, img), _psnr(X, img, missing)
-        e = float(np.linalg.norm(X - img) / max(np.linalg.norm(img), 1e-300))
-        e_miss = float(
-            np.linalg.norm((X - img)[missing]) / max(np.linalg.norm(img[missing]), 1e-300)
-        )
-        metrics[name] = {
-            "psnr": p,
-            "psnr_missing": p_miss,
-            "rel_error": e,
-            "rel_error_missing": e_miss,
-            "time_s": elapsed,
-            **info,
-        }
-        arrays[name] = X * peak
-        pngs[name] = _png_bytes(X, peak)
-        cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
-        say(
-            f"{LABELS[name]}: PSNR {p:.2f} dB ({peak_name(peak)}; missing pixels "
-            f"{p_miss:.2f} dB), relative error {e:.4f} ({elapsed:.1f} s)"
-        )
+    img, peak, frac = job["image"], job["peak"], float(job["missing"].mean())
     how = f"mask {os.path.basename(args.mask)}" if args.mask else "random missing pixels"
     h, w = img.shape
     fig = plot_images(
@@ -244,6 +199,29 @@ def run_inpaint(args, job) -> None:
     )
     for name, data in pngs.items():
         _io.atomic_write(os.path.join(args.out, f"{name}.png"), lambda f, d=data: f.write(d))
+
+
+def run_inpaint(args, job) -> None:
+    from .. import _io, estimators, recipe  # noqa: F401 - before the progress clocks start
+    from .._progress import completion_scale
+
+    img, peak = job["image"], job["peak"]
+    observed, missing = job["observed"], job["missing"]
+    frac = float(missing.mean())
+    cells = [
+        (img, "ground truth"),
+        (shown(observed, missing), f"observed ({1 - frac:.0%}; missing in red)"),
+    ]
+    metrics, arrays, pngs = {}, {}, {}
+    pixels = observed * peak  # the models see the image's own units: progress in pixels
+    legacy = completion_scale(pixels)
+    for name in job["models"]:
+        X, metrics[name] = _inpaint_one(name, pixels, job, args, legacy)
+        arrays[name] = X * peak
+        pngs[name] = png_bytes(X, peak)
+        p, e = metrics[name]["psnr"], metrics[name]["rel_error"]
+        cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
+    _write(args, job, cells, metrics, arrays, pngs)
     say(
         f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
         f"{os.path.join(args.out, 'recover.png')}, metrics.json, X_<model>.npz and <model>.png"

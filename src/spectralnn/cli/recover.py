@@ -19,12 +19,9 @@ from ._common import (
     parse_widths,
     say,
 )
+from ._image_io import DEMO_SIZE, GAUSSIAN_STEPS, INPAINT_STEPS
 
 NAME = "recover"
-DEMO_SIZE = 28
-"""Default side of the built-in demo images, and of the Gaussian mode (its dense measurement
-operator has fraction * size^4 entries)."""
-GAUSSIAN_STEPS, INPAINT_STEPS = 2500, 2000
 
 EPILOG = f"""examples:
   spectralnn recover photo.png --mask scratches.png --out fixed/
@@ -41,18 +38,8 @@ moon, ..., lfw:K, mnist:PATH[:K]) default to {DEMO_SIZE}x{DEMO_SIZE} (or the mas
 {DEMO_SIZE}x{DEMO_SIZE} for every image."""
 
 
-def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        NAME,
-        help="recover or inpaint an image",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG,
-    )
-    p.add_argument(
-        "image",
-        help="image file (PNG, JPEG, ...), a built-in demo name (camera, "
-        "moon, coins, ...), lfw:K or mnist:PATH[:K]",
-    )
+def _add_mode_flags(p) -> None:
+    """Gaussian measurements (--fraction) or inpainting (--missing, --mask; --model)."""
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--fraction",
@@ -78,6 +65,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="inpainting models, comma-separated from snn, softimpute, free, convex, "
         "deep (default: snn,softimpute,free; free = linear regression)",
     )
+
+
+def _add_run_flags(p) -> None:
+    """The flags of both modes: --size, --steps, --noise, --seed."""
     p.add_argument(
         "--size",
         type=int,
@@ -106,6 +97,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=42,
         help="seed of the random mask, noise and models (default: %(default)s)",
     )
+
+
+def _add_gaussian_flags(p) -> None:
+    """The Gaussian mode's models: --widths, --init-scale, --lr-snn, --lr-free."""
     p.add_argument(
         "--widths", default="4,8,16", help="Gaussian mode: SNN widths (default: %(default)s)"
     )
@@ -127,6 +122,23 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=0.1,
         help="Gaussian mode: free-matrix learning rate (default: %(default)s)",
     )
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        NAME,
+        help="recover or inpaint an image",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    p.add_argument(
+        "image",
+        help="image file (PNG, JPEG, ...), a built-in demo name (camera, "
+        "moon, coins, ...), lfw:K or mnist:PATH[:K]",
+    )
+    _add_mode_flags(p)
+    _add_run_flags(p)
+    _add_gaussian_flags(p)
     p.add_argument(
         "--quiet",
         action="store_true",
@@ -192,56 +204,57 @@ def validate(args) -> dict:
     return {"problem": problem, "scale": scale, "models": models}
 
 
+def _progress_line(printer, step, args) -> None:
+    printer(
+        {
+            "phase": "fit",
+            "step": step,
+            "max_steps": args.steps,
+            "held_out": None,
+            "elapsed": None,
+            "eta": None,
+        }
+    )
+
+
+def _recover_one(name, model, lr, problem, scale, args):
+    """Fit one model to the Gaussian measurements: ``(X in the image's units, metrics, label)``."""
+    from .._progress import ProgressPrinter
+    from ..metrics import psnr, relative_error
+    from ..train import fit
+
+    printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}")
+    _progress_line(printer, 0, args)
+    res = fit(model, problem, lr, args.steps, progress=False)
+    _progress_line(printer, res.steps, args)
+    printer.close()
+    assert res.X is not None  # small problem: X is formed (DENSE_X_LIMIT)
+    X = res.X * scale
+    p = psnr(X, problem.X_true * scale)
+    e = relative_error(res.X, problem.X_true).item()
+    label = "linear regression" if name == "free" else "SNN"
+    say(
+        f"{label}: PSNR {p:.2f} dB (peak: the image's maximum, image stretched to [0, 1]), "
+        f"relative error {e:.4f} ({res.status})"
+    )
+    metrics = {"psnr": p, "rel_error": e, "lr": lr, "status": str(res.status)}
+    return X.numpy(), metrics, f"{label}\nPSNR {p:.2f} dB, rel.err {e:.3f}"
+
+
 def run(args, job) -> None:
     if job.get("inpaint"):
         from ._inpaint import run_inpaint
 
         return run_inpaint(args, job)
-    from .._progress import ProgressPrinter
-    from ..metrics import psnr, relative_error
     from ..plotting import plot_images
-    from ..train import fit
     from ._common import write_recovery
 
     problem, scale = job["problem"], job["scale"]
     img, m = (problem.X_true * scale).numpy(), problem.m
     cells, metrics, arrays = [(img, "ground truth")], {}, {}
     for name, (model, lr) in job["models"].items():
-        printer = ProgressPrinter(quiet=args.quiet, prefix=f"recover {name}")
-        printer(
-            {
-                "phase": "fit",
-                "step": 0,
-                "max_steps": args.steps,
-                "held_out": None,
-                "elapsed": None,
-                "eta": None,
-            }
-        )
-        res = fit(model, problem, lr, args.steps, progress=False)
-        printer(
-            {
-                "phase": "fit",
-                "step": res.steps,
-                "max_steps": args.steps,
-                "held_out": None,
-                "elapsed": None,
-                "eta": None,
-            }
-        )
-        printer.close()
-        assert res.X is not None  # small problem: X is formed (DENSE_X_LIMIT)
-        X = res.X * scale
-        p = psnr(X, problem.X_true * scale)
-        e = relative_error(res.X, problem.X_true).item()
-        metrics[name] = {"psnr": p, "rel_error": e, "lr": lr, "status": str(res.status)}
-        arrays[name] = X.numpy()
-        label = "linear regression" if name == "free" else "SNN"
-        cells.append((X.numpy(), f"{label}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
-        say(
-            f"{label}: PSNR {p:.2f} dB (peak: the image's maximum, image stretched to [0, 1]), "
-            f"relative error {e:.4f} ({res.status})"
-        )
+        arrays[name], metrics[name], label = _recover_one(name, model, lr, problem, scale, args)
+        cells.append((arrays[name], label))
     fig = plot_images(
         [(args.image, cells)],
         title=f"{args.image}: {m} Gaussian measurements "
