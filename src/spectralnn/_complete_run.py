@@ -39,6 +39,9 @@ class _Context(_Finish):
         self.max_steps, self.patience, self.tol = max_steps, patience, tol
         self.deadline, self.progress, self.t0 = deadline, progress, t0
         self.notes: list = []
+        self.done: list = []  # (seconds, steps) of each finished training
+        self.post: list = []  # seconds of each part's work after training (its re-fit)
+        self.n_parts = 1
         self.refine = True
 
     def build(self, fold: int = 0):
@@ -76,7 +79,21 @@ class _Context(_Finish):
             v, r, c, self.shape, column_scale=column_scale, lam=lam
         )
 
-    def train(self, k, n_folds, train, held, norm):
+    def _eta(self, k, step, spent) -> float | None:
+        """Seconds left: the parts still to train at the pace of the finished ones, scaled by
+        how much slower this part runs than they did (None before any part has finished)."""
+        if not self.done:
+            return None
+        secs = sum(t for t, _ in self.done) / len(self.done)
+        steps = max(sum(n for _, n in self.done) / len(self.done), 1.0)
+        pace = spent / step if step > 0 else secs / steps
+        slower = max(pace / (secs / steps), 1.0) if secs > 0 else 1.0
+        left = max(steps - step, 0.0) * pace + (self.n_parts - k - 1) * secs * slower
+        # the re-fit of this part and of each part still to come
+        post = sum(self.post) / len(self.post) if self.post else 0.0
+        return max(left + post * (self.n_parts - k) * slower, 0.0)
+
+    def train(self, k, label, train, held, norm):
         y = np.zeros(len(self.values))
         y[train] = norm.forward(self.values[train], self.rows[train], self.cols[train])
         done = time.perf_counter() - self.t0
@@ -88,15 +105,14 @@ class _Context(_Finish):
             if self.progress is None:
                 return
             elapsed = time.perf_counter() - self.t0
-            eta = None if k == 0 else done / k * (n_folds - k) - (elapsed - done)
             self.progress(
                 {
-                    "phase": f"fold {k + 1}/{n_folds}",
+                    "phase": label,
                     "step": step,
                     "max_steps": self.max_steps,
                     "held_out": rmse,
                     "elapsed": elapsed,
-                    "eta": None if eta is None else max(eta, 0.0),
+                    "eta": self._eta(k, step, elapsed - done),
                 }
             )
 
@@ -119,9 +135,12 @@ class _Context(_Finish):
             report=report,
             fold=k,
         )
+        trained = time.perf_counter() - self.t0
+        self.done.append((trained - done, fit.history[-1]["step"]))
         if self.refine:
             args = (y, self.values, self.rows, self.cols, self.shape, train, held, to_user)
             fit = refine_rows(fit, *args)
+        self.post.append(time.perf_counter() - self.t0 - trained)
         return _Fold(fit, norm, held)
 
     def run(self, parts, column_scale, clip, fraction) -> CompletionResult:
@@ -131,11 +150,12 @@ class _Context(_Finish):
             # (a 12 x 10 rank-1 matrix: 0.001 vs 0.116).
             self.kwargs["init"] = SNN_DEFAULTS["init"] if len(parts) > 1 else "identity"
         m = len(self.values)
+        self.n_parts = max(len(parts), 1)
         everything = np.arange(m)
         if not parts:  # too few entries to hold out: a table gets column units unasked
             use_cols = bool(column_scale) and self.shape[1] <= TABLE_COLUMNS
             norm = self.normalization(everything, None, use_cols)
-            fitted = [self.train(0, 1, everything, None, norm)]
+            fitted = [self.train(0, "all entries", everything, None, norm)]
         else:
             fitted, use_cols = self._first(parts[0], column_scale, everything)
             lam = fitted[0].norm.lam
@@ -144,7 +164,7 @@ class _Context(_Finish):
                     break
                 train = np.setdiff1d(everything, held, assume_unique=True)
                 norm = self.normalization(train, held, use_cols, lam)
-                fitted.append(self.train(k, len(parts), train, held, norm))
+                fitted.append(self.train(k, f"part {k + 1}/{len(parts)}", train, held, norm))
         return self._result(fitted, use_cols, clip)
 
     def _first(self, held, column_scale, everything):
@@ -157,7 +177,10 @@ class _Context(_Finish):
         best = None
         for option in options:
             norm = self.normalization(train, held, bool(option))
-            fold = self.train(0, 1 if len(options) == 1 else 2, train, held, norm)
+            label = f"part 1/{self.n_parts}" + (
+                "" if len(options) == 1 else (" (column units)" if option else " (one scale)")
+            )
+            fold = self.train(0, label, train, held, norm)
             score = self._standardised_error(fold)
             if best is None or score < best[0]:
                 best = (score, fold, bool(option))
