@@ -15,6 +15,8 @@ and the raw matrix (original units, no scaling) is given to
 * ``iterative``  -- ``sklearn.impute.IterativeImputer(max_iter=10, random_state=0)`` (its
                     ConvergenceWarning is silenced);
 * ``knn``        -- ``sklearn.impute.KNNImputer()`` defaults;
+* ``snn-alone`` -- the same recipe with ``refine=False``: the averaged SNN parts without the
+  row re-fit and the conditional-Gaussian step of a tall table (what the SNN itself gives);
 * ``softimpute`` -- ``spectralnn.SoftImputeCompleter()`` defaults;
 * ``mean``       -- ``sklearn.impute.SimpleImputer()`` (column mean).
 
@@ -64,7 +66,7 @@ from _datasets import (
 
 TABLES = ("iris", "wine", "breast_cancer", "diabetes", "digits")
 PHOTOS = ("camera", "astronaut", "coffee", "brick")
-TABLE_METHODS = ("snn", "iterative", "knn", "softimpute", "mean")
+TABLE_METHODS = ("snn", "snn-alone", "iterative", "knn", "softimpute", "mean")
 PHOTO_METHODS = ("snn", "softimpute", "biharmonic", "mean")
 
 

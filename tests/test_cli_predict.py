@@ -139,7 +139,7 @@ def test_progress_lines_reach_a_stderr_file(tmp_path):
         )
     text = log.read_text()
     assert res.returncode == 0, text
-    lines = [line for line in text.splitlines() if line.startswith("complete: fold")]
+    lines = [line for line in text.splitlines() if line.startswith("complete: part")]
     assert lines and "step " in lines[0] and "held-out RMSE" in lines[0] and "\r" not in text
     with open(log, "w") as f:
         res = subprocess.run(

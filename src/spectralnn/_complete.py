@@ -44,7 +44,7 @@ from ._complete_defaults import (  # noqa: F401 (re-exported: the recipe's publi
     _one_thread,
     default_rank,
 )
-from ._complete_result import ColumnWarning, CompletionResult  # noqa: F401 (re-exported)
+from ._complete_result import ColumnWarning, CompletionResult, _Fold  # noqa: F401 (re-exported)
 from ._complete_run import _Context
 from ._preprocess import held_out_parts
 from ._validation import check_int, check_positive, check_real

@@ -130,7 +130,8 @@ def _report(args, table, summary, elapsed, written) -> str:
             f"observed ({summary['observed_fraction']:.1%})"
         ),
         f"model {args.model}" + _settings(summary),
-        "held-out relative error " + ("n/a" if val is None else f"{val:.4g}"),
+        ("held-out RMSE (data units) " if args.model in RECIPE_MODELS else "held-out error ")
+        + ("n/a" if val is None else f"{val:.4g}"),
         (
             f"time {elapsed:.1f} s; wrote {what} to {args.out}, {stem}.summary.json, "
             f"{stem}.history.png"
