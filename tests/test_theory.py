@@ -284,3 +284,15 @@ def test_public_theory_functions_refuse_bad_arguments(underdetermined):
             theory.gradient_flow(model, underdetermined, **kwargs)
     with pytest.raises(ValueError, match="'model' parameter of gradient_flow must admit"):
         theory.gradient_flow(snn.SNNFactorization((10, 10), (1,)), underdetermined, 1.0)
+
+
+def test_fast_certificate_needs_the_normal_bound():
+    """A point that fits the data and solves the tangent equation still fails the (fast, only
+    sufficient) certificate when its dual's normal part has spectral norm above 1: ``holds``
+    requires ``normal_norm <= 1 + tol`` as well as the other two conditions."""
+    p = snn.make_problem("gaussian", (6, 6), 1, 20, seed=0)
+    X = theory.min_nuclear_norm(p)
+    cert = theory.kkt_certificate(X, p)
+    assert cert.feasibility <= 1e-3 and cert.tangent_residual <= 1e-3
+    assert cert.normal_norm > 1.05
+    assert not cert.holds
