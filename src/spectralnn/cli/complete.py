@@ -16,7 +16,7 @@ from ._complete_args import EPILOG as EPILOG
 from ._complete_args import MODELS as MODELS
 from ._complete_args import NAME as NAME
 from ._complete_args import add_parser as add_parser
-from ._complete_outputs import _history_figure, _settings, _summary, _write_output
+from ._complete_outputs import _history_figure, _settings, _summary, _write_output, save_history
 from ._complete_pairs import COL_NAMES as COL_NAMES
 from ._complete_pairs import ROW_NAMES as ROW_NAMES
 from ._complete_pairs import read_pairs
@@ -143,7 +143,6 @@ def _report(args, table, summary, elapsed, written) -> str:
 def run(args, job) -> None:
     from .. import _io, recipe  # noqa: F401 - before the progress clock starts
     from .._progress import ProgressPrinter, completion_scale
-    from ..plotting import save_figure
 
     table = job["table"]
     if job["note"]:
@@ -166,5 +165,5 @@ def run(args, job) -> None:
         written = _write_output(args, table, job["pairs"], res, fitted)
         summary = _summary(args, table, res, est, elapsed, written)
         _io.write_json(f"{stem}.summary.json", summary)
-        save_figure(_history_figure(args, res, est), f"{stem}.history.png")
+        save_history(_history_figure(args, res, est), f"{stem}.history.png")
     print(_report(args, table, summary, elapsed, written), file=sys.stdout)
