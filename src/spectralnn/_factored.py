@@ -50,8 +50,8 @@ import torch
 
 from ._factored_linalg import FULL_RANK_GAP as FULL_RANK_GAP
 from ._factored_linalg import _basis, _first_gram, _Outside, _side_factors, _transfers
+from ._history import record_from
 from ._spectral import _spectral_network
-from .functional import effective_rank_of
 
 DENSE_X_LIMIT = 2**25
 """``FitResult.X`` of a factored fit is dense up to this many entries (else None; use
@@ -235,28 +235,19 @@ class FactoredObjective:
         Q1, Q2, C, loss = self._run(i)
         s = torch.linalg.svdvals(C)
         pb = self.problem
-        rec = {
-            "train_loss": loss.item(),
-            "test_loss": None,
-            "rel_error": None,
-            "nuclear_norm": s.sum().item(),
-            "singular_values": s.tolist() + [0.0] * max(self.k - s.numel(), 0),
-            "erank": effective_rank_of(s).item(),
-        }
+        test_loss = rel_error = None
         if pb.test_operator is not None:
             with torch.no_grad():
                 res = measure(pb.test_operator, Q1 @ C, Q2) - pb.y_test
-            rec["test_loss"] = (0.5 * (res * res).mean()).item()
+            test_loss = (0.5 * (res * res).mean()).item()
         if self.truth is not None:
             kind, A, B, norm2 = self.truth
             # ||X - X*||^2 = ||C - M||^2 + ||X*||^2 - ||M||^2 with M = Q1^T X* Q2 (the part of
             # X* inside the spans; the rest is X*'s energy outside them).
             M = (Q1.mT @ A) @ (Q2.mT @ B).mT if kind == "factors" else Q1.mT @ A @ Q2
             err2 = ((C - M) ** 2).sum() + (norm2 - (M * M).sum()).clamp_min(0)
-            rec["rel_error"] = (err2.sqrt() / norm2.sqrt()).item()
-        if grad_norm is not None:
-            rec["grad_norm"] = grad_norm
-        return rec
+            rel_error = (err2.sqrt() / norm2.sqrt()).item()
+        return record_from(s, loss.item(), test_loss, rel_error, grad_norm, pad_to=self.k)
 
     def finish(self, model):
         with torch.no_grad():

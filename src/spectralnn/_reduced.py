@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._history import record_from
 from ._operators import AlignedOperator
-from .functional import effective_rank_of
 
 
 def _is_odd(act, dtype=torch.float64) -> bool:
@@ -154,24 +154,18 @@ class ReducedObjective:
     def coordinate_record(self, x: torch.Tensor, grad_norm=None) -> dict:
         x = x.detach()
         s = x.abs().sort(descending=True).values
-        pad = max(self.k - s.numel(), 0)
-        total = s.sum()
-        rec = {
-            "train_loss": self.loss(x).item(),
-            "test_loss": (0.5 * ((x @ self.test.S.mT - self.y_test) ** 2).mean()).item()
+        return record_from(
+            s,
+            self.loss(x).item(),
+            test_loss=(0.5 * ((x @ self.test.S.mT - self.y_test) ** 2).mean()).item()
             if self.test is not None
             else None,
-            "rel_error": (((x - self.xt) ** 2).sum() + self.off2).sqrt().item()
-            / self.norm_true.item()
+            rel_error=(((x - self.xt) ** 2).sum() + self.off2).sqrt().item() / self.norm_true.item()
             if self.xt is not None
             else None,
-            "nuclear_norm": total.item(),
-            "singular_values": s.tolist() + [0.0] * pad,
-            "erank": effective_rank_of(s).item(),
-        }
-        if grad_norm is not None:
-            rec["grad_norm"] = grad_norm
-        return rec
+            grad_norm=grad_norm,
+            pad_to=self.k,
+        )
 
     def coordinate_matrix(self, x: torch.Tensor) -> torch.Tensor:
         return self.op.embed(x.detach())

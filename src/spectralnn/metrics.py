@@ -6,9 +6,10 @@ import math
 
 import torch
 
+from ._history import record_from
 from ._validation import check_matrix
 from .errors import InputError, InputTypeError
-from .functional import effective_rank, effective_rank_of, nuclear_norm
+from .functional import effective_rank, nuclear_norm
 
 __all__ = ["relative_error", "psnr", "alignment", "nuclear_norm", "effective_rank", "record"]
 
@@ -105,16 +106,10 @@ def record(X: torch.Tensor, problem, grad_norm: float | None = None) -> dict:
         )
     X = X.detach()
     s = torch.linalg.svdvals(X)
-    rec = {
-        "train_loss": problem.loss(X).item(),
-        "test_loss": problem.loss(X, test=True).item() if problem.y_test is not None else None,
-        "rel_error": _relative_error(X, problem.X_true).item()
-        if problem.X_true is not None
-        else None,
-        "nuclear_norm": s.sum().item(),
-        "singular_values": s.tolist(),
-        "erank": effective_rank_of(s).item(),  # from the same SVD
-    }
-    if grad_norm is not None:
-        rec["grad_norm"] = grad_norm
-    return rec
+    return record_from(
+        s,
+        problem.loss(X).item(),
+        test_loss=problem.loss(X, test=True).item() if problem.y_test is not None else None,
+        rel_error=_relative_error(X, problem.X_true).item() if problem.X_true is not None else None,
+        grad_norm=grad_norm,
+    )
