@@ -46,6 +46,7 @@ from ._complete_defaults import (  # noqa: F401 (re-exported: the recipe's publi
 )
 from ._complete_result import ColumnWarning, CompletionResult, _Fold  # noqa: F401 (re-exported)
 from ._complete_run import _Context
+from ._defaults import MAX_STEPS, SEED, TOL, VALIDATION_FRACTION
 from ._preprocess import held_out_parts
 from ._validation import check_int, check_positive, check_real
 from .errors import InputError
@@ -63,15 +64,15 @@ def complete(
     init_scale=None,
     lr_factor=None,
     lr_factors=None,
-    max_steps: int = 2000,
-    validation_fraction: float = 0.1,
+    max_steps: int = MAX_STEPS,
+    validation_fraction: float = VALIDATION_FRACTION,
     folds="auto",
     column_scale="auto",
     clip: bool = True,
     max_time: float | None = None,
     patience: int = 5,
-    tol: float = 1e-3,
-    seed: int = 0,
+    tol: float = TOL,
+    seed: int = SEED,
     dtype=None,
     progress=None,
     refine: bool = True,

@@ -8,6 +8,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._defaults import (
+    COMPLETION_LR_FACTOR,
+    DEEP_DEPTH,
+    DEEP_INIT_SCALE,
+    FACTOR_INIT_SCALE,
+    FN,
+    SNN_COMPLETION_INIT,
+    SNN_INIT_SCALE,
+    SNN_WIDTHS,
+)
 from .errors import InputError
 
 TABLE_COLUMNS = 200
@@ -24,18 +34,23 @@ FLOAT32_ENTRIES = 20_000
 DENSE_LIMIT = 2**25
 """The dense completed matrix ``X`` is formed up to this many entries (else ``X`` is None)."""
 
+# The completion recipe's per-model defaults; the values live in ``_defaults.py``.
 SNN_DEFAULTS = {
-    "widths": (4, 4),
-    "fn": "tanh",
-    "init": "orthogonal",
-    "init_scale": 1e-4,
-    "lr_factor": 2.0,
+    "widths": SNN_WIDTHS,
+    "fn": FN,
+    "init": SNN_COMPLETION_INIT,
+    "init_scale": SNN_INIT_SCALE,
+    "lr_factor": COMPLETION_LR_FACTOR["snn"],
 }
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "snn": SNN_DEFAULTS,
-    "deep": {"depth": 3, "init_scale": 1e-1, "lr_factor": 0.5},
-    "factor": {"init_scale": 1e-3, "lr_factor": 0.5},
-    "free": {"lr_factor": 1.0},
+    "deep": {
+        "depth": DEEP_DEPTH,
+        "init_scale": DEEP_INIT_SCALE,
+        "lr_factor": COMPLETION_LR_FACTOR["deep"],
+    },
+    "factor": {"init_scale": FACTOR_INIT_SCALE, "lr_factor": COMPLETION_LR_FACTOR["factor"]},
+    "free": {"lr_factor": COMPLETION_LR_FACTOR["free"]},
 }
 
 

@@ -9,6 +9,17 @@ import numbers
 import numpy as np
 import torch
 
+from ._defaults import (
+    DEEP_DEPTH,
+    DEEP_INIT_SCALE,
+    FN,
+    MAX_STEPS,
+    SEED,
+    SNN_INIT_SCALE,
+    SNN_WIDTHS,
+    TOL,
+    VALIDATION_FRACTION,
+)
 from ._estimator_base import _Completer
 from .errors import InputTypeError
 from .recipe import complete as _recipe_complete
@@ -152,18 +163,18 @@ class SNNCompleter(_RecipeCompleter):
     def __init__(
         self,
         *,
-        widths=(4, 4),
-        fn="tanh",
-        init_scale=1e-4,
+        widths=SNN_WIDTHS,
+        fn=FN,
+        init_scale=SNN_INIT_SCALE,
         rank=None,
         lr_factors=None,
-        max_steps=2000,
-        validation_fraction=0.1,
+        max_steps=MAX_STEPS,
+        validation_fraction=VALIDATION_FRACTION,
         folds="auto",
         max_time=None,
         keep_observed=True,
-        random_state=0,
-        tol=1e-3,
+        random_state=SEED,
+        tol=TOL,
         verbose=False,
     ):
         self.widths = widths
@@ -206,16 +217,16 @@ class DeepCompleter(_RecipeCompleter):
     def __init__(
         self,
         *,
-        depth=3,
-        init_scale=1e-1,
+        depth=DEEP_DEPTH,
+        init_scale=DEEP_INIT_SCALE,
         lr_factors=None,
-        max_steps=2000,
-        validation_fraction=0.1,
+        max_steps=MAX_STEPS,
+        validation_fraction=VALIDATION_FRACTION,
         folds="auto",
         max_time=None,
         keep_observed=True,
-        random_state=0,
-        tol=1e-3,
+        random_state=SEED,
+        tol=TOL,
         verbose=False,
     ):
         self.depth = depth
@@ -247,13 +258,13 @@ class FreeCompleter(_RecipeCompleter):
         self,
         *,
         lr_factors=None,
-        max_steps=2000,
-        validation_fraction=0.1,
+        max_steps=MAX_STEPS,
+        validation_fraction=VALIDATION_FRACTION,
         folds="auto",
         max_time=None,
         keep_observed=True,
-        random_state=0,
-        tol=1e-3,
+        random_state=SEED,
+        tol=TOL,
         verbose=False,
     ):
         self.lr_factors = lr_factors

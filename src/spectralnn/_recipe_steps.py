@@ -29,6 +29,14 @@ import time
 
 import torch
 
+from ._defaults import (
+    DEEP_DEPTH,
+    DEEP_INIT_SCALE,
+    FACTOR_INIT_SCALE,
+    SENSING_LR_FACTORS,
+    SNN_INIT_SCALE,
+    SNN_WIDTHS,
+)
 from ._race import LARGE_SIDE, MAX_RANK, _build, _matrix, _warn
 from ._recipe_normalize import Normalization, curvature
 from ._validation import check_int, check_positive, check_real
@@ -37,12 +45,21 @@ from .sensing import Problem
 from .train import Status
 
 DEFAULTS = {
-    "snn": {"widths": (4, 4), "init_scale": 1e-4, "lr_factors": (2.0, 1.0, 0.5)},
-    "deep": {"depth": 3, "init_scale": 1e-1, "lr_factors": (1.0, 0.5, 0.25)},
-    "factor": {"init_scale": 1e-3, "lr_factors": (1.0, 0.5, 0.25)},
-    "free": {"lr_factors": (1.0,)},
+    "snn": {
+        "widths": SNN_WIDTHS,
+        "init_scale": SNN_INIT_SCALE,
+        "lr_factors": SENSING_LR_FACTORS["snn"],
+    },
+    "deep": {
+        "depth": DEEP_DEPTH,
+        "init_scale": DEEP_INIT_SCALE,
+        "lr_factors": SENSING_LR_FACTORS["deep"],
+    },
+    "factor": {"init_scale": FACTOR_INIT_SCALE, "lr_factors": SENSING_LR_FACTORS["factor"]},
+    "free": {"lr_factors": SENSING_LR_FACTORS["free"]},
 }
-"""Per-model defaults of the recipe (see the module docstring for the measurements)."""
+"""Per-model defaults of the recipe (values in ``_defaults.py``; the measurements in this
+module's docstring)."""
 
 
 def _settings(

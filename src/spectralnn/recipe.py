@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 
+from ._defaults import MAX_STEPS, SEED, TOL, VALIDATION_FRACTION
 from ._race import (  # noqa: F401 (re-exported: used by the estimators and tests)
     LARGE_SIDE,
     MAX_RANK,
@@ -85,16 +86,16 @@ def fit_recipe(
     *,
     init_scale: float | None = None,
     lr_factors=None,
-    max_steps: int = 2000,
+    max_steps: int = MAX_STEPS,
     chunk: int | None = None,
     patience: int = 4,
-    validation_fraction: float = 0.1,
+    validation_fraction: float = VALIDATION_FRACTION,
     refit: bool = True,
     stall_fraction: float = 0.25,
     center: bool | None = None,
-    seed: int = 0,
+    seed: int = SEED,
     race_fraction: float = 0.2,
-    tol: float = 1e-3,
+    tol: float = TOL,
     progress=None,
     **model_kwargs,
 ) -> RecipeResult:

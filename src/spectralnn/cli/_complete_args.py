@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 
+from .._defaults import MAX_STEPS, SEED
 from ._common import UsageError
 
 NAME = "complete"
@@ -108,14 +109,14 @@ def _add_output_flags(p) -> None:
 def _add_fit_flags(p) -> None:
     """--max-steps, --fitted-observed, --seed, --quiet."""
     p.add_argument(
-        "--max-steps", type=int, default=2000, help="recipe step limit (default: %(default)s)"
+        "--max-steps", type=int, default=MAX_STEPS, help="recipe step limit (default: %(default)s)"
     )
     p.add_argument(
         "--fitted-observed",
         action="store_true",
         help="write the model's fit on observed entries too (default: keep them)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
     p.add_argument(
         "--quiet",
         action="store_true",

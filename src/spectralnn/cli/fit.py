@@ -6,6 +6,7 @@ import argparse
 import os
 
 from .. import _io
+from .._defaults import DEEP_DEPTH, FIT_LR, FIT_SEED, FIT_STEPS, FIT_WIDTHS, FN, PROTOCOL_INIT
 from ..models import INITS, MODELS, make_model
 from ..sensing import load_problem
 from ..train import OPTIMIZERS, fit, lr_search
@@ -37,23 +38,24 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("problem", help="problem .npz (see spectralnn.sensing for the format)")
     p.add_argument("--model", choices=sorted(MODELS), default="snn")
-    p.add_argument("--widths", default="2,2,2,2", help="SNN widths (default 2,2,2,2)")
-    p.add_argument("--fn", default="tanh", help="spectral activation (default tanh)")
-    p.add_argument("--init", choices=INITS, default="identity")
+    widths = ",".join(map(str, FIT_WIDTHS))
+    p.add_argument("--widths", default=widths, help=f"SNN widths (default {widths})")
+    p.add_argument("--fn", default=FN, help=f"spectral activation (default {FN})")
+    p.add_argument("--init", choices=INITS, default=PROTOCOL_INIT)
     p.add_argument(
         "--init-scale",
         type=float,
         default=None,
         help="initial scale c (default: the model's, 1e-4; free starts at 0)",
     )
-    p.add_argument("--depth", type=int, default=3, help="depth of --model deep")
+    p.add_argument("--depth", type=int, default=DEEP_DEPTH, help="depth of --model deep")
     p.add_argument("--model-rank", type=int, default=None, help="inner dimension of factors")
-    p.add_argument("--lr", default="1e-2", help="learning rate, or 'search' (paper protocol)")
-    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--lr", default=FIT_LR, help="learning rate, or 'search' (paper protocol)")
+    p.add_argument("--steps", type=int, default=FIT_STEPS)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="gd")
     p.add_argument("--tol", type=float, default=None, help="stop when train loss <= tol")
     p.add_argument("--record-every", type=int, default=None)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=FIT_SEED)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--out", required=True, help="output folder")
     add_size_flag(p)

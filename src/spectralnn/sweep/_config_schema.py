@@ -3,6 +3,16 @@ metrics and axis labels; and :class:`ConfigError` (re-exported by ``sweep.config
 
 from __future__ import annotations
 
+from .._defaults import (
+    DEEP_DEPTH,
+    FN,
+    PROTOCOL_INIT,
+    SWEEP_INIT_SCALE,
+    SWEEP_LR,
+    SWEEP_STEPS,
+    SWEEP_TOL,
+    SWEEP_WIDTHS,
+)
 from ..errors import InputError
 
 
@@ -50,8 +60,14 @@ SWEEPABLE = (
 )
 DEFAULTS = {
     "problem": {"kind": "gaussian", "shape": [20, 20], "rank": 1, "noise": 0.0, "scale": 1.0},
-    "model": {"widths": [1], "init": "identity", "init_scale": 1e-3, "depth": 3, "fn": "tanh"},
-    "train": {"lr": 0.1, "steps": 3000, "tol": 1e-10, "optimizer": "gd"},
+    "model": {
+        "widths": list(SWEEP_WIDTHS),
+        "init": PROTOCOL_INIT,
+        "init_scale": SWEEP_INIT_SCALE,
+        "depth": DEEP_DEPTH,
+        "fn": FN,
+    },
+    "train": {"lr": SWEEP_LR, "steps": SWEEP_STEPS, "tol": SWEEP_TOL, "optimizer": "gd"},
 }
 MODEL_NAMES = ("snn", "free", "deep", "factor", "convex")
 # What each model takes: a cell of a model carries only these model./train. keys, so a list of
