@@ -103,7 +103,8 @@ class _Finish:
                 self._note(
                     StillImprovingWarning,
                     f"the held-out error was still falling at "
-                    f"the step limit ({self.max_steps} steps); raise max_steps",
+                    f"the step limit ({self.max_steps} steps); raise max_steps "
+                    "(--max-steps of spectralnn complete, --steps of recover)",
                 )
 
     def _note(self, cls, msg):

@@ -12,6 +12,10 @@ import io
 from ._common import UsageError
 
 DEMO_SIZE = 28
+DEMO_INPAINT_SIZE = 256
+"""Inpainting a demo image (``--missing``/``--mask``) uses it at 256 x 256: at 28 x 28 the SNN
+was 3 dB behind SoftImpute (17.9 vs 21.3), at 256 ahead (camera, 50%: 24.16 vs 23.90 dB).
+The Gaussian mode keeps :data:`DEMO_SIZE` (its dense operator has fraction * size^4 entries)."""
 """Default side of the built-in demo images, and of the Gaussian mode (its dense measurement
 operator has fraction * size^4 entries)."""
 GAUSSIAN_STEPS, INPAINT_STEPS = 2500, 2000

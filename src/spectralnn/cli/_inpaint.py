@@ -18,7 +18,7 @@ import numpy as np
 
 from ._common import UsageError, check_int, check_out, check_real, say
 from ._image_io import (
-    DEMO_SIZE,
+    DEMO_INPAINT_SIZE,
     INPAINT_STEPS,
     is_demo,
     peak_name,
@@ -66,7 +66,7 @@ def validate_inpaint(args) -> dict:
         if size is None and is_demo(args.image):
             size = mask.shape  # a demo image takes the mask's size
     if size is None and is_demo(args.image):
-        size = DEMO_SIZE
+        size = DEMO_INPAINT_SIZE
     img, peak = read_image(args.image, size, "IMAGE")
     rng = np.random.default_rng(args.seed)
     if mask is not None:

@@ -66,6 +66,7 @@ def validate(args):
     _check_args(args)
     fmt = "triplets" if args.triplets else args.format
     table = read_table(args.input, fmt=fmt, header=args.header, index_col=args.index_col)
+    _check_out_format(args, table)
     if args.only_missing and table.fmt != "triplets":
         raise UsageError(
             f"--only-missing applies to long-format (row,col,value) input; INPUT "
@@ -167,3 +168,20 @@ def run(args, job) -> None:
         _io.write_json(f"{stem}.summary.json", summary)
         save_history(_history_figure(args, res, est), f"{stem}.history.png")
     print(_report(args, table, summary, elapsed, written), file=sys.stdout)
+
+
+def _check_out_format(args, table) -> None:
+    """OUTPUT is written in the input's format: refuse a name whose extension says otherwise
+    (a CSV written into ``x.npy`` cannot be loaded by numpy)."""
+    ext = os.path.splitext(args.out)[1].lower()
+    npy_in = table.fmt == "npy" and args.predict is None
+    if ext == ".npy" and not npy_in:
+        raise UsageError(
+            f"--out {args.out!r}: the output is written as text (CSV/TSV, like INPUT "
+            f"{args.input!r}), not as .npy; give a .csv or .tsv name"
+        )
+    if ext in (".csv", ".tsv", ".txt") and npy_in:
+        raise UsageError(
+            f"--out {args.out!r}: INPUT {args.input!r} is .npy, so the output is a .npy array; "
+            "give a .npy name"
+        )

@@ -19,7 +19,7 @@ from ._common import (
     parse_widths,
     say,
 )
-from ._image_io import DEMO_SIZE, GAUSSIAN_STEPS, INPAINT_STEPS
+from ._image_io import DEMO_INPAINT_SIZE, DEMO_SIZE, GAUSSIAN_STEPS, INPAINT_STEPS
 
 NAME = "recover"
 
@@ -33,9 +33,9 @@ recover.png (truth | observed, missing in red | each model), X_<model>.npz and
 <model>.png (the completed image in the input's own scale and bit depth, clipped to its
 range) and metrics.json (PSNR with the image's peak: 255 for 8-bit, 65535 for 16-bit, 1 for
 float images). An image file is used at its own size; the built-in demo images (camera,
-moon, ..., lfw:K, mnist:PATH[:K]) default to {DEMO_SIZE}x{DEMO_SIZE} (or the mask's size with
---mask). The Gaussian mode (--fraction) stretches the image to [0, 1] and defaults to
-{DEMO_SIZE}x{DEMO_SIZE} for every image."""
+moon, ..., lfw:K, mnist:PATH[:K]) are inpainted at {DEMO_INPAINT_SIZE}x{DEMO_INPAINT_SIZE} (or
+the mask's size with --mask). The Gaussian mode (--fraction) stretches the image to [0, 1]
+and defaults to {DEMO_SIZE}x{DEMO_SIZE} for every image."""
 
 
 def _add_mode_flags(p) -> None:
@@ -74,8 +74,8 @@ def _add_run_flags(p) -> None:
         type=int,
         default=None,
         help="resize the image (and mask) to SIZE x SIZE (default: %(default)s = "
-        f"an image file's own size; {DEMO_SIZE} for the demo names and the "
-        "Gaussian mode)",
+        f"an image file's own size; {DEMO_INPAINT_SIZE} for inpainting a demo name; "
+        f"{DEMO_SIZE} in the Gaussian mode)",
     )
     p.add_argument(
         "--steps",
