@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from ._defaults import (
     SNN_INIT_SCALE,
     SNN_WIDTHS,
 )
+from ._race import one_thread_up_to
 from .errors import InputError
 
 TABLE_COLUMNS = 200
@@ -54,19 +54,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@contextlib.contextmanager
 def _one_thread(shape):
     """One intra-op thread up to 2^22 entries (restored on exit): measured on 2 busy cores, a
     MovieLens step took 15 ms with 1 thread and 300 ms with 2 (OpenMP threads spinning)."""
-    n = torch.get_num_threads()
-    small = shape[0] * shape[1] <= 2**22 and n > 1
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(n)
+    return one_thread_up_to(shape, 2**22)
 
 
 def _observed(M, where):

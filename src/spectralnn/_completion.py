@@ -103,28 +103,13 @@ def train_fold(
     predictions at the entries ``idx`` to user units (the held-out RMSE is reported in them).
     A diverging run restarts at half the rate (3 tries).
     """
+    data = (build, y, values, rows, cols, shape, train, held, to_user)
+    loop = (max_steps, every, patience, tol, deadline, report, fold)
     for attempt in range(3):
-        fit = _train_once(
-            build,
-            y,
-            values,
-            rows,
-            cols,
-            shape,
-            train,
-            held,
-            to_user,
-            lr_factor / 2**attempt,
-            max_steps,
-            every,
-            patience,
-            tol,
-            deadline,
-            report,
-            fold,
-        )
+        fit = _train_once(_Run(*data, lr_factor / 2**attempt), *loop)
         if fit.status != "diverged":
             return fit
+    return fit
     return fit
 
 
@@ -210,26 +195,7 @@ class _Run:
         return FoldFit(L, R, X, self.model, best_step, val, status, self.lr, self.history)
 
 
-def _train_once(
-    build,
-    y,
-    values,
-    rows,
-    cols,
-    shape,
-    train,
-    held,
-    to_user,
-    lr_factor,
-    max_steps,
-    every,
-    patience,
-    tol,
-    deadline,
-    report,
-    fold,
-):
-    run = _Run(build, y, values, rows, cols, shape, train, held, to_user, lr_factor)
+def _train_once(run, max_steps, every, patience, tol, deadline, report, fold):
     status, loss0 = "max_steps", None
     for step in range(max_steps + 1):
         loss = float(run.obj.evaluate(need_grad=step < max_steps)[0])

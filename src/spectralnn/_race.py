@@ -115,11 +115,11 @@ def _build(model_name, shape, runs, kwargs):
 
 
 @contextlib.contextmanager
-def _small_threads(shape):
-    """One intra-op thread for small matrices (restored after): measured on 2 busy cores, a
-    60x40 SNN step took 33 ms of CPU with 2 threads (OpenMP spinning) and 2.1 ms with 1."""
+def one_thread_up_to(shape, limit: int):
+    """One intra-op thread while a ``shape`` matrix with at most ``limit`` entries trains, the
+    caller's setting restored afterwards (OpenMP threads spin on small problems)."""
     n = torch.get_num_threads()
-    small = shape[0] * shape[1] <= SMALL_MATRIX
+    small = shape[0] * shape[1] <= limit and n > 1
     if small:
         torch.set_num_threads(1)
     try:
@@ -127,6 +127,12 @@ def _small_threads(shape):
     finally:
         if small:
             torch.set_num_threads(n)
+
+
+def _small_threads(shape):
+    """One intra-op thread for small matrices (restored after): measured on 2 busy cores, a
+    60x40 SNN step took 33 ms of CPU with 2 threads (OpenMP spinning) and 2.1 ms with 1."""
+    return one_thread_up_to(shape, SMALL_MATRIX)
 
 
 SMALL_MATRIX = 256 * 256
