@@ -56,19 +56,36 @@ def refine(X0: np.ndarray, observed: np.ndarray, ridge: float, passes: int = PAS
         Z = (X - mu) / sd
         S = (Z.mT @ Z + cov / (sd[:, None] * sd[None, :])) / len(Z)
         P = torch.linalg.inv(S + ridge * eye)
-        Zr, mr = Z[rows], miss[rows]
-        # Rows of A: P on the missing block, identity on the observed one; b = -P_mo z_o.
-        A = mr[:, :, None] * P * mr[:, None, :] + torch.diag_embed(1 - mr)
-        Ainv = torch.linalg.inv(A)
-        z = -(Ainv @ ((mr[:, :, None] * P) @ ((1 - mr) * Zr)[:, :, None]))[:, :, 0]
-        Zr = torch.where(mr.bool(), z, Zr)
+        Zr, cov = _conditional_means(Z[rows], miss[rows], P)
         X[rows] = Zr * sd + mu
-        # E-step second moments: each row's missing block adds its conditional covariance
-        # (P_mm^-1) to the next covariance estimate -- without it the refill underestimates
-        # the spread and over-trusts the fit (wine 20%/30%: 0.285/0.279 -> 0.268/0.250).
-        block = mr[:, :, None] * Ainv * mr[:, None, :]
-        cov = (block * (sd[:, None] * sd[None, :])).sum(0)
+        cov = cov * (sd[:, None] * sd[None, :])
     return X.numpy()
+
+
+CHUNK_ROWS = 2048
+"""Rows solved per batch: bounded temporaries (``CHUNK_ROWS x d2 x d2``), fewer page faults."""
+
+
+def _conditional_means(Zr, mr, P):
+    """Each row's missing entries replaced by their conditional means under precision ``P``,
+    and the sum of the rows' conditional covariances (standardised units).
+
+    Row ``i`` solves ``A_i z = b_i`` with ``A_i`` equal to ``P`` on its missing block and the
+    identity on its observed one, ``b_i = -P_mo z_o``. E-step second moments: each row's
+    missing block adds its conditional covariance ``P_mm^-1`` to the next covariance estimate
+    -- without it the refill underestimates the spread and over-trusts the fit (wine 20%/30%:
+    0.285/0.279 -> 0.268/0.250).
+    """
+    out = Zr.clone()
+    cov = torch.zeros_like(P)
+    for s in range(0, len(Zr), CHUNK_ROWS):
+        z, m = Zr[s : s + CHUNK_ROWS], mr[s : s + CHUNK_ROWS]
+        A = m[:, :, None] * P * m[:, None, :] + torch.diag_embed(1 - m)
+        Ainv = torch.linalg.inv(A)
+        sol = -(Ainv @ ((m[:, :, None] * P) @ ((1 - m) * z)[:, :, None]))[:, :, 0]
+        out[s : s + CHUNK_ROWS] = torch.where(m.bool(), sol, z)
+        cov += (m[:, :, None] * Ainv * m[:, None, :]).sum(0)
+    return out, cov
 
 
 def choose_ridge(X0, observed, held_rows, held_cols, target, scale) -> float:
