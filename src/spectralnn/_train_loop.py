@@ -16,7 +16,45 @@ from ._optim import Optimizer
 from ._train_checks import _check_lrs, _check_model_and_problem, _check_train_args
 
 
-def _progress(total: int, initial: int, enabled: bool | None):
+class _Lines:
+    """A bar-shaped adapter that sends ``progress(event)`` dicts (phase "train", step, max_steps,
+    elapsed, ETA from the pace so far, the current loss) to a callable such as
+    :class:`spectralnn._progress.ProgressPrinter`."""
+
+    def __init__(self, fn, total: int, initial: int):
+        self.fn, self.total, self.n, self.start = fn, total, initial, initial
+        self.t0 = time.perf_counter()
+
+    def update(self, k: int) -> None:
+        self.n += k
+
+    def set_postfix(self, loss: str) -> None:
+        elapsed = time.perf_counter() - self.t0
+        done = self.n - self.start
+        eta = (self.total - self.n) * elapsed / done if done > 0 else None
+        self.fn(
+            {
+                "phase": "train",
+                "step": self.n,
+                "max_steps": self.total,
+                "held_out": None,
+                "elapsed": elapsed,
+                "eta": eta,
+                "loss": loss,
+            }
+        )
+
+    def close(self) -> None:
+        close = getattr(self.fn, "close", None)
+        if close is not None:
+            close()
+
+
+def _progress(total: int, initial: int, enabled):
+    """A tqdm bar (``enabled`` True, or None on a terminal), progress lines through a callable
+    ``enabled``, or nothing."""
+    if callable(enabled):
+        return _Lines(enabled, total, initial)
     enabled = sys.stderr.isatty() if enabled is None else enabled
     if not enabled:
         return None

@@ -44,7 +44,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
-    progress: bool | None = None,
+    progress=None,
     snapshot_steps=(),
 ) -> FitResult:
     r"""Train ``model`` (``forward() -> X``) on ``L(X) = 1/(2m) ||A(X) - y||^2`` by full-batch GD.
@@ -84,8 +84,10 @@ def fit(
         loaded and training continues from its step. Checkpoints hold tensors and plain data
         only and are read with ``torch.load(weights_only=True)``; a file that is not one, or
         one written for another model, shape, method, optimizer or problem, raises ValueError.
-    progress : bool, optional
-        Show a progress bar (default: when stderr is a terminal).
+    progress : bool or callable, optional
+        Show a progress bar (default: when stderr is a terminal); a callable instead gets a
+        dict per record (phase, step, max_steps, elapsed, eta, loss), e.g. a
+        ``spectralnn._progress.ProgressPrinter`` for plain lines on stderr.
     snapshot_steps : iterable of int, optional
         Steps at which to keep a copy of ``X`` in ``FitResult.snapshots``.
 

@@ -56,6 +56,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=None, help="stop when train loss <= tol")
     p.add_argument("--record-every", type=int, default=None)
     p.add_argument("--seed", type=int, default=FIT_SEED)
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (default: a line "
+        "every few seconds: step, elapsed time, ETA)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--out", required=True, help="output folder")
     add_size_flag(p)
@@ -149,7 +155,7 @@ def run(args, job) -> None:
         "optimizer": args.optimizer,
         "tol": args.tol,
         "record_every": args.record_every,
-        "progress": None,
+        "progress": _printer(args),
         "checkpoint": job["checkpoint"],
         "resume": args.resume,
     }
@@ -224,3 +230,12 @@ def _write_outputs(args, problem, result, diverged) -> None:
         f"{'n/a' if err is None else f'{err:.4f}'}, nuclear norm "
         f"{fin.get('nuclear_norm', float('nan')):.4f}; results in {out}"
     )
+
+
+def _printer(args):
+    """Progress lines on stderr (also when it is a file), unless --quiet."""
+    if getattr(args, "quiet", False):
+        return False
+    from .._progress import ProgressPrinter
+
+    return ProgressPrinter(prefix="fit")
