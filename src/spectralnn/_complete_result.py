@@ -78,12 +78,7 @@ class CompletionResult:
         return self._clip(X, np.arange(X.shape[1])[None, :])
 
     def _clip(self, u, cols):
-        n = self.normalization
-        if n.low is None:
-            return u
-        lo = n.low[cols] if isinstance(n.low, np.ndarray) else n.low
-        hi = n.high[cols] if isinstance(n.high, np.ndarray) else n.high
-        return np.clip(u, lo, hi)
+        return self.normalization.clip(u, cols)
 
 
 @dataclasses.dataclass

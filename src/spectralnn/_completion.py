@@ -43,16 +43,7 @@ class FoldFit:
     def predict(self, rows, cols) -> np.ndarray:
         rows = torch.as_tensor(rows, dtype=torch.long)
         cols = torch.as_tensor(cols, dtype=torch.long)
-        with torch.no_grad():
-            if self.X is not None:
-                out = self.X[rows, cols]
-            else:
-                assert self.L is not None and self.R is not None
-                out = torch.zeros(len(rows), dtype=self.L.dtype)
-                for s in range(0, len(rows), 1 << 16):  # bounded temporaries
-                    r, c = rows[s : s + (1 << 16)], cols[s : s + (1 << 16)]
-                    out[s : s + len(r)] = (self.L[r] * self.R[c]).sum(-1)
-        return out.double().numpy()
+        return _predict(self.L, self.R, self.X, rows, cols).double().numpy()
 
     def dense(self) -> torch.Tensor:
         if self.X is not None:
@@ -70,11 +61,18 @@ def _snapshot(obj):
         return None, None, obj.matrix(0).clone()
 
 
-def _predict(L, R, X, rows, cols):
+def _predict(L, R, X, rows, cols) -> torch.Tensor:
+    """Entries ``(rows, cols)`` of ``X``, or of ``L @ R.T`` without forming it (gathered in
+    blocks of 2^16 pairs: bounded temporaries)."""
     with torch.no_grad():
         if X is not None:
             return X[rows, cols]
-        return (L[rows] * R[cols]).sum(-1)
+        assert L is not None and R is not None
+        out = torch.empty(len(rows), dtype=L.dtype)
+        for s in range(0, len(rows), 1 << 16):
+            r, c = rows[s : s + (1 << 16)], cols[s : s + (1 << 16)]
+            out[s : s + len(r)] = (L[r] * R[c]).sum(-1)
+        return out
 
 
 def train_fold(

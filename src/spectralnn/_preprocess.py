@@ -79,11 +79,15 @@ class Normalization:
         u = np.asarray(Z, dtype=np.float64) * self.scale + self.baseline(rows, cols)
         if self.col_scale is not None and self.col_center is not None:
             u = u * self.col_scale[cols] + self.col_center[cols]
-        if clip and self.low is not None:
-            lo = self.low[cols] if isinstance(self.low, np.ndarray) else self.low
-            hi = self.high[cols] if isinstance(self.high, np.ndarray) else self.high
-            u = np.clip(u, lo, hi)
-        return u
+        return self.clip(u, cols) if clip else u
+
+    def clip(self, u, cols) -> np.ndarray:
+        """User-unit values ``u`` in columns ``cols`` clipped to the range (:func:`bounds_of`)."""
+        if self.low is None:
+            return u
+        lo = self.low[cols] if isinstance(self.low, np.ndarray) else self.low
+        hi = self.high[cols] if isinstance(self.high, np.ndarray) else self.high
+        return np.clip(u, lo, hi)
 
     def inverse(self, Z, clip: bool = True) -> np.ndarray:
         """A dense normalised matrix ``Z (d1, d2)`` -> user units."""
