@@ -106,60 +106,16 @@ def test_fit_command_prints_progress_lines_unless_quiet(tmp_path, capsys):
     from spectralnn.cli import main
 
     p = tmp_path / "p.npz"
-    assert (
-        main(
-            [
-                "make-problem",
-                "gaussian",
-                "--shape",
-                "6x6",
-                "--rank",
-                "1",
-                "--measurements",
-                "30",
-                "--out",
-                str(p),
-            ]
-        )
-        == 0
-    )
+    made = ["make-problem", "gaussian", "--shape", "6x6", "--rank", "1", "--measurements", "30"]
+    assert main([*made, "--out", str(p)]) == 0
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "fit",
-                str(p),
-                "--model",
-                "free",
-                "--lr",
-                "0.1",
-                "--steps",
-                "50",
-                "--out",
-                str(tmp_path / "a"),
-            ]
-        )
-        == 0
-    )
-    err = capsys.readouterr().err
+
+    def fit(out, *extra):
+        args = ["fit", str(p), "--model", "free", "--lr", "0.1", "--steps", "50"]
+        assert main([*args, "--out", str(tmp_path / out), *extra]) == 0
+        return capsys.readouterr().err
+
+    err = fit("a")
     lines = [x for x in err.splitlines() if x.startswith("fit: train")]
     assert lines and "step" in lines[0] and "/50" in lines[0] and "\r" not in err
-    assert (
-        main(
-            [
-                "fit",
-                str(p),
-                "--model",
-                "free",
-                "--lr",
-                "0.1",
-                "--steps",
-                "50",
-                "--out",
-                str(tmp_path / "b"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert "fit: train" not in capsys.readouterr().err
+    assert "fit: train" not in fit("b", "--quiet")
