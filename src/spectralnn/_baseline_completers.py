@@ -7,6 +7,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._defaults import (
+    SOFTIMPUTE_LAMBDA_RATIO,
+    SOFTIMPUTE_MAX_ITER,
+    SOFTIMPUTE_MAX_RANK,
+    SOFTIMPUTE_N_LAMBDAS,
+    SOFTIMPUTE_TOL,
+    VALIDATION_FRACTION,
+)
 from ._estimator_base import _Completer
 from .errors import InputError
 
@@ -200,12 +208,12 @@ class SoftImputeCompleter(_Completer):
     def __init__(
         self,
         *,
-        n_lambdas=20,
-        lambda_ratio=1e-4,
-        max_rank=50,
-        max_iter=50,
-        tol=1e-3,
-        validation_fraction=0.1,
+        n_lambdas=SOFTIMPUTE_N_LAMBDAS,
+        lambda_ratio=SOFTIMPUTE_LAMBDA_RATIO,
+        max_rank=SOFTIMPUTE_MAX_RANK,
+        max_iter=SOFTIMPUTE_MAX_ITER,
+        tol=SOFTIMPUTE_TOL,
+        validation_fraction=VALIDATION_FRACTION,
         bias_shrinkage="auto",
         keep_observed=True,
         random_state=0,

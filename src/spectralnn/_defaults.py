@@ -94,3 +94,12 @@ SWEEP_STEPS = 3000
 SWEEP_TOL = 1e-10
 """The sweep config's ``model.widths``, ``model.init_scale``, ``train.lr``, ``train.steps``,
 ``train.tol``."""
+
+SOFTIMPUTE_N_LAMBDAS = 20
+SOFTIMPUTE_LAMBDA_RATIO = 1e-4
+SOFTIMPUTE_MAX_RANK = 50
+SOFTIMPUTE_MAX_ITER = 50
+SOFTIMPUTE_TOL = 1e-3
+"""softImpute-ALS (``_softimpute.complete`` and ``SoftImputeCompleter``): lambda path length and
+end ratio, rank cap, ALS iterations per lambda, relative-change tolerance (measured on
+MovieLens-100k: ``SoftImputeCompleter`` docstring)."""

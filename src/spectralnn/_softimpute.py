@@ -25,6 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._defaults import (
+    SOFTIMPUTE_LAMBDA_RATIO,
+    SOFTIMPUTE_MAX_ITER,
+    SOFTIMPUTE_MAX_RANK,
+    SOFTIMPUTE_N_LAMBDAS,
+    SOFTIMPUTE_TOL,
+    VALIDATION_FRACTION,
+)
 from ._softimpute_als import Entries, LowRank, als, lambda_max, solve
 from ._softimpute_als import warm_start as warm_start
 from ._softimpute_path import Path as Path
@@ -66,12 +74,12 @@ class Completion:
 def complete(
     arr,
     *,
-    n_lambdas=20,
-    lambda_ratio=1e-4,
-    max_rank=50,
-    max_iter=50,
-    tol=1e-3,
-    validation_fraction=0.1,
+    n_lambdas=SOFTIMPUTE_N_LAMBDAS,
+    lambda_ratio=SOFTIMPUTE_LAMBDA_RATIO,
+    max_rank=SOFTIMPUTE_MAX_RANK,
+    max_iter=SOFTIMPUTE_MAX_ITER,
+    tol=SOFTIMPUTE_TOL,
+    validation_fraction=VALIDATION_FRACTION,
     bias_shrinkage="auto",
     patience=2,
     seed=0,
