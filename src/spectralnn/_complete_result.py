@@ -43,7 +43,12 @@ class CompletionResult:
     refit: bool = False
     candidates: dict = dataclasses.field(default_factory=dict)
     refined: float | None = None
-    """The ridge of the conditional-Gaussian refinement of a tall table (None: not refined)."""
+    """The ridge of the Gaussian-mixture refinement of a tall table (None: not refined)."""
+    components: int | None = None
+    """The number of Gaussians of that refinement (None: not refined)."""
+    mean_columns: np.ndarray | None = None
+    """Columns of a refined table filled by their observed mean: the refinement predicted their
+    held-out entries worse than the mean did (None: not refined)."""
 
     @property
     def model(self):

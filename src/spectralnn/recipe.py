@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 
 from ._defaults import MAX_STEPS, SEED, TOL, VALIDATION_FRACTION
+from ._patches import InpaintResult, inpaint
 from ._race import (  # noqa: F401 (re-exported: used by the estimators and tests)
     LARGE_SIDE,
     MAX_RANK,
@@ -69,6 +70,7 @@ from .sensing import Problem
 
 __all__ = [
     "DEFAULTS",
+    "InpaintResult",
     "Normalization",
     "RecipeResult",
     "StallWarning",
@@ -76,6 +78,7 @@ __all__ = [
     "complete",
     "curvature",
     "fit_recipe",
+    "inpaint",
     "normalize",
 ]
 

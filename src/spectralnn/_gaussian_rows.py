@@ -1,0 +1,93 @@
+"""Row solvers of the Gaussian-mixture refinement (``_gaussian.py``): each row's conditional
+mean, the log-likelihood of its observed entries and its conditional covariance.
+
+Rows are grouped in chunks by how many entries they miss, and each chunk works on the smaller
+side: rows missing at most half their entries solve with their missing block of the precision
+``P`` (``q x q`` for ``q`` missing entries), rows missing more with their observed block of the
+covariance (``o x o``). Blocks are padded to the chunk's largest with one extra slot, index
+``d``, that holds 1 on the diagonal and 0 elsewhere, so padded rows and columns decouple.
+(A photo's patch matrix at 80% missing: 13 observed of 64 a row; solving 51 x 51 precision
+blocks took 4x as long as 13 x 13 covariance blocks.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+
+def padded(M: torch.Tensor) -> torch.Tensor:
+    """``(K, d, d)`` matrices embedded as flat ``(d+1)^2`` rows with the padding slot."""
+    K, d, _ = M.shape
+    out = torch.zeros(K, d + 1, d + 1, dtype=M.dtype)
+    out[:, :d, :d] = M
+    out[:, d, d] = 1.0
+    return out.reshape(K, -1)
+
+
+@dataclasses.dataclass
+class Chunk:
+    rows: torch.Tensor
+    idx: torch.Tensor  # (n, q): the block's columns, padded with d
+    pair: torch.Tensor  # (n, q, q): flat indices of the block in the padded layout
+    form: str  # "precision" (idx = missing columns) or "covariance" (idx = observed columns)
+
+    def solve(self, zc, m, P, pad, logdetP):
+        """``(conditional means, log-likelihoods of the observed entries, covariance term)``
+        of rows ``zc`` (centred, zero where missing ``m``) under one component."""
+        d = zc.shape[1]
+        L = torch.linalg.cholesky(pad[self.pair])
+        logdet = 2 * torch.log(torch.diagonal(L, dim1=1, dim2=2)).sum(1)
+        n_obs = (~m).sum(1)
+        z = torch.nn.functional.pad(zc, (0, 1))
+        if self.form == "precision":
+            Pz = torch.nn.functional.pad(zc @ P, (0, 1))
+            b = torch.gather(Pz, 1, self.idx)
+            sol = -torch.cholesky_solve(b[:, :, None], L)[:, :, 0]
+            out = z.scatter(1, self.idx, sol)[:, :d]
+            quad = (zc * Pz[:, :d]).sum(1) + (b * sol).sum(1)
+            ll = -0.5 * (quad - logdetP + logdet + n_obs * math.log(2 * math.pi))
+            return out, ll, torch.cholesky_inverse(L)
+        zo = torch.gather(z, 1, self.idx)
+        alpha = torch.cholesky_solve(zo[:, :, None], L)
+        S_o = pad.reshape(d + 1, d + 1)[self.idx][:, :, :d]  # (n, o, d): Sigma's observed rows
+        mean = (S_o.mT @ alpha)[:, :, 0]
+        out = torch.where(m, mean, zc)
+        ll = -0.5 * ((zo * alpha[:, :, 0]).sum(1) + logdet + n_obs * math.log(2 * math.pi))
+        return out, ll, torch.linalg.solve_triangular(L, S_o, upper=False)
+
+    def add_covariance(self, cond, S2, r, C, cov):
+        """Add the rows' conditional covariances, weighted by ``r``: into ``cond`` (padded
+        layout) for the precision form, into ``S2`` (``d x d``) for the covariance form
+        (``Sigma - G^T G`` with ``G = L^{-1} Sigma_o``)."""
+        if self.form == "precision":
+            cond.index_add_(0, self.pair.reshape(-1), (r[:, None, None] * C).reshape(-1))
+        else:
+            S2 += r.sum() * cov - torch.einsum("i,ioa,iob->ab", r, C, C)
+
+
+def chunks(miss: torch.Tensor, size: int) -> list[Chunk]:
+    """Rows with missing entries, sorted by how many they miss, in chunks of ``size``."""
+    d = miss.shape[1]
+    count = miss.sum(1)
+    order = torch.argsort(count, stable=True)
+    order = order[count[order] > 0]
+    out = []
+    for s in range(0, len(order), size):
+        rows = order[s : s + size]
+        mr = miss[rows]
+        q = int(mr.sum(1).max())
+        o = int((~mr).sum(1).max())
+        form, side = ("precision", mr) if q <= o else ("covariance", ~mr)
+        width = q if form == "precision" else o
+        if width == 0:  # every row of the chunk is fully missing: no observed block
+            form, side, width = "precision", mr, q
+        idx = torch.argsort((~side).to(torch.int8), dim=1, stable=True)[:, :width]
+        idx = torch.where(torch.gather(side, 1, idx), idx, d)
+        pair = idx[:, :, None] * (d + 1) + idx[:, None, :]
+        # two different padded positions read slot (d, 0), a zero: the padding is I, not 1 1^T
+        off = (idx[:, :, None] == d) & (idx[:, None, :] == d) & ~torch.eye(width, dtype=torch.bool)
+        out.append(Chunk(rows, idx, torch.where(off, d * (d + 1), pair), form))
+    return out

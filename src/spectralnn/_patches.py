@@ -1,0 +1,121 @@
+"""Inpainting through the matrix of an image's patches (:func:`inpaint`).
+
+A photograph is smooth and textured, not low-rank: the SNN completing the ``H x W`` pixel
+matrix itself was 2-8 dB behind biharmonic inpainting on scikit-image's photos. Its overlapping
+``p x p`` patches, one per row of a ``(#patches) x p^2`` matrix, are another matter: similar
+patches recur across the image (nonlocal self-similarity), so that matrix is a tall table with
+strongly correlated columns. :func:`inpaint` completes it with the same recipe as any table
+(SNN parts, then the Gaussian-mixture refinement whose components group similar patches; see
+``_gaussian.py``) and puts the image back together by averaging each pixel's estimates over
+the patches that contain it. Observed pixels are kept as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .errors import InputError, InputTypeError
+
+PATCH = 8
+"""Patch side in pixels."""
+
+STRIDE = 4
+"""Step between patches: each interior pixel lies in ``(PATCH / STRIDE)^2 = 4`` patches. At
+256 x 256 this makes a 3969 x 64 matrix; stride 2 (15876 rows) took 4x as long."""
+
+
+@dataclasses.dataclass
+class InpaintResult:
+    """What :func:`inpaint` returns."""
+
+    image: np.ndarray
+    """The completed image (observed pixels as given)."""
+    completion: object
+    """The :class:`~spectralnn.recipe.CompletionResult` of the patch matrix."""
+    patch: int
+    stride: int
+
+
+def corners(shape, patch: int, stride: int):
+    """Top-left corners ``(ys, xs)`` of the patches: every ``stride`` pixels, plus the last
+    position so that the patches cover the whole image."""
+
+    def axis(n):
+        pos = list(range(0, n - patch + 1, stride))
+        if pos[-1] != n - patch:
+            pos.append(n - patch)
+        return np.asarray(pos)
+
+    return axis(shape[0]), axis(shape[1])
+
+
+def to_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    """The ``(#patches, patch^2)`` matrix of the image's patches (rows in raster order)."""
+    ys, xs = corners(image.shape, patch, stride)
+    windows = np.lib.stride_tricks.sliding_window_view(image, (patch, patch))
+    return windows[ys[:, None], xs[None, :]].reshape(len(ys) * len(xs), patch * patch)
+
+
+def from_patches(P: np.ndarray, shape, patch: int, stride: int) -> np.ndarray:
+    """The image whose every pixel is the mean of its estimates in the patches ``P``."""
+    ys, xs = corners(shape, patch, stride)
+    dy, dx = np.divmod(np.arange(patch * patch), patch)
+    rows = (ys[:, None, None] + dy[None, None, :]) * shape[1]
+    flat = (rows + xs[None, :, None] + dx[None, None, :]).reshape(-1)
+    total = np.bincount(flat, np.asarray(P, dtype=np.float64).reshape(-1), shape[0] * shape[1])
+    count = np.bincount(flat, minlength=shape[0] * shape[1])
+    return (total / count).reshape(shape)
+
+
+def inpaint(image, *, patch: int = PATCH, stride: int = STRIDE, **kwargs) -> InpaintResult:
+    """Fill an image's missing pixels (NaN) by completing the matrix of its patches.
+
+    Parameters
+    ----------
+    image : array-like of shape (H, W)
+        A gray image in any units; NaN marks a missing pixel.
+    patch : int, default=8
+        Patch side in pixels, from 2 to ``min(H, W)``.
+    stride : int, default=4
+        Step between patches, from 1 to ``patch``.
+    **kwargs :
+        Passed to :func:`spectralnn.recipe.complete` (``max_steps``, ``seed``, ``progress``...).
+
+    Returns
+    -------
+    InpaintResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spectralnn.recipe import inpaint
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = np.mgrid[0:32, 0:32]
+    >>> img = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0) + rng.normal(0, 2, (32, 32))
+    >>> holes = rng.random(img.shape) < 0.5
+    >>> out = inpaint(np.where(holes, np.nan, img)).image
+    >>> bool(np.abs(out - img)[holes].mean() < 3.0)  # the mean fill is 25.6 off
+    True
+    """
+    from ._complete import complete
+
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise InputError(f"image must be 2-D (H, W); got shape {img.shape}")
+    for name, value, low, high in (
+        ("patch", patch, 2, min(img.shape)),
+        ("stride", stride, 1, patch),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise InputTypeError(f"{name} must be an integer; got {value!r}")
+        if not low <= value <= high:
+            raise InputError(f"{name} must be in [{low}, {high}]; got {value}")
+    missing = np.isnan(img)
+    if not missing.any():
+        return InpaintResult(img.copy(), None, patch, stride)
+    res = complete(to_patches(img, patch, stride), **kwargs)
+    assert res.X is not None
+    out = from_patches(res.X.numpy(), img.shape, patch, stride)
+    return InpaintResult(np.where(missing, out, img), res, patch, stride)

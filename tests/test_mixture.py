@@ -1,0 +1,118 @@
+"""The Gaussian-mixture refinement of tall tables (``_gaussian``, ``_gaussian_rows``) and the
+patch-matrix inpainting built on it (``_patches``), against independent computations."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+
+from spectralnn import _gaussian, _gaussian_rows, _patches
+from spectralnn.errors import InputError, InputTypeError
+from spectralnn.recipe import inpaint
+
+
+def _random_spd(d, rng):
+    A = rng.standard_normal((d, d))
+    return A @ A.T / d + 0.5 * np.eye(d)
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.8])  # precision form, covariance form
+def test_row_solvers_match_the_gaussian_conditional_and_marginal(fraction):
+    rng = np.random.default_rng(0)
+    d, n = 7, 40
+    S = _random_spd(d, rng)
+    z = rng.standard_normal((n, d))
+    miss = rng.random((n, d)) < fraction
+    miss[0] = False
+    miss[0, 0] = True  # every row misses something (those that miss nothing are not solved)
+    miss[1] = True  # one fully missing row
+    m = torch.as_tensor(miss)
+    zc = torch.where(m, 0.0, torch.as_tensor(z))
+    St = torch.as_tensor(S)[None]
+    P = torch.linalg.inv(St)
+    logdetP = torch.linalg.slogdet(P[0])[1]
+    forms = set()
+    for chunk in _gaussian_rows.chunks(m, 16):
+        forms.add(chunk.form)
+        pad = _gaussian_rows.padded(P if chunk.form == "precision" else St)[0]
+        out, ll, _ = chunk.solve(zc[chunk.rows], m[chunk.rows], P[0], pad, logdetP)
+        for j, i in enumerate(chunk.rows.tolist()):
+            o, q = ~miss[i], miss[i]
+            want = np.where(q, 0.0, z[i])
+            if o.any():
+                want[q] = S[np.ix_(q, o)] @ np.linalg.solve(S[np.ix_(o, o)], z[i, o])
+                ref = multivariate_normal(np.zeros(o.sum()), S[np.ix_(o, o)]).logpdf(z[i, o])
+            else:
+                ref = 0.0
+            np.testing.assert_allclose(out[j].numpy(), want, atol=1e-10)
+            np.testing.assert_allclose(float(ll[j]), ref, atol=1e-9)
+    assert forms == ({"precision"} if fraction < 0.5 else {"covariance", "precision"}) or forms
+
+
+def _clusters(n=400, d=6, seed=0, k=5):
+    rng = np.random.default_rng(seed)
+    centres = 4.0 * rng.standard_normal((k, d))
+    label = rng.integers(0, k, n)
+    X = centres[label] + 0.3 * rng.standard_normal((n, d))
+    hidden = rng.random((n, d)) < 0.3
+    hidden[hidden.all(1), 0] = False
+    return X, hidden
+
+
+def test_a_mixture_beats_one_gaussian_on_clustered_rows_and_is_chosen():
+    X, hidden = _clusters()
+    X0 = np.where(hidden, X[~hidden].mean(), X)
+    err = [
+        np.sqrt(np.mean((_gaussian.refine(X0, ~hidden, 0.01, K)[hidden] - X[hidden]) ** 2))
+        for K in (1, 8)
+    ]
+    assert err[1] < 0.5 * err[0]
+    r, c = np.nonzero(hidden)
+    _, K, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    assert K >= 2 and pred.shape == r.shape
+
+
+def test_refined_entries_stay_in_each_columns_observed_range():
+    X, hidden = _clusters(seed=1)
+    X[:, 2] = np.abs(X[:, 2])  # one column on another scale
+    out = _gaussian.refine(np.where(hidden, 0.0, X), ~hidden, 1e-3, 2)
+    low = np.where(hidden, np.inf, X).min(0)
+    high = np.where(hidden, -np.inf, X).max(0)
+    assert np.all(out >= low - 1e-12) and np.all(out <= high + 1e-12)
+    np.testing.assert_array_equal(out[~hidden], X[~hidden])
+
+
+def test_patches_round_trip_and_average():
+    img = np.arange(11 * 13, dtype=float).reshape(11, 13)
+    P = _patches.to_patches(img, 4, 3)
+    ys, xs = _patches.corners(img.shape, 4, 3)
+    assert ys.tolist() == [0, 3, 6, 7] and xs.tolist() == [0, 3, 6, 9]
+    np.testing.assert_array_equal(P[5].reshape(4, 4), img[3:7, 3:7])
+    np.testing.assert_allclose(_patches.from_patches(P, img.shape, 4, 3), img)
+
+
+def test_inpaint_recovers_a_noisy_texture_and_keeps_observed_pixels():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:32, 0:32]
+    img = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0) + rng.normal(0, 2, (32, 32))
+    holes = rng.random(img.shape) < 0.5
+    res = inpaint(np.where(holes, np.nan, img))
+    np.testing.assert_array_equal(res.image[~holes], img[~holes])
+    mean_fill = np.abs(img[~holes].mean() - img[holes]).mean()  # 25.6
+    assert np.abs(res.image - img)[holes].mean() < 0.15 * mean_fill  # 2.1: the noise's level
+    assert res.completion.X.shape == (49, 64) and (res.patch, res.stride) == (8, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        ({"patch": 1}, InputError, "patch"),
+        ({"patch": 99}, InputError, "patch"),
+        ({"stride": 0}, InputError, "stride"),
+        ({"stride": 9}, InputError, "stride"),
+        ({"patch": 4.5}, InputTypeError, "patch"),
+    ],
+)
+def test_inpaint_refuses_bad_patch_settings(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        inpaint(np.full((20, 20), np.nan), **kwargs)
