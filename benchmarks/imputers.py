@@ -16,7 +16,7 @@ and the raw matrix (original units, no scaling) is given to
                     ConvergenceWarning is silenced);
 * ``knn``        -- ``sklearn.impute.KNNImputer()`` defaults;
 * ``snn-alone`` -- the same recipe with ``refine=False``: the averaged SNN parts without the
-  row re-fit and the conditional-Gaussian step of a tall table (what the SNN itself gives);
+  row re-fit and the Gaussian-mixture step of a tall table (what the SNN itself gives);
 * ``softimpute`` -- ``spectralnn.SoftImputeCompleter()`` defaults;
 * ``mean``       -- ``sklearn.impute.SimpleImputer()`` (column mean).
 
@@ -30,8 +30,10 @@ and SNN <= 1.1 x IterativeImputer (relative error), reported as they come out.
 Photos (scikit-image's shipped images): camera, astronaut (to gray), coffee (to gray) and brick
 (a texture); each is centre-cropped to a square on its shorter side and resized to
 ``photo-size`` x ``photo-size`` (anti-aliased) on the 0..255 scale. 50% and 80% of the pixels are
-hidden uniformly at random; methods: ``snn`` (``SNNCompleter()`` on the 0..255 matrix with NaN
-for hidden), ``softimpute`` (``SoftImputeCompleter()``), ``biharmonic``
+hidden uniformly at random; methods: ``snn`` (``spectralnn.recipe.inpaint``: the recipe on the
+matrix of the photo's 8 x 8 patches, what ``spectralnn recover`` runs), ``snn-matrix``
+(``SNNCompleter()`` on the 0..255 pixel matrix with NaN for hidden), ``softimpute``
+(``SoftImputeCompleter()`` on the pixel matrix), ``biharmonic``
 (``skimage.restoration.inpaint_biharmonic``, mask = hidden) and ``mean`` (mean of the observed
 pixels). Outputs are clipped to [0, 255]; metric: PSNR on the hidden pixels with peak 255.
 
@@ -67,7 +69,7 @@ from _datasets import (
 TABLES = ("iris", "wine", "breast_cancer", "diabetes", "digits")
 PHOTOS = ("camera", "astronaut", "coffee", "brick")
 TABLE_METHODS = ("snn", "snn-alone", "iterative", "knn", "softimpute", "mean")
-PHOTO_METHODS = ("snn", "softimpute", "biharmonic", "mean")
+PHOTO_METHODS = ("snn", "snn-matrix", "softimpute", "biharmonic", "mean")
 
 
 # -------------------------------------------------------------------------------------- data
@@ -113,7 +115,7 @@ def table_methods():
 
     return {
         "snn": lambda M: spectralnn.SNNCompleter().fit_transform(M),
-        # the same recipe without the refinements (row re-fit, conditional-Gaussian step of a
+        # the same recipe without the refinements (row re-fit, Gaussian-mixture step of a
         # tall table): what the SNN alone contributes
         "snn-alone": lambda M: np.where(
             np.isnan(M), spectralnn.recipe.complete(M, refine=False).X.numpy(), M
@@ -131,7 +133,11 @@ def photo_methods():
     import spectralnn
 
     return {
-        "snn": lambda M: spectralnn.SNNCompleter().fit_transform(M),
+        # what `spectralnn recover photo.png --mask m.png` runs: the recipe on the matrix of
+        # the photo's 8x8 patches (stride 4)
+        "snn": lambda M: spectralnn.recipe.inpaint(M).image,
+        # the pixel matrix itself, as for any matrix
+        "snn-matrix": lambda M: spectralnn.SNNCompleter().fit_transform(M),
         "softimpute": lambda M: spectralnn.SoftImputeCompleter().fit_transform(M),
         "biharmonic": lambda M: inpaint_biharmonic(np.nan_to_num(M, nan=0.0), np.isnan(M)),
         "mean": lambda M: np.where(np.isnan(M), np.nanmean(M), M),

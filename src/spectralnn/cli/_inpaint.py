@@ -86,6 +86,7 @@ def validate_inpaint(args) -> dict:
         )
     if "convex" in models and ((missing.all(1)).any() or (missing.all(0)).any()):
         raise UsageError("--model convex cannot fill a fully missing image row or column (use snn)")
+    patch = _patch(args.patch, img.shape)
     noisy = img + args.noise * rng.standard_normal(img.shape) if args.noise > 0 else img
     observed = np.where(missing, np.nan, noisy)
     return {
@@ -95,19 +96,39 @@ def validate_inpaint(args) -> dict:
         "observed": observed,
         "missing": missing,
         "models": models,
+        "patch": patch,
     }
 
 
-def _fit(name, observed, args, printer) -> tuple[np.ndarray, dict]:
+def _patch(value, shape) -> int:
+    """The snn model's patch side (0: the pixel matrix), checked against the image's size."""
+    from .._patches import PATCH
+
+    if value is None:
+        return PATCH if min(shape) >= 2 * PATCH else 0
+    check_int(value, "--patch", 0)
+    if value == 1 or value > min(shape):
+        raise UsageError(
+            f"--patch must be 0 or in [2, {min(shape)}] (the image's shorter side); got {value}"
+        )
+    return value
+
+
+def _fit(name, observed, args, printer, patch=0) -> tuple[np.ndarray, dict]:
     """The model's completion of ``observed`` (in pixel units; observed pixels kept) and what
-    to record about the fit."""
+    to record about the fit (the snn model on the matrix of ``patch x patch`` patches)."""
     if name in RECIPE_MODELS:
-        from ..recipe import complete
+        from ..recipe import complete, inpaint
 
         steps = INPAINT_STEPS if args.steps is None else args.steps
-        res = complete(observed, name, max_steps=steps, seed=args.seed, progress=printer)
-        X = res.X.numpy()
-        info = {"status": res.status, "lr": res.lr, "best_step": res.best_step}
+        kw = {"max_steps": steps, "seed": args.seed, "progress": printer}
+        if name == "snn" and patch:
+            done = inpaint(observed, patch=patch, stride=max(patch // 2, 1), **kw)
+            res, X = done.completion, done.image
+        else:
+            res = complete(observed, name, **kw)
+            X = res.X.numpy()
+        info = {"status": res.status, "lr": res.lr, "best_step": res.best_step, "patch": patch}
     else:
         from ..estimators import COMPLETERS
 
@@ -155,7 +176,7 @@ def _inpaint_one(name, pixels, job, args, legacy) -> tuple[np.ndarray, dict]:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        X, info = _fit(name, pixels, args, printer)
+        X, info = _fit(name, pixels, args, printer, job["patch"] if name == "snn" else 0)
     elapsed = time.perf_counter() - t0
     for w in caught:
         say(f"warning: {LABELS[name]}: {w.category.__name__}: {w.message}")

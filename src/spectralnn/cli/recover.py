@@ -65,6 +65,14 @@ def _add_mode_flags(p) -> None:
         help="inpainting models, comma-separated from snn, softimpute, free, convex, "
         "deep (default: snn,softimpute,free; free = linear regression)",
     )
+    p.add_argument(
+        "--patch",
+        type=int,
+        default=None,
+        help="inpainting with snn: complete the matrix of the image's PATCH x PATCH patches "
+        "(stride PATCH/2); 0 = the pixel matrix itself (default: 8, or 0 for an image "
+        "under 16 pixels on a side)",
+    )
 
 
 def _add_run_flags(p) -> None:
@@ -166,11 +174,12 @@ def validate(args) -> dict:
         from ._inpaint import validate_inpaint
 
         return validate_inpaint(args)
-    if args.model is not None:
-        raise UsageError(
-            "--model applies to inpainting (--missing or --mask); the Gaussian "
-            "mode compares snn and free"
-        )
+    for flag, value in (("--model", args.model), ("--patch", args.patch)):
+        if value is not None:
+            raise UsageError(
+                f"{flag} applies to inpainting (--missing or --mask); the Gaussian "
+                "mode compares snn and free"
+            )
     args.fraction = 0.6 if args.fraction is None else args.fraction
     if not 0 < args.fraction <= 1:
         raise UsageError(f"--fraction must be in (0, 1]; got {args.fraction}")
