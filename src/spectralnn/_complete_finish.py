@@ -30,6 +30,7 @@ class _Finish:
     notes: list
     refine: bool
     t0: float
+    progress: object
 
     def _result(self, fitted, use_cols, clip) -> CompletionResult:
         norm_all = _preprocess.fit_normalization(
@@ -122,6 +123,17 @@ class _Finish:
         on hidden entries without this rule, 1.1x with it)."""
         seed = self.kwargs.get("seed", 0)
         d2 = self.shape[1]
+        if self.progress is not None:  # the mixture takes seconds to a minute: say so
+            self.progress(
+                {
+                    "phase": "Gaussian-mixture refinement",
+                    "step": None,
+                    "max_steps": None,
+                    "held_out": None,
+                    "elapsed": time.perf_counter() - self.t0,
+                    "eta": None,
+                }
+            )
         obs = np.zeros(self.shape, dtype=bool)
         obs[self.rows, self.cols] = True
         if first.held is None:

@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from ._complete_result import CompletionResult
 from .errors import InputError, InputTypeError
 
 PATCH = 8
@@ -32,8 +33,8 @@ class InpaintResult:
 
     image: np.ndarray
     """The completed image (observed pixels as given)."""
-    completion: object
-    """The :class:`~spectralnn.recipe.CompletionResult` of the patch matrix."""
+    completion: CompletionResult | None
+    """The completion result of the patch matrix (None when no pixel was missing)."""
     patch: int
     stride: int
 

@@ -102,10 +102,14 @@ def validate_inpaint(args) -> dict:
 
 def _patch(value, shape) -> int:
     """The snn model's patch side (0: the pixel matrix), checked against the image's size."""
-    from .._patches import PATCH
+    from .._gaussian import tall
+    from .._patches import PATCH, STRIDE, corners
 
-    if value is None:
-        return PATCH if min(shape) >= 2 * PATCH else 0
+    if value is None:  # patches when their matrix is a tall table (about 60 x 60 and up)
+        if min(shape) < PATCH:
+            return 0
+        ys, xs = corners(shape, PATCH, STRIDE)
+        return PATCH if tall((len(ys) * len(xs), PATCH * PATCH)) else 0
     check_int(value, "--patch", 0)
     if value == 1 or value > min(shape):
         raise UsageError(
@@ -125,6 +129,7 @@ def _fit(name, observed, args, printer, patch=0) -> tuple[np.ndarray, dict]:
         if name == "snn" and patch:
             done = inpaint(observed, patch=patch, stride=max(patch // 2, 1), **kw)
             res, X = done.completion, done.image
+            assert res is not None  # validate_inpaint refuses an image with no missing pixel
         else:
             res = complete(observed, name, **kw)
             X = res.X.numpy()

@@ -70,8 +70,8 @@ def _add_mode_flags(p) -> None:
         type=int,
         default=None,
         help="inpainting with snn: complete the matrix of the image's PATCH x PATCH patches "
-        "(stride PATCH/2); 0 = the pixel matrix itself (default: 8, or 0 for an image "
-        "under 16 pixels on a side)",
+        "(stride PATCH/2); 0 = the pixel matrix itself (default: 8 when the image has "
+        "at least 3 patches per patch pixel, about 60 x 60 and up; else 0)",
     )
 
 
