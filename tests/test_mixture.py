@@ -116,3 +116,18 @@ def test_inpaint_recovers_a_noisy_texture_and_keeps_observed_pixels():
 def test_inpaint_refuses_bad_patch_settings(kwargs, exc, word):
     with pytest.raises(exc, match=word):
         inpaint(np.full((20, 20), np.nan), **kwargs)
+
+
+def test_complete_refines_a_clustered_table_and_reports_the_refinements_error():
+    from spectralnn.recipe import complete
+
+    X, hidden = _clusters(n=600, seed=3)
+    M = np.where(hidden, np.nan, X)
+    res = complete(M)
+    alone = complete(M, refine=False)
+    err = np.sqrt(np.mean((res.X.numpy() - X)[hidden] ** 2))
+    err_alone = np.sqrt(np.mean((alone.X.numpy() - X)[hidden] ** 2))
+    assert res.components >= 2 and err < 0.5 * err_alone
+    snn_parts = np.mean([f.fit.val_rmse for f in res.folds])
+    assert res.validation_error < snn_parts  # the refinement's held-out RMSE, not the parts'
+    assert abs(res.validation_error - err) < 0.5 * err  # and it estimates the hidden error

@@ -139,7 +139,8 @@ class _Finish:
         if first.held is None:
             ridge, components, by_mean = _gaussian.DEFAULT_RIDGE, 1, np.zeros(d2, dtype=bool)
         else:
-            ridge, components, by_mean = self._choose_mixture(first, seed)
+            ridge, components, by_mean, rmse = self._choose_mixture(first, seed)
+            res.validation_error = rmse  # of what is returned, not of the SNN parts
         assert res.X is not None
         X = res.X.numpy().copy()
         X[self.rows, self.cols] = self.values
@@ -150,8 +151,9 @@ class _Finish:
         res.mean_columns = np.flatnonzero(by_mean)
 
     def _choose_mixture(self, first, seed):
-        """``(ridge, components, by_mean)`` chosen on the first part's held-out entries;
-        ``by_mean[j]``: the mixture's held-out error on column ``j`` exceeds the mean's."""
+        """``(ridge, components, by_mean, rmse)`` chosen on the first part's held-out entries;
+        ``by_mean[j]``: the mixture's held-out error on column ``j`` exceeds the mean's;
+        ``rmse``: the held-out RMSE of the refinement with that rule (data units)."""
         train = np.ones(len(self.values), dtype=bool)
         train[first.held] = False
         obs = np.zeros(self.shape, dtype=bool)
@@ -165,7 +167,8 @@ class _Finish:
         d2 = self.shape[1]
         mean = _column_means(self.values[train], self.cols[train], d2)
         by_mean = np.bincount(c, (pred - v) ** 2, d2) > np.bincount(c, (mean[c] - v) ** 2, d2)
-        return ridge, components, by_mean
+        rmse = float(np.sqrt(np.mean((np.where(by_mean[c], mean[c], pred) - v) ** 2)))
+        return ridge, components, by_mean, rmse
 
     def _column_check(self, res, fitted):
         held = [f.held for f in fitted if f.held is not None]

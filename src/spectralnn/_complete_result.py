@@ -20,7 +20,8 @@ class CompletionResult:
 
     ``X`` is the completed matrix in the user's units (torch, ``None`` past
     :data:`DENSE_LIMIT` entries: use :meth:`predict`); ``folds`` the trained parts;
-    ``validation_error`` the mean held-out RMSE of the parts in the user's units;
+    ``validation_error`` the mean held-out RMSE of the parts in the user's units (for a
+    refined tall table: the refinement's, on the first part's held-out entries);
     ``history`` one record per held-out check (``fold``, ``step``, ``train_loss`` normalised,
     ``val_rmse`` in the user's units).
     """

@@ -117,6 +117,13 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
             scale=res.normalization.scale,
             offset=res.normalization.offset,
             refit=res.refit,
+            refinement=None
+            if res.components is None
+            else {
+                "ridge": res.refined,
+                "components": res.components,
+                "mean_columns": np.asarray(res.mean_columns).tolist(),
+            },
             lr_candidates={f"{k:.6g}": v for k, v in res.candidates.items()},
             warnings=res.warnings,
         )
@@ -175,9 +182,16 @@ def _history_figure(args, res, est):
 def _settings(s: dict) -> str:
     if "lr" in s:
         init = "" if s["init_scale"] is None else f", init {s['init_scale']:g}"
+        ref = s.get("refinement")
+        mixture = (
+            ""
+            if not ref
+            else f"; then a Gaussian mixture of {ref['components']} component(s), ridge "
+            f"{ref['ridge']:g}"
+        )
         return (
             f": lr {s['lr']:.4g} (factor {s['lr_factor']:g} / curvature){init}, "
-            f"{s['best_step']} steps, {s['status']}"
+            f"{s['best_step']} steps, {s['status']}{mixture}"
         )
     if "lambda" in s:
         return f": lambda {s['lambda']:.4g} (held-out), rank {s['rank']}"
