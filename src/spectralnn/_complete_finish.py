@@ -146,7 +146,7 @@ class _Finish:
         X[self.rows, self.cols] = self.values
         X = _gaussian.refine(X, obs, ridge, components, seed=seed)
         X = np.where(~obs & by_mean, _column_means(self.values, self.cols, d2), X)
-        res.X = torch.from_numpy(res._clip_dense(X))
+        res.X = torch.from_numpy(res.clip_dense(X))
         res.refined, res.components = ridge, components
         res.mean_columns = np.flatnonzero(by_mean)
 

@@ -80,7 +80,8 @@ class CompletionResult:
         )
         return self._clip(out, cols) if (self.clip if clip is None else clip) else out
 
-    def _clip_dense(self, X):
+    def clip_dense(self, X):
+        """``X`` (the whole matrix) clipped as :meth:`predict` clips its entries."""
         return self._clip(X, np.arange(X.shape[1])[None, :])
 
     def _clip(self, u, cols):

@@ -56,7 +56,7 @@ def _snapshot(obj):
     """The current matrix of a one-run objective, as factors ``(L, R)`` or dense ``X``."""
     with torch.no_grad():
         if obj.method == "factored":
-            Q1, Q2, C, _ = obj._run(0)
+            Q1, Q2, C, _ = obj.factors(0)
             return Q1 @ C, Q2, None
         return None, None, obj.matrix(0).clone()
 

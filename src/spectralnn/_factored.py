@@ -220,19 +220,20 @@ class FactoredObjective:
         return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
 
     # ------------------------------------------------------------------ metrics
-    def _run(self, i: int):
+    def factors(self, i: int):
+        """``(Q1, Q2, C, loss)`` of run ``i``: its matrix is ``Q1 C Q2^T``."""
         if self.batched:
             return self._Q1[i], self._Q2[i], self._C[i], self._losses[i]
         return self._Q1, self._Q2, self._C, self._losses[0]
 
     def matrix(self, i: int) -> torch.Tensor:
-        Q1, Q2, C, _ = self._run(i)
+        Q1, Q2, C, _ = self.factors(i)
         return (Q1 @ C) @ Q2.mT
 
     def record(self, i: int, grad_norm) -> dict:
         """The metrics of ``metrics.record`` from the core: ``X = Q1 C Q2^T`` has the
         singular values of ``C`` (padded with zeros to ``min(d1, d2)``)."""
-        Q1, Q2, C, loss = self._run(i)
+        Q1, Q2, C, loss = self.factors(i)
         s = torch.linalg.svdvals(C)
         pb = self.problem
         test_loss = rel_error = None
