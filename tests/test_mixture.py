@@ -131,3 +131,22 @@ def test_complete_refines_a_clustered_table_and_reports_the_refinements_error():
     snn_parts = np.mean([f.fit.val_rmse for f in res.folds])
     assert res.validation_error < snn_parts  # the refinement's held-out RMSE, not the parts'
     assert abs(res.validation_error - err) < 0.5 * err  # and it estimates the hidden error
+
+
+def test_the_refinement_is_dropped_when_it_loses_to_the_snn_on_held_out_entries(monkeypatch):
+    from spectralnn.recipe import complete
+
+    X, hidden = _clusters(n=300, seed=4)
+    M = np.where(hidden, np.nan, X)
+    assert complete(M).components is not None
+    real = _gaussian.choose
+
+    def worse(X0, observed, rows, cols, target, scale, seed=0):
+        ridge, K, pred = real(X0, observed, rows, cols, target, scale, seed)
+        return ridge, K, pred + 10 * scale  # held-out predictions far off: must be dropped
+
+    monkeypatch.setattr(_gaussian, "choose", worse)
+    res = complete(M)
+    assert res.components is None and res.refined is None
+    r, c = np.indices(M.shape).reshape(2, -1)
+    np.testing.assert_allclose(res.X.numpy().ravel(), res.predict(r, c), atol=1e-9)
