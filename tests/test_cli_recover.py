@@ -152,3 +152,22 @@ def test_bad_patch_exits_2_before_any_work(tmp_path, capsys, extra):
     code, err = _run(["recover", str(tmp_path / "photo.png"), *extra, "--out", str(out)], capsys)
     assert code == 2 and "--patch" in err
     assert not out.exists()
+
+
+def test_colour_photo_and_thin_patches_are_announced(tmp_path, capsys):
+    from skimage import data
+
+    rgb = data.astronaut()[:64, :64]
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    mask = np.where(np.random.default_rng(0).random((64, 64)) < 0.3, 255, 0).astype(np.uint8)
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "r"
+    args = ["recover", str(tmp_path / "rgb.png"), "--mask", str(tmp_path / "mask.png")]
+    args += ["--model", "snn", "--patch", "32", "--steps", "50", "--quiet", "--out", str(out)]
+    code, err = _run(args, capsys)
+    assert code == 0, err
+    assert "colour image" in err and "grey" in err
+    assert "--patch 32 gives 9 patches" in err
+    m = json.loads((out / "metrics.json").read_text())["models"]["snn"]
+    assert (m["patch"], m["stride"]) == (32, 16)
+    assert "PSNR on the missing pixels" in err

@@ -150,3 +150,12 @@ def test_the_refinement_is_dropped_when_it_loses_to_the_snn_on_held_out_entries(
     assert res.components is None and res.refined is None
     r, c = np.indices(M.shape).reshape(2, -1)
     np.testing.assert_allclose(res.X.numpy().ravel(), res.predict(r, c), atol=1e-9)
+
+
+def test_results_print_a_summary_not_their_arrays():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:32, 0:32]
+    img = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0) + rng.normal(0, 2, (32, 32))
+    res = inpaint(np.where(rng.random(img.shape) < 0.5, np.nan, img))
+    text = repr(res)
+    assert len(text) < 400 and "patch=8" in text and "CompletionResult(shape=(49, 64)" in text

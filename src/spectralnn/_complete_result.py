@@ -51,6 +51,15 @@ class CompletionResult:
     """Columns of a refined table filled by their observed mean: the refinement predicted their
     held-out entries worse than the mean did (None: not refined)."""
 
+    def __repr__(self) -> str:  # the fields hold matrices and histories: a summary instead
+        val = "n/a" if self.validation_error is None else f"{self.validation_error:.4g}"
+        mixture = "" if self.components is None else f", mixture of {self.components}"
+        return (
+            f"CompletionResult(shape={tuple(self.shape)}, status={self.status!r}, "
+            f"held-out RMSE={val}, parts={len(self.folds)}{mixture}, "
+            f"wall_time={self.wall_time:.3g} s)"
+        )
+
     @property
     def model(self):
         return self.folds[0].fit.model

@@ -38,6 +38,12 @@ class InpaintResult:
     patch: int
     stride: int
 
+    def __repr__(self) -> str:  # not the image's pixels
+        return (
+            f"InpaintResult(image shape={self.image.shape}, patch={self.patch}, "
+            f"stride={self.stride}, completion={self.completion!r})"
+        )
+
 
 def corners(shape, patch: int, stride: int):
     """Top-left corners ``(ys, xs)`` of the patches: every ``stride`` pixels, plus the last

@@ -68,6 +68,7 @@ def validate_inpaint(args) -> dict:
     if size is None and is_demo(args.image):
         size = DEMO_INPAINT_SIZE
     img, peak = read_image(args.image, size, "IMAGE")
+    _say_if_colour(args.image)
     rng = np.random.default_rng(args.seed)
     if mask is not None:
         if mask.shape != img.shape:
@@ -100,6 +101,21 @@ def validate_inpaint(args) -> dict:
     }
 
 
+def _say_if_colour(name) -> None:
+    """A colour image file is inpainted in grey: say so before any work."""
+    if not os.path.isfile(name):
+        return
+    from PIL import Image
+
+    with Image.open(name) as im:
+        colour = im.mode not in ("1", "L", "LA", "I", "F", "I;16")
+    if colour:
+        say(
+            f"note: IMAGE {name!r} is a colour image; recover works in grey (luminance), and "
+            "the outputs are grey"
+        )
+
+
 def _patch(value, shape) -> int:
     """The snn model's patch side (0: the pixel matrix), checked against the image's size."""
     from .._gaussian import tall
@@ -115,6 +131,13 @@ def _patch(value, shape) -> int:
         raise UsageError(
             f"--patch must be 0 or in [2, {min(shape)}] (the image's shorter side); got {value}"
         )
+    if value:
+        ys, xs = corners(shape, value, max(value // 2, 1))
+        if not tall((len(ys) * len(xs), value * value)):
+            say(
+                f"note: --patch {value} gives {len(ys) * len(xs)} patches of {value * value} "
+                "pixels, fewer than 3 per pixel of a patch; expect a poor fill (try 8)"
+            )
     return value
 
 
@@ -134,6 +157,8 @@ def _fit(name, observed, args, printer, patch=0) -> tuple[np.ndarray, dict]:
             res = complete(observed, name, **kw)
             X = res.X.numpy()
         info = {"status": res.status, "lr": res.lr, "best_step": res.best_step, "patch": patch}
+        if name == "snn" and patch:
+            info["stride"] = max(patch // 2, 1)
     else:
         from ..estimators import COMPLETERS
 
@@ -184,13 +209,15 @@ def _inpaint_one(name, pixels, job, args, legacy) -> tuple[np.ndarray, dict]:
         X, info = _fit(name, pixels, args, printer, job["patch"] if name == "snn" else 0)
     elapsed = time.perf_counter() - t0
     for w in caught:
+        if w.category.__name__ == "ColumnWarning":  # a table's columns, not an image's
+            continue
         say(f"warning: {LABELS[name]}: {w.category.__name__}: {w.message}")
     X = np.clip(X / peak, 0.0, 1.0)  # the image's range
     metrics = {**_score(X, img, missing), "time_s": elapsed, **info}
     p, p_miss, e = metrics["psnr"], metrics["psnr_missing"], metrics["rel_error"]
     say(
-        f"{LABELS[name]}: PSNR {p:.2f} dB ({peak_name(peak)}; missing pixels "
-        f"{p_miss:.2f} dB), relative error {e:.4f} ({elapsed:.1f} s)"
+        f"{LABELS[name]}: PSNR on the missing pixels {p_miss:.2f} dB (all pixels {p:.2f} dB; "
+        f"{peak_name(peak)}), relative error {e:.4f} ({elapsed:.1f} s)"
     )
     return X, metrics
 
@@ -245,8 +272,8 @@ def run_inpaint(args, job) -> None:
         X, metrics[name] = _inpaint_one(name, pixels, job, args, legacy)
         arrays[name] = X * peak
         pngs[name] = png_bytes(X, peak)
-        p, e = metrics[name]["psnr"], metrics[name]["rel_error"]
-        cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB, rel.err {e:.3f}"))
+        p = metrics[name]["psnr_missing"]
+        cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB on missing pixels"))
     _write(args, job, cells, metrics, arrays, pngs)
     say(
         f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
