@@ -167,7 +167,7 @@ def test_colour_photo_and_thin_patches_are_announced(tmp_path, capsys):
     code, err = _run(args, capsys)
     assert code == 0, err
     assert "colour image" in err and "grey" in err
-    assert "--patch 32 gives 9 patches" in err
+    assert "--patch 32 gives 25 patches" in err
     m = json.loads((out / "metrics.json").read_text())["models"]["snn"]
-    assert (m["patch"], m["stride"]) == (32, 16)
+    assert (m["patch"], m["stride"]) == (32, 8)
     assert "PSNR on the missing pixels" in err

@@ -91,6 +91,13 @@ def test_patches_round_trip_and_average():
     np.testing.assert_allclose(_patches.from_patches(P, img.shape, 4, 3), img)
 
 
+def test_the_default_stride_keeps_the_patch_matrix_within_its_row_budget():
+    assert _patches.default_stride((128, 128), 8) == 2  # 61^2 = 3721 patches
+    assert _patches.default_stride((256, 256), 8) == 4  # 127^2 = 16129 at stride 2: too many
+    assert _patches.default_stride((200, 64), 8) == 2
+    assert _patches.default_stride((40, 40), 3) == 1
+
+
 def test_inpaint_recovers_a_noisy_texture_and_keeps_observed_pixels():
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:32, 0:32]
@@ -100,7 +107,7 @@ def test_inpaint_recovers_a_noisy_texture_and_keeps_observed_pixels():
     np.testing.assert_array_equal(res.image[~holes], img[~holes])
     mean_fill = np.abs(img[~holes].mean() - img[holes]).mean()  # 25.6
     assert np.abs(res.image - img)[holes].mean() < 0.15 * mean_fill  # 2.1: the noise's level
-    assert res.completion.X.shape == (49, 64) and (res.patch, res.stride) == (8, 4)
+    assert res.completion.X.shape == (169, 64) and (res.patch, res.stride) == (8, 2)
 
 
 @pytest.mark.parametrize(
@@ -158,4 +165,4 @@ def test_results_print_a_summary_not_their_arrays():
     img = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0) + rng.normal(0, 2, (32, 32))
     res = inpaint(np.where(rng.random(img.shape) < 0.5, np.nan, img))
     text = repr(res)
-    assert len(text) < 400 and "patch=8" in text and "CompletionResult(shape=(49, 64)" in text
+    assert len(text) < 400 and "patch=8" in text and "CompletionResult(shape=(169, 64)" in text

@@ -22,9 +22,20 @@ from .errors import InputError, InputTypeError
 PATCH = 8
 """Patch side in pixels."""
 
-STRIDE = 4
-"""Step between patches: each interior pixel lies in ``(PATCH / STRIDE)^2 = 4`` patches. At
-256 x 256 this makes a 3969 x 64 matrix; stride 2 (15876 rows) took 4x as long."""
+PATCH_ROWS = 4096
+"""Row budget of the patch matrix: the finer stride (``patch / 4``, 16 estimates a pixel) when
+it gives at most this many patches, else ``patch / 2`` (4 estimates a pixel). At 128 x 128 the
+finer stride gained 0.7-1.3 dB on camera and astronaut for about 3x the time (4 s -> 11 s);
+at 256 x 256 it would make 15876 rows, and camera at 50% took 260 s (30.82 dB against 29.02 dB
+with 3969 rows in 13 s)."""
+
+
+def default_stride(shape, patch: int) -> int:
+    """``patch // 4`` if the patch matrix stays within :data:`PATCH_ROWS` rows, else
+    ``patch // 2`` (at least 1)."""
+    fine = max(patch // 4, 1)
+    ys, xs = corners(shape, patch, fine)
+    return fine if len(ys) * len(xs) <= PATCH_ROWS else max(patch // 2, 1)
 
 
 @dataclasses.dataclass
@@ -76,7 +87,7 @@ def from_patches(P: np.ndarray, shape, patch: int, stride: int) -> np.ndarray:
     return (total / count).reshape(shape)
 
 
-def inpaint(image, *, patch: int = PATCH, stride: int = STRIDE, **kwargs) -> InpaintResult:
+def inpaint(image, *, patch: int = PATCH, stride: int | None = None, **kwargs) -> InpaintResult:
     """Fill an image's missing pixels (NaN) by completing the matrix of its patches.
 
     Parameters
@@ -85,8 +96,9 @@ def inpaint(image, *, patch: int = PATCH, stride: int = STRIDE, **kwargs) -> Inp
         A gray image in any units; NaN marks a missing pixel.
     patch : int, default=8
         Patch side in pixels, from 2 to ``min(H, W)``.
-    stride : int, default=4
-        Step between patches, from 1 to ``patch``.
+    stride : int, optional
+        Step between patches, from 1 to ``patch``; default :func:`default_stride` (2 for
+        8 x 8 patches while the image gives at most 4096 of them, about 128 x 128, else 4).
     **kwargs :
         Passed to :func:`spectralnn.recipe.complete` (``max_steps``, ``seed``, ``progress``...).
 
@@ -111,6 +123,8 @@ def inpaint(image, *, patch: int = PATCH, stride: int = STRIDE, **kwargs) -> Inp
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2:
         raise InputError(f"image must be 2-D (H, W); got shape {img.shape}")
+    if stride is None and isinstance(patch, (int, np.integer)) and 2 <= patch <= min(img.shape):
+        stride = default_stride(img.shape, int(patch))
     for name, value, low, high in (
         ("patch", patch, 2, min(img.shape)),
         ("stride", stride, 1, patch),
@@ -119,6 +133,7 @@ def inpaint(image, *, patch: int = PATCH, stride: int = STRIDE, **kwargs) -> Inp
             raise InputTypeError(f"{name} must be an integer; got {value!r}")
         if not low <= value <= high:
             raise InputError(f"{name} must be in [{low}, {high}]; got {value}")
+    assert stride is not None  # validated above
     missing = np.isnan(img)
     if not missing.any():
         return InpaintResult(img.copy(), None, patch, stride)

@@ -119,12 +119,12 @@ def _say_if_colour(name) -> None:
 def _patch(value, shape) -> int:
     """The snn model's patch side (0: the pixel matrix), checked against the image's size."""
     from .._gaussian import tall
-    from .._patches import PATCH, STRIDE, corners
+    from .._patches import PATCH, corners, default_stride
 
-    if value is None:  # patches when their matrix is a tall table (about 60 x 60 and up)
+    if value is None:  # patches when their matrix is a tall table (about 36 x 36 and up)
         if min(shape) < PATCH:
             return 0
-        ys, xs = corners(shape, PATCH, STRIDE)
+        ys, xs = corners(shape, PATCH, default_stride(shape, PATCH))
         return PATCH if tall((len(ys) * len(xs), PATCH * PATCH)) else 0
     check_int(value, "--patch", 0)
     if value == 1 or value > min(shape):
@@ -132,7 +132,7 @@ def _patch(value, shape) -> int:
             f"--patch must be 0 or in [2, {min(shape)}] (the image's shorter side); got {value}"
         )
     if value:
-        ys, xs = corners(shape, value, max(value // 2, 1))
+        ys, xs = corners(shape, value, default_stride(shape, value))
         if not tall((len(ys) * len(xs), value * value)):
             say(
                 f"note: --patch {value} gives {len(ys) * len(xs)} patches of {value * value} "
@@ -150,7 +150,7 @@ def _fit(name, observed, args, printer, patch=0) -> tuple[np.ndarray, dict]:
         steps = INPAINT_STEPS if args.steps is None else args.steps
         kw = {"max_steps": steps, "seed": args.seed, "progress": printer}
         if name == "snn" and patch:
-            done = inpaint(observed, patch=patch, stride=max(patch // 2, 1), **kw)
+            done = inpaint(observed, patch=patch, **kw)
             res, X = done.completion, done.image
             assert res is not None  # validate_inpaint refuses an image with no missing pixel
         else:
@@ -158,7 +158,7 @@ def _fit(name, observed, args, printer, patch=0) -> tuple[np.ndarray, dict]:
             X = res.X.numpy()
         info = {"status": res.status, "lr": res.lr, "best_step": res.best_step, "patch": patch}
         if name == "snn" and patch:
-            info["stride"] = max(patch // 2, 1)
+            info["stride"] = done.stride
     else:
         from ..estimators import COMPLETERS
 
