@@ -39,12 +39,13 @@ RIDGES = (1e-3, 1e-2, 0.1, 1.0)
 
 COMPONENTS = (1, 2, 4, 8, 16)
 """Mixture sizes tried on held-out entries (those with at least ``d2`` rows per component).
-The scikit-learn tables chose 2-4 (iris, wine, breast_cancer, diabetes) and 8-16 (digits)."""
+The scikit-learn tables chose 1-4 (iris, wine, breast_cancer, diabetes) and 16 (digits);
+256 x 256 photos' patch matrices 1 (camera, astronaut, coffee) and 16 (brick)."""
 
 PASSES = 20
-"""EM passes of the final refinement. 10 were as accurate overall (wine 30% 0.2485 vs 0.2497)
-but left columns worse than their mean fill (breast_cancer 30%: worst column 1.45x its mean
-fill with 10 passes, 0.72x with 20)."""
+"""EM passes of the final refinement. Measured with one Gaussian: 10 were as accurate overall
+(wine 30% 0.2485 vs 0.2497) but left columns worse than their mean fill (breast_cancer 30%:
+worst column 1.45x its mean fill with 10 passes, 0.72x with 20)."""
 
 CHOICE_PASSES = 8
 """EM passes of each candidate (ridge, components) on the held-out entries."""
