@@ -22,17 +22,22 @@ def _photo(tmp_path, size=64):
     return img, mask > 127
 
 
-def _run(args, capsys):
+def _run(args, capsys, out=None):
+    """``(exit code, stderr)``; stdout (the results) goes into the list ``out`` if given."""
     try:
         code = main(args)
     except SystemExit as exc:
         code = exc.code
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    if out is not None:
+        out.append(captured.out)
+    return code, captured.err
 
 
 def test_mask_keeps_size_scale_and_reports_peak_255(tmp_path, capsys):
     img, missing = _photo(tmp_path)
     out = tmp_path / "rec"
+    printed: list = []
     code, err = _run(
         [
             "recover",
@@ -47,11 +52,13 @@ def test_mask_keeps_size_scale_and_reports_peak_255(tmp_path, capsys):
             str(out),
         ],
         capsys,
+        printed,
     )
     assert code == 0, err
     m = json.loads((out / "metrics.json").read_text())
     assert m["size"] == [64, 64] and m["psnr_peak"] == 255 and m["noise"] == 0
-    assert "peak 255" in err and "8-bit" in err
+    assert "peak 255" in printed[0] and "8-bit" in printed[0]  # results: standard output
+    assert "PSNR" not in err
     assert m["missing_fraction"] == pytest.approx(missing.mean())
     for name in ("snn", "free"):
         X = np.load(out / f"X_{name}.npz")["X"]
@@ -164,10 +171,11 @@ def test_colour_photo_and_thin_patches_are_announced(tmp_path, capsys):
     out = tmp_path / "r"
     args = ["recover", str(tmp_path / "rgb.png"), "--mask", str(tmp_path / "mask.png")]
     args += ["--model", "snn", "--patch", "32", "--steps", "50", "--quiet", "--out", str(out)]
-    code, err = _run(args, capsys)
+    printed: list = []
+    code, err = _run(args, capsys, printed)
     assert code == 0, err
     assert "colour image" in err and "grey" in err
     assert "--patch 32 gives 25 patches" in err
     m = json.loads((out / "metrics.json").read_text())["models"]["snn"]
     assert (m["patch"], m["stride"]) == (32, 8)
-    assert "PSNR on the missing pixels" in err
+    assert "PSNR on the missing pixels" in printed[0]

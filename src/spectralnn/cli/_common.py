@@ -256,4 +256,11 @@ def write_recovery(out: str, arrays: dict, fig, meta: dict) -> None:
 
 
 def say(msg: str) -> None:
+    """Progress, notes and warnings: standard error."""
     print(msg, file=sys.stderr)
+
+
+def result(msg: str) -> None:
+    """A command's results (what it measured, what it wrote): standard output, as
+    ``spectralnn complete`` prints its summary."""
+    print(msg, file=sys.stdout, flush=True)

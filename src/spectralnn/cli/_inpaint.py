@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from ._common import UsageError, check_int, check_out, check_real, say
+from ._common import UsageError, check_int, check_out, check_real, result, say
 from ._image_io import (
     DEMO_INPAINT_SIZE,
     INPAINT_STEPS,
@@ -215,7 +215,7 @@ def _inpaint_one(name, pixels, job, args, legacy) -> tuple[np.ndarray, dict]:
     X = np.clip(X / peak, 0.0, 1.0)  # the image's range
     metrics = {**_score(X, img, missing), "time_s": elapsed, **info}
     p, p_miss, e = metrics["psnr"], metrics["psnr_missing"], metrics["rel_error"]
-    say(
+    result(
         f"{LABELS[name]}: PSNR on the missing pixels {p_miss:.2f} dB (all pixels {p:.2f} dB; "
         f"{peak_name(peak)}), relative error {e:.4f} ({elapsed:.1f} s)"
     )
@@ -275,7 +275,7 @@ def run_inpaint(args, job) -> None:
         p = metrics[name]["psnr_missing"]
         cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB on missing pixels"))
     _write(args, job, cells, metrics, arrays, pngs)
-    say(
+    result(
         f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
         f"{os.path.join(args.out, 'recover.png')}, metrics.json, X_<model>.npz and <model>.png"
     )

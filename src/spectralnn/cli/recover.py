@@ -17,7 +17,7 @@ from ._common import (
     check_real,
     check_size,
     parse_widths,
-    say,
+    result,
 )
 from ._image_io import DEMO_INPAINT_SIZE, DEMO_SIZE, GAUSSIAN_STEPS, INPAINT_STEPS
 
@@ -243,7 +243,7 @@ def _recover_one(name, model, lr, problem, scale, args):
     p = psnr(X, problem.X_true * scale)
     e = relative_error(res.X, problem.X_true).item()
     label = "linear regression" if name == "free" else "SNN"
-    say(
+    result(
         f"{label}: PSNR {p:.2f} dB (peak: the image's maximum, image stretched to [0, 1]), "
         f"relative error {e:.4f} ({res.status})"
     )
