@@ -35,18 +35,28 @@ def test_row_solvers_match_the_gaussian_conditional_and_marginal(fraction):
     for chunk in _gaussian_rows.chunks(m, 16):
         forms.add(chunk.form)
         pad = _gaussian_rows.padded(P if chunk.form == "precision" else St)[0]
-        out, ll, _ = chunk.solve(zc[chunk.rows], m[chunk.rows], P[0], pad, logdetP)
+        out, ll, C = chunk.solve(zc[chunk.rows], m[chunk.rows], P[0], pad, logdetP)
         for j, i in enumerate(chunk.rows.tolist()):
             o, q = ~miss[i], miss[i]
             want = np.where(q, 0.0, z[i])
+            cond = S.copy()  # conditional covariance of the whole row given its observed part
             if o.any():
                 want[q] = S[np.ix_(q, o)] @ np.linalg.solve(S[np.ix_(o, o)], z[i, o])
                 ref = multivariate_normal(np.zeros(o.sum()), S[np.ix_(o, o)]).logpdf(z[i, o])
+                cond = S - S[:, o] @ np.linalg.solve(S[np.ix_(o, o)], S[o, :])
             else:
                 ref = 0.0
             np.testing.assert_allclose(out[j].numpy(), want, atol=1e-10)
             np.testing.assert_allclose(float(ll[j]), ref, atol=1e-9)
-    assert forms == ({"precision"} if fraction < 0.5 else {"covariance", "precision"}) or forms
+            if chunk.form == "precision":  # C: the padded inverse of the missing block of P
+                idx = chunk.idx[j].numpy()
+                k = idx < d
+                got = C[j].numpy()[np.ix_(k, k)]
+                np.testing.assert_allclose(got, cond[np.ix_(idx[k], idx[k])], atol=1e-10)
+            else:  # C = G with Sigma - G^T G the conditional covariance
+                G = C[j].numpy()
+                np.testing.assert_allclose(S - G.T @ G, cond, atol=1e-10)
+    assert ("precision" if fraction < 0.5 else "covariance") in forms  # both forms checked
 
 
 def _clusters(n=400, d=6, seed=0, k=5):
@@ -166,3 +176,43 @@ def test_results_print_a_summary_not_their_arrays():
     res = inpaint(np.where(rng.random(img.shape) < 0.5, np.nan, img))
     text = repr(res)
     assert len(text) < 400 and "patch=8" in text and "CompletionResult(shape=(169, 64)" in text
+
+
+def test_a_column_without_observed_entries_stays_finite():
+    X, hidden = _clusters(n=300, seed=5)
+    hidden[:, 5] = True  # nothing observed in column 5
+    X0 = np.where(hidden, 0.5, X)
+    out = _gaussian.refine(X0, ~hidden, 1e-2, 2)
+    assert np.all(np.isfinite(out))
+    r, c = np.nonzero(hidden & (np.arange(6) < 5))
+    ridge, K, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    assert np.all(np.isfinite(pred)) and K >= 2  # the choice still sees the clusters
+
+
+def test_inpaint_names_the_problem_with_a_tiny_or_empty_image():
+    with pytest.raises(InputError, match=r"patch must be in \[2, 5\] \(the image's shorter"):
+        inpaint(np.full((5, 5), np.nan))
+    with pytest.raises(InputError, match="no observed pixel"):
+        inpaint(np.full((20, 20), np.nan))
+
+
+def test_column_warnings_carry_their_columns_and_the_cli_names_them(tmp_path):
+    from spectralnn._complete_result import ColumnWarning
+    from spectralnn._tabular import read_table
+    from spectralnn.cli.complete import _column_names
+    from spectralnn.recipe import complete
+
+    path = tmp_path / "t.csv"
+    path.write_text("height,weight,age\n1,2,3\n4,,6\n7,8,\n")
+    table = read_table(str(path))
+    warning = ColumnWarning("columns [0, 2] ...")
+    warning.columns = [0, 2]
+    assert _column_names(warning, table) == " (names: height, age)"
+    assert _column_names(ColumnWarning("no list"), table) == ""
+    X, hidden = _clusters(n=300, seed=6)
+    X[:, 4] = np.random.default_rng(0).standard_normal(300) * 0.01  # a column of pure noise
+    with pytest.warns(ColumnWarning) as caught:
+        res = complete(np.where(hidden, np.nan, X))
+    flagged = [w.message.columns for w in caught if isinstance(w.message, ColumnWarning)]
+    assert flagged and all(set(c) <= set(range(6)) for c in flagged)
+    assert set(flagged[0]) == set(np.asarray(res.mean_columns).tolist())

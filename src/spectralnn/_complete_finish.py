@@ -15,6 +15,9 @@ from ._complete_result import ColumnWarning, CompletionResult, _status
 from ._completion import STALL_STEPS
 from .errors import StallWarning, StillImprovingWarning
 
+MIN_COLUMN_HELD = 10
+"""Held-out entries a column needs before its held-out error decides anything about it."""
+
 
 class _Finish:
     """The methods of :class:`spectralnn._complete_run._Context` that build the result."""
@@ -108,9 +111,12 @@ class _Finish:
                     "(--max-steps of spectralnn complete, --steps of recover)",
                 )
 
-    def _note(self, cls, msg):
+    def _note(self, cls, msg, **attributes):
         self.notes.append(msg)
-        warnings.warn(msg, cls, stacklevel=5)
+        warning = cls(msg)
+        for name, value in attributes.items():
+            setattr(warning, name, value)
+        warnings.warn(warning, stacklevel=5)
 
     def _gaussian_step(self, res, first):
         """The Gaussian-mixture refinement of a tall table (``_gaussian.py``), its ridge and
@@ -171,7 +177,9 @@ class _Finish:
         ridge, components, pred = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
         d2 = self.shape[1]
         mean = _column_means(self.values[train], self.cols[train], d2)
-        by_mean = np.bincount(c, (pred - v) ** 2, d2) > np.bincount(c, (mean[c] - v) ** 2, d2)
+        by_mean = (np.bincount(c, minlength=d2) >= MIN_COLUMN_HELD) & (
+            np.bincount(c, (pred - v) ** 2, d2) > np.bincount(c, (mean[c] - v) ** 2, d2)
+        )
         final = np.where(by_mean[c], mean[c], pred)
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
         snn = np.mean(((X0[r, c] - v) / spread[c]) ** 2)
@@ -191,7 +199,7 @@ class _Finish:
             d2 = self.shape[1]
             mean = _column_means(self.values, self.cols, d2)
             worse = np.flatnonzero(
-                (np.bincount(c, minlength=d2) >= 10)
+                (np.bincount(c, minlength=d2) >= MIN_COLUMN_HELD)
                 & (np.bincount(c, err, d2) > np.bincount(c, (mean[c] - v) ** 2, d2))
             )
             how = "their values may not follow the low-rank structure of the rest"
@@ -201,7 +209,7 @@ class _Finish:
                 f"their own mean (columns {worse[:5].tolist()}"
                 f"{' ...' if len(worse) > 5 else ''}); {how}"
             )
-            self._note(ColumnWarning, msg)
+            self._note(ColumnWarning, msg, columns=[int(j) for j in worse])
 
 
 def _column_means(values, cols, d2) -> np.ndarray:

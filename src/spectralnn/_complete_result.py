@@ -11,7 +11,10 @@ from . import _preprocess
 
 
 class ColumnWarning(UserWarning):
-    """On held-out entries some column was predicted worse than by its own mean."""
+    """On held-out entries some column was predicted worse than by its own mean;
+    ``columns`` lists them (0-based)."""
+
+    columns: list = []
 
 
 @dataclasses.dataclass

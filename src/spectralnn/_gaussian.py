@@ -6,13 +6,13 @@ from its observed ones under a Gaussian is the conditional mean
 
 .. math:: x_m = \mu_m - P_{mm}^{-1} P_{mo} (x_o - \mu_o), \qquad P = (\Sigma + \rho I)^{-1}
 
-(standardised units, ``rho`` a ridge), clipped to the column's observed range. Starting from
-the SNN's completion, the EM iterations of a mixture of ``K`` such Gaussians refill the missing
-entries: each row's missing block is the responsibility-weighted average of the components'
-conditional means, where a row's responsibilities come from the likelihood of its *observed*
-entries under each component, and each component's covariance adds the rows' conditional
-covariances (the E-step's second moments). Component covariances are shrunk toward the pooled
-one by ``d2`` pseudo-rows.
+(standardised units, ``rho`` a ridge), the result clipped to each column's observed range.
+Starting from the SNN's completion, the EM iterations of a mixture of ``K`` such Gaussians
+refill the missing entries: each row's missing block is the responsibility-weighted average of
+the components' conditional means, where a row's responsibilities come from the likelihood of
+its *observed* entries under each component, and each component's covariance adds the rows'
+conditional covariances (the E-step's second moments). Component covariances are shrunk
+toward the pooled one by ``d2`` pseudo-rows.
 
 Why: a low-rank model alone is the wrong prior for a table (its columns are correlated, not
 few): on scikit-learn's tables at 20-30% hidden the SNN alone was 1.2-1.9x IterativeImputer's
@@ -55,7 +55,8 @@ DEFAULT_RIDGE = 1e-2
 scikit-learn tables); such a table gets one component."""
 
 CHUNK_ROWS = 512
-"""Rows solved per batch: bounded temporaries (``K x CHUNK_ROWS x q x q``)."""
+"""Rows solved per batch, at most: the temporaries are ``K x rows x b x d`` for blocks of
+``b`` (see :func:`_chunk_rows`)."""
 
 
 def tall(shape) -> bool:
@@ -79,22 +80,31 @@ def refine(
     mu0 = X.mean(0)
     sd = X.std(0).clamp_min(1e-12 * float(X.abs().max().clamp_min(1e-300)))
     Z = (X - mu0) / sd
-    low, high = _observed_range(Z, miss)
-    chunks = _rows.chunks(miss, CHUNK_ROWS)
+    chunks = _rows.chunks(miss, _chunk_rows(components, X.shape[1]))
     stats = _initial_stats(Z, components, seed)
     for _ in range(passes):
         Z, stats = _em_pass(Z, miss, chunks, stats, ridge)
-        Z = torch.minimum(torch.maximum(Z, low), high)
+    low, high = _observed_range(Z, miss)
+    Z = torch.minimum(torch.maximum(Z, low), high)
     return np.where(observed, X0, (Z * sd + mu0).numpy())
 
 
+def _chunk_rows(K, d) -> int:
+    """Rows per batch: :data:`CHUNK_ROWS`, fewer when ``K`` components' ``(rows, b, d)``
+    temporaries (``b <= d`` the block size) would pass 2^24 numbers (128 MiB)."""
+    return int(max(16, min(CHUNK_ROWS, 2**24 // max(K * d * d, 1))))
+
+
 def _observed_range(Z, miss):
-    """Each column's smallest and largest observed value: a conditional mean outside them is
-    an extrapolation (breast_cancer 30%: two rows imputed at 3.9 in a column observed in
-    0.05..0.16, 28x the column's mean-fill error) and is clipped, in every pass."""
+    """Each column's smallest and largest observed value (no bound for a column without any):
+    a conditional mean outside them is an extrapolation (breast_cancer 30%: two rows imputed
+    at 3.9 in a column observed in 0.05..0.16, 28x the column's mean-fill error) and the
+    result is clipped to them. (The EM never reads a missing entry back, so clipping once at
+    the end is the same as clipping every pass.)"""
     inf = torch.tensor(math.inf, dtype=Z.dtype)
-    low = torch.where(miss, inf, Z).min(0).values
-    high = torch.where(miss, -inf, Z).max(0).values
+    seen = (~miss).any(0)
+    low = torch.where(seen, torch.where(miss, inf, Z).min(0).values, -inf)
+    high = torch.where(seen, torch.where(miss, -inf, Z).max(0).values, inf)
     return low, high
 
 

@@ -125,14 +125,16 @@ def inpaint(image, *, patch: int = PATCH, stride: int | None = None, **kwargs) -
         raise InputError(f"image must be 2-D (H, W); got shape {img.shape}")
     if stride is None and isinstance(patch, (int, np.integer)) and 2 <= patch <= min(img.shape):
         stride = default_stride(img.shape, int(patch))
-    for name, value, low, high in (
-        ("patch", patch, 2, min(img.shape)),
-        ("stride", stride, 1, patch),
+    for name, value, low, high, what in (
+        ("patch", patch, 2, min(img.shape), f"the image's shorter side; image {img.shape}"),
+        ("stride", stride, 1, patch, "the patch side"),
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise InputTypeError(f"{name} must be an integer; got {value!r}")
         if not low <= value <= high:
-            raise InputError(f"{name} must be in [{low}, {high}]; got {value}")
+            raise InputError(f"{name} must be in [{low}, {high}] ({what}); got {value}")
+    if np.isnan(img).all():
+        raise InputError(f"image has no observed pixel (all {img.size} are NaN)")
     assert stride is not None  # validated above
     missing = np.isnan(img)
     if not missing.any():

@@ -121,7 +121,7 @@ def _patch(value, shape) -> int:
     from .._gaussian import tall
     from .._patches import PATCH, corners, default_stride
 
-    if value is None:  # patches when their matrix is a tall table (about 36 x 36 and up)
+    if value is None:  # patches when their matrix is a tall table (about 33 x 33 and up)
         if min(shape) < PATCH:
             return 0
         ys, xs = corners(shape, PATCH, default_stride(shape, PATCH))

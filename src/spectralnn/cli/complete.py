@@ -141,6 +141,16 @@ def _report(args, table, summary, elapsed, written) -> str:
     return "\n".join(lines)
 
 
+def _column_names(warning, table) -> str:
+    """`` (names: a, b)`` for a warning about columns of a table with a header row."""
+    cols = getattr(warning, "columns", None)
+    names = table.header if table.fmt != "triplets" else None
+    if not cols or not names or len(names) < table.values.shape[1]:
+        return ""
+    shown = ", ".join(str(names[j]) for j in cols[:5])
+    return f" (names: {shown}{', ...' if len(cols) > 5 else ''})"
+
+
 def run(args, job) -> None:
     from .. import _io, recipe  # noqa: F401 - before the progress clock starts
     from .._progress import ProgressPrinter, completion_scale
@@ -160,7 +170,7 @@ def run(args, job) -> None:
             printer.close()
     elapsed = time.perf_counter() - t0
     for w in caught:
-        say(f"warning: {w.category.__name__}: {w.message}")
+        say(f"warning: {w.category.__name__}: {w.message}{_column_names(w.message, table)}")
     stem = os.path.splitext(args.out)[0]
     with _io.write_together():  # OUT and its side files: all new, or (on an error) all old
         written = _write_output(args, table, job["pairs"], res, fitted)
