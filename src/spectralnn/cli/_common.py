@@ -84,14 +84,19 @@ def check_out(path: str, flag: str = "--out") -> str:
     """An output folder: existing, or creatable (no file in the way on its path)."""
     if not isinstance(path, str) or not path.strip():
         raise UsageError(f"{flag} must name a folder; got {path!r}")
-    head = os.path.abspath(path)
+    _check_writable_ancestor(os.path.abspath(path), path, flag)
+    return path
+
+
+def _check_writable_ancestor(head: str, path: str, flag: str) -> None:
+    """The nearest existing folder at or above ``head`` must be a writable folder (what will
+    hold ``path``, or the folders to be created for it)."""
     while not os.path.exists(head):
         head = os.path.dirname(head)
     if not os.path.isdir(head):
         raise UsageError(f"{flag} {path!r}: {head!r} exists and is not a folder")
     if not os.access(head, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path!r}: the folder {head!r} is not writable")
-    return path
 
 
 def check_out_file(
@@ -114,12 +119,7 @@ def check_out_file(
     head = os.path.dirname(os.path.abspath(path))
     if not create_folder and not os.path.isdir(head):
         raise UsageError(f"{flag} {path!r}: the folder {head!r} does not exist")
-    while not os.path.exists(head):
-        head = os.path.dirname(head)
-    if not os.path.isdir(head):
-        raise UsageError(f"{flag} {path!r}: {head!r} exists and is not a folder")
-    if not os.access(head, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path!r}: the folder {head!r} is not writable")
+    _check_writable_ancestor(head, path, flag)
     return path
 
 
