@@ -177,9 +177,7 @@ class _Finish:
         ridge, components, pred = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
         d2 = self.shape[1]
         mean = _column_means(self.values[train], self.cols[train], d2)
-        by_mean = (np.bincount(c, minlength=d2) >= MIN_COLUMN_HELD) & (
-            np.bincount(c, (pred - v) ** 2, d2) > np.bincount(c, (mean[c] - v) ** 2, d2)
-        )
+        by_mean = _worse_than_mean(pred, v, c, mean, d2)
         final = np.where(by_mean[c], mean[c], pred)
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
         snn = np.mean(((X0[r, c] - v) / spread[c]) ** 2)
@@ -195,13 +193,9 @@ class _Finish:
         else:
             idx = np.concatenate(held)
             r, c, v = self.rows[idx], self.cols[idx], self.values[idx]
-            err = (res.predict(r, c) - v) ** 2
             d2 = self.shape[1]
             mean = _column_means(self.values, self.cols, d2)
-            worse = np.flatnonzero(
-                (np.bincount(c, minlength=d2) >= MIN_COLUMN_HELD)
-                & (np.bincount(c, err, d2) > np.bincount(c, (mean[c] - v) ** 2, d2))
-            )
+            worse = np.flatnonzero(_worse_than_mean(res.predict(r, c), v, c, mean, d2))
             how = "their values may not follow the low-rank structure of the rest"
         if len(worse):
             msg = (
@@ -215,3 +209,11 @@ class _Finish:
 def _column_means(values, cols, d2) -> np.ndarray:
     """Each column's mean over the given entries (0 for a column without any)."""
     return np.bincount(cols, values, d2) / np.maximum(np.bincount(cols, minlength=d2), 1)
+
+
+def _worse_than_mean(pred, values, cols, mean, d2) -> np.ndarray:
+    """Per column: at least :data:`MIN_COLUMN_HELD` held-out entries, and a larger squared
+    error for ``pred`` than for the column ``mean`` on them."""
+    n = np.bincount(cols, minlength=d2)
+    err = np.bincount(cols, (pred - values) ** 2, d2)
+    return (n >= MIN_COLUMN_HELD) & (err > np.bincount(cols, (mean[cols] - values) ** 2, d2))
