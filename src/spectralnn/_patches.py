@@ -56,6 +56,12 @@ class InpaintResult:
         )
 
 
+def patch_count(shape, patch: int) -> int:
+    """How many patches :func:`inpaint` makes at its default stride."""
+    ys, xs = corners(shape, patch, default_stride(shape, patch))
+    return len(ys) * len(xs)
+
+
 def corners(shape, patch: int, stride: int):
     """Top-left corners ``(ys, xs)`` of the patches: every ``stride`` pixels, plus the last
     position so that the patches cover the whole image."""

@@ -119,25 +119,22 @@ def _say_if_colour(name) -> None:
 def _patch(value, shape) -> int:
     """The snn model's patch side (0: the pixel matrix), checked against the image's size."""
     from .._gaussian import tall
-    from .._patches import PATCH, corners, default_stride
+    from .._patches import PATCH, patch_count
 
     if value is None:  # patches when their matrix is a tall table (about 33 x 33 and up)
-        if min(shape) < PATCH:
-            return 0
-        ys, xs = corners(shape, PATCH, default_stride(shape, PATCH))
-        return PATCH if tall((len(ys) * len(xs), PATCH * PATCH)) else 0
+        fits = min(shape) >= PATCH and tall((patch_count(shape, PATCH), PATCH * PATCH))
+        return PATCH if fits else 0
     check_int(value, "--patch", 0)
     if value == 1 or value > min(shape):
         raise UsageError(
             f"--patch must be 0 or in [2, {min(shape)}] (the image's shorter side); got {value}"
         )
-    if value:
-        ys, xs = corners(shape, value, default_stride(shape, value))
-        if not tall((len(ys) * len(xs), value * value)):
-            say(
-                f"note: --patch {value} gives {len(ys) * len(xs)} patches of {value * value} "
-                "pixels, fewer than 3 per pixel of a patch; expect a poor fill (try 8)"
-            )
+    n = patch_count(shape, value) if value else 0
+    if value and not tall((n, value * value)):
+        say(
+            f"note: --patch {value} gives {n} patches of {value * value} pixels, fewer than "
+            "3 per pixel of a patch; expect a poor fill (try 8)"
+        )
     return value
 
 
