@@ -34,20 +34,24 @@ def _frames(steps: int, n: int) -> list[int]:
     return [0, *pts.tolist()]
 
 
+def _model(cfg, spec, problem, **extra):
+    """The model of ``spec`` for ``problem``, seeded by the figure's seed."""
+    return make_model(
+        spec.name,
+        problem.shape,
+        widths=spec.widths,
+        init=spec.init,
+        init_scale=spec.init_scale,
+        depth=spec.depth,
+        seed=cfg.seed,
+        problem=problem,
+        **extra,
+    )
+
+
 def _train_model(cfg, spec, problem, steps, device, frame_steps=()):
     def make(runs):
-        model = make_model(
-            spec.name,
-            problem.shape,
-            runs=runs,
-            widths=spec.widths,
-            init=spec.init,
-            init_scale=spec.init_scale,
-            depth=spec.depth,
-            spectral_order=spec.spectral_order,
-            seed=cfg.seed,
-            problem=problem,
-        )
+        model = _model(cfg, spec, problem, runs=runs, spectral_order=spec.spectral_order)
         return model.to(device)
 
     return lr_search(
@@ -111,16 +115,7 @@ def jitter_effect(
 
     from ..train import fit
 
-    model = make_model(
-        spec.name,
-        problem.shape,
-        widths=spec.widths,
-        init=spec.init,
-        init_scale=spec.init_scale,
-        depth=spec.depth,
-        seed=cfg.seed,
-        problem=problem,
-    )
+    model = _model(cfg, spec, problem)
     gen = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         factors = cast("tuple[torch.Tensor, torch.Tensor]", (model.U, model.V))
