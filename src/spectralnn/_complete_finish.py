@@ -140,8 +140,6 @@ class _Finish:
                     "eta": None,
                 }
             )
-        obs = np.zeros(self.shape, dtype=bool)
-        obs[self.rows, self.cols] = True
         if first.held is None:
             ridge, components, by_mean = _gaussian.DEFAULT_RIDGE, 1, np.zeros(d2, dtype=bool)
         else:
@@ -149,6 +147,8 @@ class _Finish:
             if not better:  # e.g. a sparse ratings matrix with few items: the SNN stays
                 return
             res.validation_error = rmse  # of what is returned, not of the SNN parts
+        obs = np.zeros(self.shape, dtype=bool)
+        obs[self.rows, self.cols] = True
         assert res.X is not None
         X = res.X.numpy().copy()
         X[self.rows, self.cols] = self.values
