@@ -4,9 +4,10 @@ patch-matrix inpainting built on it (``_patches``), against independent computat
 import numpy as np
 import pytest
 import torch
+from scipy.special import ndtri
 from scipy.stats import multivariate_normal
 
-from spectralnn import _gaussian, _gaussian_rows, _patches
+from spectralnn import _copula, _gaussian, _gaussian_rows, _patches
 from spectralnn.errors import InputError, InputTypeError
 from spectralnn.recipe import inpaint
 
@@ -48,6 +49,8 @@ def test_row_solvers_match_the_gaussian_conditional_and_marginal(fraction):
                 ref = 0.0
             np.testing.assert_allclose(out[j].numpy(), want, atol=1e-10)
             np.testing.assert_allclose(float(ll[j]), ref, atol=1e-9)
+            var = chunk.variance(C, St[0], m[chunk.rows])[j].numpy()  # missing entries only
+            np.testing.assert_allclose(var, np.where(q, np.diag(cond), 0.0), atol=1e-10)
             if chunk.form == "precision":  # C: the padded inverse of the missing block of P
                 idx = chunk.idx[j].numpy()
                 k = idx < d
@@ -78,7 +81,7 @@ def test_a_mixture_beats_one_gaussian_on_clustered_rows_and_is_chosen():
     ]
     assert err[1] < 0.5 * err[0]
     r, c = np.nonzero(hidden)
-    _, K, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    _, K, _, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
     assert K >= 2 and pred.shape == r.shape
 
 
@@ -159,8 +162,8 @@ def test_the_refinement_is_dropped_when_it_loses_to_the_snn_on_held_out_entries(
     real = _gaussian.choose
 
     def worse(X0, observed, rows, cols, target, scale, seed=0):
-        ridge, K, pred = real(X0, observed, rows, cols, target, scale, seed)
-        return ridge, K, pred + 10 * scale  # held-out predictions far off: must be dropped
+        ridge, K, copula, pred = real(X0, observed, rows, cols, target, scale, seed)
+        return ridge, K, copula, pred + 10 * scale  # held-out predictions far off: must be dropped
 
     monkeypatch.setattr(_gaussian, "choose", worse)
     res = complete(M)
@@ -185,7 +188,7 @@ def test_a_column_without_observed_entries_stays_finite():
     out = _gaussian.refine(X0, ~hidden, 1e-2, 2)
     assert np.all(np.isfinite(out))
     r, c = np.nonzero(hidden & (np.arange(6) < 5))
-    ridge, K, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    ridge, K, _, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
     assert np.all(np.isfinite(pred)) and K >= 2  # the choice still sees the clusters
 
 
@@ -215,4 +218,84 @@ def test_column_warnings_carry_their_columns_and_the_cli_names_them(tmp_path):
         res = complete(np.where(hidden, np.nan, X))
     flagged = [w.message.columns for w in caught if isinstance(w.message, ColumnWarning)]
     assert flagged and all(set(c) <= set(range(6)) for c in flagged)
-    assert set(flagged[0]) == set(np.asarray(res.mean_columns).tolist())
+    assert 4 in flagged[0] and res.weights[4] < 0.5  # the noise column is pulled to its mean
+    assert set(np.asarray(res.mean_columns).tolist()) <= set(flagged[0])
+    assert np.all(res.weights[flagged[0]] < 1) and np.all(res.weights[[0, 1, 2]] > 0.9)
+
+
+def test_copula_marginals_give_the_exact_expectation_of_the_step_map():
+    rng = np.random.default_rng(0)
+    col = np.round(rng.lognormal(size=300), 1)  # ties and a heavy right tail
+    X = np.stack([col, rng.standard_normal(300)], 1)
+    marg = _copula.Marginals.fit(X, np.ones_like(X, dtype=bool))
+    u, counts = np.unique(col, return_counts=True)
+    F = np.cumsum(counts) / len(col)
+    np.testing.assert_allclose(marg.latent(u[:, None].repeat(2, 1))[:, 0], _ndtri_mid(F))
+    z = np.linspace(-12, 12, 400_001)  # the map z -> u_k on (a_{k-1}, a_k], integrated
+    step = u[np.minimum(np.searchsorted(np.append(ndtri(F[:-1]), np.inf), z), len(u) - 1)]
+    for m, v in [(0.0, 1.0), (1.3, 0.2), (-0.7, 2.5)]:
+        dens = np.exp(-((z - m) ** 2) / (2 * v)) / np.sqrt(2 * np.pi * v)
+        want = np.trapezoid(step * dens, z)
+        got = marg.expectation(torch.tensor([m]), torch.tensor([v]), torch.tensor([0]))
+        np.testing.assert_allclose(float(got[0]), want, rtol=1e-5)
+    # knowing nothing (the standard normal) gives the observed mean; certainty gives a knot
+    m, v = torch.tensor([0.0, 5.0]), torch.tensor([1.0, 1e-12])
+    at0 = marg.expectation(m, v, torch.tensor([0, 0]))
+    np.testing.assert_allclose(float(at0[0]), col.mean(), rtol=1e-12)
+    assert float(at0[1]) == u[-1]
+
+
+def test_copula_bins_many_distinct_values_into_at_most_knots():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((5000, 1))
+    marg = _copula.Marginals.fit(X, np.ones_like(X, dtype=bool))
+    assert marg.knots.shape[1] == _copula.KNOTS
+    got = marg.expectation(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([0]))
+    np.testing.assert_allclose(float(got[0]), X.mean(), atol=1e-12)  # bins keep their mean
+
+
+def test_the_copula_wins_on_skewed_columns_is_chosen_and_stays_in_range():
+    rng = np.random.default_rng(2)
+    n, d = 600, 8
+    L = rng.standard_normal((n, d)) @ rng.standard_normal((d, d))
+    X = np.exp(L / L.std(0))  # lognormal columns, correlated on the log scale
+    hidden = rng.random((n, d)) < 0.3
+    X0 = np.where(hidden, np.nanmean(np.where(hidden, np.nan, X), 0), X)
+    err = {
+        cop: np.sqrt(np.mean((_gaussian.refine(X0, ~hidden, 1e-2, 1, copula=cop) - X)[hidden] ** 2))
+        for cop in (False, True)
+    }
+    assert err[True] < 0.85 * err[False]
+    r, c = np.nonzero(hidden)
+    *_, copula, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    assert copula
+    out = _gaussian.refine(X0, ~hidden, 1e-2, 2, copula=True)
+    seen = np.where(hidden, np.nan, X)
+    assert np.all(out >= np.nanmin(seen, 0)) and np.all(out <= np.nanmax(seen, 0))
+    np.testing.assert_array_equal(out[~hidden], X[~hidden])
+
+
+def _ndtri_mid(F):
+    return ndtri((np.concatenate([[0.0], F[:-1]]) + F) / 2)
+
+
+def test_column_weights_fit_held_out_entries_and_zero_columns_held_out_at_one_value():
+    from spectralnn._complete_finish import _column_weights
+
+    rng = np.random.default_rng(3)
+    n = 200
+    cols = np.repeat(np.arange(4), n)
+    truth = rng.standard_normal(4 * n)
+    truth[cols == 3] = 0.0  # held out at one value only
+    mean = np.zeros(4 * n)
+    pred = np.where(cols == 0, truth, np.where(cols == 1, truth + rng.standard_normal(4 * n), 0.0))
+    pred[cols == 2] = rng.standard_normal(n)  # unrelated to the truth
+    pred[cols == 3] = np.where(rng.random(n) < 0.02, 3.0, 0.0)
+    w = _column_weights(pred, mean, truth, cols, 4)
+    assert w[0] == 1.0 and w[3] == 0.0 and w[2] < 0.2
+    grid = np.linspace(0, 1, 10_001)  # column 1: the least-squares weight, about 1/2
+    errs = [np.sum((mean + g * (pred - mean) - truth)[cols == 1] ** 2) for g in grid]
+    assert abs(w[1] - grid[int(np.argmin(errs))]) < 1e-4 and 0.3 < w[1] < 0.7
+    few = np.arange(4 * n) % n < 5  # five held-out entries a column: too few to judge
+    w_few = _column_weights(pred[few], mean[few], truth[few], cols[few], 4)
+    np.testing.assert_array_equal(w_few, 1.0)

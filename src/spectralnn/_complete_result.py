@@ -50,13 +50,23 @@ class CompletionResult:
     """The ridge of the Gaussian-mixture refinement of a tall table (None: not refined)."""
     components: int | None = None
     """The number of Gaussians of that refinement (None: not refined)."""
+    copula: bool | None = None
+    """Whether that refinement modelled the columns' normal scores (a Gaussian copula) rather
+    than their values (None: not refined)."""
+    weights: np.ndarray | None = None
+    """Per column of a refined table, the weight w of its refined values in mean + w (refined -
+    mean), chosen on held-out entries (None: not refined)."""
     mean_columns: np.ndarray | None = None
     """Columns of a refined table filled by their observed mean: the refinement predicted their
     held-out entries worse than the mean did (None: not refined)."""
 
     def __repr__(self) -> str:  # the fields hold matrices and histories: a summary instead
         val = "n/a" if self.validation_error is None else f"{self.validation_error:.4g}"
-        mixture = "" if self.components is None else f", mixture of {self.components}"
+        mixture = (
+            ""
+            if self.components is None
+            else f", mixture of {self.components}{' (copula)' if self.copula else ''}"
+        )
         return (
             f"CompletionResult(shape={tuple(self.shape)}, status={self.status!r}, "
             f"held-out RMSE={val}, parts={len(self.folds)}{mixture}, "

@@ -32,6 +32,7 @@ import math
 import numpy as np
 import torch
 
+from . import _copula
 from . import _gaussian_rows as _rows
 
 RIDGES = (1e-3, 1e-2, 0.1, 1.0)
@@ -71,22 +72,34 @@ def refine(
     components: int = 1,
     passes: int = PASSES,
     seed: int = 0,
+    copula: bool = False,
 ) -> np.ndarray:
-    """Refill the entries where ``observed`` is False; observed entries are kept as in ``X0``."""
-    X = torch.as_tensor(np.asarray(X0, dtype=np.float64))
-    miss = torch.as_tensor(~np.asarray(observed, dtype=bool))
-    if not bool(miss.any()):
-        return X.numpy().copy()
+    """Refill the entries where ``observed`` is False; observed entries are kept as in ``X0``.
+    ``copula``: model the columns' normal scores (``_copula.py``) instead of their values."""
+    X0 = np.asarray(X0, dtype=np.float64)
+    observed = np.asarray(observed, dtype=bool)
+    if observed.all():
+        return X0.copy()
+    marg = _copula.Marginals.fit(X0, observed) if copula else None
+    X = torch.as_tensor(marg.latent(X0) if marg is not None else X0)
+    miss = torch.as_tensor(~observed)
     mu0 = X.mean(0)
     sd = X.std(0).clamp_min(1e-12 * float(X.abs().max().clamp_min(1e-300)))
     Z = (X - mu0) / sd
     chunks = _rows.chunks(miss, _chunk_rows(components, X.shape[1]))
     stats = _initial_stats(Z, components, seed)
-    for _ in range(passes):
-        Z, stats = _em_pass(Z, miss, chunks, stats, ridge)
-    low, high = _observed_range(Z, miss)
-    Z = torch.minimum(torch.maximum(Z, low), high)
-    return np.where(observed, X0, (Z * sd + mu0).numpy())
+    for k in range(passes):
+        Z, stats, var = _em_pass(Z, miss, chunks, stats, ridge, variance=k == passes - 1)
+    if marg is None:
+        low, high = _observed_range(Z, miss)
+        Z = torch.minimum(torch.maximum(Z, low), high)
+        return np.where(observed, X0, (Z * sd + mu0).numpy())
+    i, j = torch.nonzero(miss, as_tuple=True)
+    out = X0.copy()
+    out[i, j] = marg.expectation(Z[i, j] * sd[j] + mu0[j], var[i, j] * sd[j] ** 2, j).numpy()
+    unseen = ~observed.any(0)  # a column without observed values keeps X0's values
+    out[:, unseen] = X0[:, unseen]
+    return out
 
 
 def _chunk_rows(K, d) -> int:
@@ -145,9 +158,10 @@ def _parameters(stats, ridge, n):
     return mu, cov, P, torch.linalg.slogdet(P)[1], torch.log(Wc / n)
 
 
-def _em_pass(Z, miss, chunks, stats, ridge):
+def _em_pass(Z, miss, chunks, stats, ridge, variance=False):
     """One EM pass: parameters from ``stats``, then every row's responsibilities and
-    conditional means, and the next statistics."""
+    conditional means, the next statistics and (``variance``) each missing entry's predictive
+    variance under the mixture (zero on observed entries; else None)."""
     n, d = Z.shape
     mu, cov, P, logdetP, logpi = _parameters(stats, ridge, n)
     K = len(mu)
@@ -157,6 +171,7 @@ def _em_pass(Z, miss, chunks, stats, ridge):
     S1 = torch.zeros(K, d, dtype=Z.dtype)
     S2 = torch.zeros(K, d, d, dtype=Z.dtype)
     cond = torch.zeros(K, (d + 1) ** 2, dtype=Z.dtype)  # conditional covariances, padded
+    var = torch.zeros_like(Z) if variance else None
     for chunk in chunks:
         rows, m = chunk.rows, miss[chunk.rows]
         zs, ll, covs = [], [], []
@@ -169,6 +184,10 @@ def _em_pass(Z, miss, chunks, stats, ridge):
         R = torch.softmax(torch.stack(ll, 1), 1)  # (rows, K)
         zk = torch.stack(zs, 1)  # (rows, K, d)
         out[rows] = (R[:, :, None] * zk).sum(1)
+        if var is not None:  # E[z^2] - E[z]^2 over the components, on the missing entries
+            second = [chunk.variance(C, cov[k], m) + zs[k] ** 2 for k, C in enumerate(covs)]
+            v = (R[:, :, None] * torch.stack(second, 1)).sum(1) - out[rows] ** 2
+            var[rows] = torch.where(m, v.clamp_min(0.0), 0.0)
         W += R.sum(0)
         S1 += torch.einsum("ik,ika->ka", R, zk)
         S2 += torch.einsum("ik,ika,ikb->kab", R, zk, zk)
@@ -180,7 +199,7 @@ def _em_pass(Z, miss, chunks, stats, ridge):
         full[chunk.rows] = False
     if bool(full.any()):  # rows without missing entries: responsibilities only
         W, S1, S2 = _complete_rows(Z[full], mu, P, logdetP, logpi, (W, S1, S2))
-    return out, (W, S1, S2)
+    return out, (W, S1, S2), var
 
 
 def _complete_rows(Zf, mu, P, logdetP, logpi, stats):
@@ -195,27 +214,29 @@ def _complete_rows(Zf, mu, P, logdetP, logpi, stats):
 
 
 def choose(X0, observed, held_rows, held_cols, target, scale, seed=0):
-    """``(ridge, components, predictions)`` with the lowest held-out error (``scale``: per-column
-    divisor of the errors): the ridge of :data:`RIDGES` with one component, then the mixture
-    size of :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the error
-    falls) with that ridge, and that choice's predictions of the held-out entries."""
+    """``(ridge, components, copula, predictions)`` with the lowest held-out error (``scale``:
+    per-column divisor of the errors): the ridge of :data:`RIDGES` with one component on the
+    values, then whether the copula (normal scores) does better with that ridge, then the
+    mixture size of :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the
+    error falls), and that choice's predictions of the held-out entries."""
     tried: dict = {}
 
-    def error(ridge, K):
-        if (ridge, K) not in tried:
-            X = refine(X0, observed, ridge, K, passes=CHOICE_PASSES, seed=seed)
+    def error(ridge, K, copula=False):
+        if (ridge, K, copula) not in tried:
+            X = refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula)
             pred = X[held_rows, held_cols]
-            tried[ridge, K] = (pred, float(np.mean(((pred - target) / scale) ** 2)))
-        return tried[ridge, K][1]
+            tried[ridge, K, copula] = (pred, float(np.mean(((pred - target) / scale) ** 2)))
+        return tried[ridge, K, copula][1]
 
     ridge = min(RIDGES, key=lambda r: error(r, 1))
+    copula = error(ridge, 1, True) < error(ridge, 1)
     n, d = X0.shape
-    best, best_err = 1, error(ridge, 1)
+    best, best_err = 1, error(ridge, 1, copula)
     for K in COMPONENTS[1:]:  # doubling stops at the first size that does not help
         if K * d > n:
             break
-        err = error(ridge, K)
+        err = error(ridge, K, copula)
         if err >= best_err:
             break
         best, best_err = K, err
-    return ridge, best, tried[ridge, best][0]
+    return ridge, best, copula, tried[ridge, best, copula][0]

@@ -58,6 +58,16 @@ class Chunk:
         ll = -0.5 * ((zo * alpha[:, :, 0]).sum(1) + logdet + n_obs * math.log(2 * math.pi))
         return out, ll, torch.linalg.solve_triangular(L, S_o, upper=False)
 
+    def variance(self, C, cov, m):
+        """Each row's conditional variances (``d`` columns; zero where observed) from the
+        covariance term ``C`` of :meth:`solve`."""
+        d = m.shape[1]
+        if self.form == "precision":
+            diag = torch.diagonal(C, dim1=1, dim2=2)
+            full = torch.zeros(len(diag), d + 1, dtype=C.dtype).scatter(1, self.idx, diag)
+            return full[:, :d]
+        return torch.where(m, torch.diagonal(cov) - (C * C).sum(1), 0.0)
+
     def add_covariance(self, cond, S2, r, C, cov):
         """Add the rows' conditional covariances, weighted by ``r``: into ``cond`` (padded
         layout) for the precision form, into ``S2`` (``d x d``) for the covariance form

@@ -122,6 +122,7 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
             else {
                 "ridge": res.refined,
                 "components": res.components,
+                "copula": res.copula,
                 "mean_columns": np.asarray(res.mean_columns).tolist(),
             },
             lr_candidates={f"{k:.6g}": v for k, v in res.candidates.items()},
@@ -186,8 +187,8 @@ def _settings(s: dict) -> str:
         mixture = (
             ""
             if not ref
-            else f"; then a Gaussian mixture of {ref['components']} component(s), ridge "
-            f"{ref['ridge']:g}"
+            else f"; then a Gaussian mixture of {ref['components']} component(s)"
+            f"{' on normal scores' if ref.get('copula') else ''}, ridge {ref['ridge']:g}"
         )
         return (
             f": lr {s['lr']:.4g} (factor {s['lr_factor']:g} / curvature){init}, "
