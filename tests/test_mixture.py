@@ -299,3 +299,21 @@ def test_column_weights_fit_held_out_entries_and_zero_columns_held_out_at_one_va
     few = np.arange(4 * n) % n < 5  # five held-out entries a column: too few to judge
     w_few = _column_weights(pred[few], mean[few], truth[few], cols[few], 4)
     np.testing.assert_array_equal(w_few, 1.0)
+
+
+def test_cli_complete_reports_the_refinement_and_its_column_weights(tmp_path):
+    import json
+
+    from spectralnn.cli import main
+
+    X, hidden = _clusters(n=300, d=5, seed=7)
+    np.savetxt(tmp_path / "t.csv", np.where(hidden, np.nan, X), delimiter=",", fmt="%.6g")
+    out = tmp_path / "done.csv"
+    assert main(["complete", str(tmp_path / "t.csv"), "--out", str(out), "--quiet"]) == 0
+    ref = json.loads((tmp_path / "done.summary.json").read_text())["refinement"]
+    assert ref["components"] >= 2 and isinstance(ref["copula"], bool)
+    weights = np.array(ref["column_weights"])
+    assert weights.shape == (5,) and np.all((weights >= 0) & (weights <= 1))
+    done = np.loadtxt(out, delimiter=",")
+    err = np.sqrt(np.mean((done - X)[hidden] ** 2))
+    assert err < 0.5 * np.sqrt(np.mean((X - X.mean(0))[hidden] ** 2))

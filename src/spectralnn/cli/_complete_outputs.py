@@ -124,6 +124,7 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
                 "components": res.components,
                 "copula": res.copula,
                 "mean_columns": np.asarray(res.mean_columns).tolist(),
+                "column_weights": [round(float(w), 4) for w in np.asarray(res.weights)],
             },
             lr_candidates={f"{k:.6g}": v for k, v in res.candidates.items()},
             warnings=res.warnings,
