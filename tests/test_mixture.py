@@ -81,7 +81,7 @@ def test_a_mixture_beats_one_gaussian_on_clustered_rows_and_is_chosen():
     ]
     assert err[1] < 0.5 * err[0]
     r, c = np.nonzero(hidden)
-    _, K, _, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    _, K, _, pred, _ = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
     assert K >= 2 and pred.shape == r.shape
 
 
@@ -162,8 +162,9 @@ def test_the_refinement_is_dropped_when_it_loses_to_the_snn_on_held_out_entries(
     real = _gaussian.choose
 
     def worse(X0, observed, rows, cols, target, scale, seed=0):
-        ridge, K, copula, pred = real(X0, observed, rows, cols, target, scale, seed)
-        return ridge, K, copula, pred + 10 * scale  # held-out predictions far off: must be dropped
+        chosen = real(X0, observed, rows, cols, target, scale, seed)
+        # held-out predictions far off: the refinement must be dropped
+        return chosen._replace(predictions=chosen.predictions + 10 * scale)
 
     monkeypatch.setattr(_gaussian, "choose", worse)
     res = complete(M)
@@ -188,7 +189,7 @@ def test_a_column_without_observed_entries_stays_finite():
     out = _gaussian.refine(X0, ~hidden, 1e-2, 2)
     assert np.all(np.isfinite(out))
     r, c = np.nonzero(hidden & (np.arange(6) < 5))
-    ridge, K, _, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    ridge, K, _, pred, _ = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
     assert np.all(np.isfinite(pred)) and K >= 2  # the choice still sees the clusters
 
 
@@ -267,7 +268,7 @@ def test_the_copula_wins_on_skewed_columns_is_chosen_and_stays_in_range():
     }
     assert err[True] < 0.85 * err[False]
     r, c = np.nonzero(hidden)
-    *_, copula, pred = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    copula = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r))).copula
     assert copula
     out = _gaussian.refine(X0, ~hidden, 1e-2, 2, copula=True)
     seen = np.where(hidden, np.nan, X)

@@ -30,6 +30,7 @@ class _Choice(NamedTuple):
     worse: np.ndarray  # per column: the refinement lost to the mean, or could not be judged
     rmse: float = math.nan
     better: bool = True
+    stats: tuple | None = None  # the chosen mixture on the first part: the final's start
 
 
 class _Finish:
@@ -167,7 +168,10 @@ class _Finish:
         assert res.X is not None
         X = res.X.numpy().copy()
         X[self.rows, self.cols] = self.values
-        X = _gaussian.refine(X, obs, ch.ridge, ch.components, seed=seed, copula=ch.copula)
+        passes = _gaussian.PASSES if ch.stats is None else _gaussian.WARM_PASSES
+        X = _gaussian.refine(
+            X, obs, ch.ridge, ch.components, passes, seed, ch.copula, init=ch.stats
+        )
         mean = _column_means(self.values, self.cols, d2)
         X = np.where(obs, X, mean + ch.weight * (X - mean))
         res.X = torch.from_numpy(res.clip_dense(X))
@@ -190,8 +194,9 @@ class _Finish:
         parts = [self._held_part(f) for f in fitted if f.held is not None]
         X0, obs, h, train = parts[0]
         r, c, v = self.rows[h], self.cols[h], self.values[h]
-        ridge, components, copula, pred = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
-        preds, snn = [pred], [X0[r, c]]
+        chosen = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
+        ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
+        preds, snn = [chosen.predictions], [X0[r, c]]
         for X0, obs, h, _ in parts[1:]:
             X = _gaussian.refine(X0, obs, ridge, components, _gaussian.CHOICE_PASSES, seed, copula)
             preds.append(X[self.rows[h], self.cols[h]])
@@ -209,7 +214,7 @@ class _Finish:
         err = np.mean(((final - v) / spread[c]) ** 2)
         better = bool(err < np.mean(((snn_pred - v) / spread[c]) ** 2))
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
-        return _Choice(ridge, components, copula, weight, worse, rmse, better)
+        return _Choice(ridge, components, copula, weight, worse, rmse, better, chosen.stats)
 
     def _held_part(self, part):
         """``(X0, observed, held, train)`` of a part: its SNN's completion in data units with

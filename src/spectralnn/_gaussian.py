@@ -28,6 +28,7 @@ Each row's conditional solve works on the smaller of its missing and observed bl
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +52,9 @@ worst column 1.45x its mean fill with 10 passes, 0.72x with 20)."""
 CHOICE_PASSES = 8
 """EM passes of each candidate (ridge, components) on the held-out entries."""
 
+WARM_PASSES = 8
+"""EM passes of the final refinement when it starts from the chosen candidate's mixture."""
+
 DEFAULT_RIDGE = 1e-2
 """The ridge of a table too small for a held-out part (the value chosen most often on the
 scikit-learn tables); such a table gets one component."""
@@ -73,13 +77,21 @@ def refine(
     passes: int = PASSES,
     seed: int = 0,
     copula: bool = False,
+    init=None,
 ) -> np.ndarray:
     """Refill the entries where ``observed`` is False; observed entries are kept as in ``X0``.
-    ``copula``: model the columns' normal scores (``_copula.py``) instead of their values."""
+    ``copula``: model the columns' normal scores (``_copula.py``) instead of their values;
+    ``init``: start from these mixture statistics (of :func:`choose`) instead of k-means."""
+    return _refine(X0, observed, ridge, components, passes, seed, copula, init)[0]
+
+
+def _refine(X0, observed, ridge, components, passes, seed, copula, init):
+    """:func:`refine`'s estimates and the mixture's final statistics (None if nothing is
+    missing)."""
     X0 = np.asarray(X0, dtype=np.float64)
     observed = np.asarray(observed, dtype=bool)
     if observed.all():
-        return X0.copy()
+        return X0.copy(), None
     marg = _copula.Marginals.fit(X0, observed) if copula else None
     X = torch.as_tensor(marg.latent(X0) if marg is not None else X0)
     miss = torch.as_tensor(~observed)
@@ -87,19 +99,19 @@ def refine(
     sd = X.std(0).clamp_min(1e-12 * float(X.abs().max().clamp_min(1e-300)))
     Z = (X - mu0) / sd
     chunks = _rows.chunks(miss, _chunk_rows(components, X.shape[1]))
-    stats = _initial_stats(Z, components, seed)
+    stats = _initial_stats(Z, components, seed) if init is None else init
     for k in range(passes):
         Z, stats, var = _em_pass(Z, miss, chunks, stats, ridge, variance=k == passes - 1)
     if marg is None:
         low, high = _observed_range(Z, miss)
         Z = torch.minimum(torch.maximum(Z, low), high)
-        return np.where(observed, X0, (Z * sd + mu0).numpy())
+        return np.where(observed, X0, (Z * sd + mu0).numpy()), stats
     i, j = torch.nonzero(miss, as_tuple=True)
     out = X0.copy()
     out[i, j] = marg.expectation(Z[i, j] * sd[j] + mu0[j], var[i, j] * sd[j] ** 2, j).numpy()
     unseen = ~observed.any(0)  # a column without observed values keeps X0's values
     out[:, unseen] = X0[:, unseen]
-    return out
+    return out, stats
 
 
 def _chunk_rows(K, d) -> int:
@@ -213,20 +225,31 @@ def _complete_rows(Zf, mu, P, logdetP, logpi, stats):
     return W, S1, S2
 
 
-def choose(X0, observed, held_rows, held_cols, target, scale, seed=0):
-    """``(ridge, components, copula, predictions)`` with the lowest held-out error (``scale``:
-    per-column divisor of the errors): the ridge of :data:`RIDGES` with one component on the
-    values, then whether the copula (normal scores) does better with that ridge, then the
-    mixture size of :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the
-    error falls), and that choice's predictions of the held-out entries."""
+class Choice(NamedTuple):
+    """What :func:`choose` found: the settings, the held-out predictions with them and the
+    mixture's statistics (a start for the final refinement)."""
+
+    ridge: float
+    components: int
+    copula: bool
+    predictions: np.ndarray
+    stats: tuple | None
+
+
+def choose(X0, observed, held_rows, held_cols, target, scale, seed=0) -> Choice:
+    """The settings with the lowest held-out error (``scale``: per-column divisor of the
+    errors): the ridge of :data:`RIDGES` with one component on the values, then whether the
+    copula (normal scores) does better with that ridge, then the mixture size of
+    :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the error falls)."""
     tried: dict = {}
 
     def error(ridge, K, copula=False):
         if (ridge, K, copula) not in tried:
-            X = refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula)
+            X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None)
             pred = X[held_rows, held_cols]
-            tried[ridge, K, copula] = (pred, float(np.mean(((pred - target) / scale) ** 2)))
-        return tried[ridge, K, copula][1]
+            err = float(np.mean(((pred - target) / scale) ** 2))
+            tried[ridge, K, copula] = (err, Choice(ridge, K, copula, pred, stats))
+        return tried[ridge, K, copula][0]
 
     ridge = min(RIDGES, key=lambda r: error(r, 1))
     copula = error(ridge, 1, True) < error(ridge, 1)
@@ -239,4 +262,4 @@ def choose(X0, observed, held_rows, held_cols, target, scale, seed=0):
         if err >= best_err:
             break
         best, best_err = K, err
-    return ridge, best, copula, tried[ridge, best, copula][0]
+    return tried[ridge, best, copula][1]
