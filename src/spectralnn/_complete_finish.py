@@ -232,7 +232,7 @@ class _Finish:
         if not held or self.shape[1] > TABLE_COLUMNS:  # a table's columns, not a ratings matrix's
             return
         if res.mean_columns is not None:  # refined: the held-out entries are observed in X
-            worse = self._worse_columns
+            worse, what = self._worse_columns, " or held out at one value"
             how = "they are filled by their mean or pulled toward it (CompletionResult.weights)"
         else:
             idx = np.concatenate(held)
@@ -240,11 +240,11 @@ class _Finish:
             d2 = self.shape[1]
             mean = _column_means(self.values, self.cols, d2)
             worse = np.flatnonzero(_worse_than_mean(res.predict(r, c), mean[c], v, c, d2))
-            how = "their values may not follow the low-rank structure of the rest"
+            how, what = "their values may not follow the low-rank structure of the rest", ""
         if len(worse):
             msg = (
                 f"on held-out entries, {len(worse)} column(s) were predicted worse than by "
-                f"their own mean (columns {worse[:5].tolist()}"
+                f"their own mean{what} (columns {worse[:5].tolist()}"
                 f"{' ...' if len(worse) > 5 else ''}); {how}"
             )
             self._note(ColumnWarning, msg, columns=[int(j) for j in worse])
