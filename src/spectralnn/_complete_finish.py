@@ -30,7 +30,7 @@ class _Choice(NamedTuple):
     worse: np.ndarray  # per column: the refinement lost to the mean, or could not be judged
     rmse: float = math.nan
     better: bool = True
-    stats: tuple | None = None  # the chosen mixture on the first part: the final's start
+    stats: tuple = ()  # the chosen mixture of every part: the final refinements' starts
 
 
 class _Finish:
@@ -168,10 +168,11 @@ class _Finish:
         assert res.X is not None
         X = res.X.numpy().copy()
         X[self.rows, self.cols] = self.values
-        passes = _gaussian.PASSES if ch.stats is None else _gaussian.WARM_PASSES
-        X = _gaussian.refine(
-            X, obs, ch.ridge, ch.components, passes, seed, ch.copula, init=ch.stats
-        )
+        if not ch.stats:
+            X = _gaussian.refine(X, obs, ch.ridge, ch.components, seed=seed, copula=ch.copula)
+        else:  # one refinement from each part's mixture, averaged
+            args = (X, obs, ch.ridge, ch.components, _gaussian.WARM_PASSES, seed, ch.copula)
+            X = np.mean([_gaussian.refine(*args, init=init) for init in ch.stats], axis=0)
         mean = _column_means(self.values, self.cols, d2)
         X = np.where(obs, X, mean + ch.weight * (X - mean))
         res.X = torch.from_numpy(res.clip_dense(X))
@@ -188,7 +189,8 @@ class _Finish:
         observed: refined 0.696 / 0.471 RMSE on hidden entries, the SNN alone 0.677 / 0.460.
 
         Judging on all parts triples the entries a column's weight rests on (wine at 30%
-        hidden: about 12 a column in one part)."""
+        hidden: about 12 a column in one part). Each part's mixture (``stats``) then starts
+        one of the final refinements, which are averaged (:data:`_gaussian.WARM_PASSES`)."""
         d2 = self.shape[1]
         _, spread = _preprocess.column_units(self.values, self.cols, d2)
         parts = [self._held_part(f) for f in fitted if f.held is not None]
@@ -196,10 +198,12 @@ class _Finish:
         r, c, v = self.rows[h], self.cols[h], self.values[h]
         chosen = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
         ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
-        preds, snn = [chosen.predictions], [X0[r, c]]
+        preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
         for X0, obs, h, _ in parts[1:]:
-            X = _gaussian.refine(X0, obs, ridge, components, _gaussian.CHOICE_PASSES, seed, copula)
+            args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
+            X, part_stats = _gaussian._refine(X0, obs, *args)
             preds.append(X[self.rows[h], self.cols[h]])
+            stats.append(part_stats)
             snn.append(X0[self.rows[h], self.cols[h]])
         base = [
             _column_means(self.values[train], self.cols[train], d2)[self.cols[h]]
@@ -214,7 +218,8 @@ class _Finish:
         err = np.mean(((final - v) / spread[c]) ** 2)
         better = bool(err < np.mean(((snn_pred - v) / spread[c]) ** 2))
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
-        return _Choice(ridge, components, copula, weight, worse, rmse, better, chosen.stats)
+        starts = tuple(st for st in stats if st is not None)
+        return _Choice(ridge, components, copula, weight, worse, rmse, better, starts)
 
     def _held_part(self, part):
         """``(X0, observed, held, train)`` of a part: its SNN's completion in data units with

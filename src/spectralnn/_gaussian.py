@@ -52,8 +52,11 @@ worst column 1.45x its mean fill with 10 passes, 0.72x with 20)."""
 CHOICE_PASSES = 8
 """EM passes of each candidate (ridge, components) on the held-out entries."""
 
-WARM_PASSES = 8
-"""EM passes of the final refinement when it starts from the chosen candidate's mixture."""
+WARM_PASSES = 4
+"""EM passes of each final refinement started from a part's chosen mixture; the recipe
+averages one such refinement per part. Against one refinement of 20 passes from k-means:
+digits (1797 x 64) at 20% / 30% hidden 0.247 / 0.269 relative error instead of 0.253 / 0.276
+(wine at 20%: 0.190 both) in 10-15% less time."""
 
 DEFAULT_RIDGE = 1e-2
 """The ridge of a table too small for a held-out part (the value chosen most often on the
