@@ -1,4 +1,4 @@
-r"""Column marginals of a Gaussian-copula refinement (``_gaussian.py``).
+r"""Column marginals of a Gaussian-copula refinement (``_gaussian.py``; docs/math.md section 8).
 
 Each column's observed values define a step distribution: knots ``u_1 < ... < u_m`` (the
 distinct values, or at most :data:`KNOTS` quantile bins holding their mean value) with

@@ -1,4 +1,5 @@
-r"""Gaussian-mixture refinement of a completed table (many more rows than columns).
+r"""Gaussian-mixture refinement of a completed table (many more rows than columns; docs/math.md
+section 8).
 
 A table with ``d1 >> d2`` (patients x measurements, images x features) determines the
 ``d2 x d2`` covariances of its columns well, and the best prediction of a row's missing entries
@@ -12,7 +13,9 @@ refill the missing entries: each row's missing block is the responsibility-weigh
 the components' conditional means, where a row's responsibilities come from the likelihood of
 its *observed* entries under each component, and each component's covariance adds the rows'
 conditional covariances (the E-step's second moments). Component covariances are shrunk
-toward the pooled one by ``d2`` pseudo-rows.
+toward the pooled one by ``d2`` pseudo-rows. With ``copula=True`` the mixture models the
+columns' normal scores instead (``_copula.py``) and each estimate is the exact expected value
+back on the column's own scale.
 
 Why: a low-rank model alone is the wrong prior for a table (its columns are correlated, not
 few): on scikit-learn's tables at 20-30% hidden the SNN alone was 1.2-1.9x IterativeImputer's
