@@ -25,9 +25,9 @@ PATCH = 8
 PATCH_ROWS = 4096
 """Row budget of the patch matrix: the finer stride (``patch / 4``, 16 estimates a pixel) when
 it gives at most this many patches, else ``patch / 2`` (4 estimates a pixel). At 128 x 128 the
-finer stride gained 0.7-1.3 dB on camera and astronaut for about 3x the time (4 s -> 11 s);
-at 256 x 256 it would make 15876 rows, and camera at 50% took 260 s (30.82 dB against 29.02 dB
-with 3969 rows in 13 s)."""
+finer stride gained 0.7-1.2 dB on camera and astronaut for about 3x the time (4 s -> 13 s);
+at 256 x 256 it would make 15876 rows, and camera at 50% took 147 s (30.79 dB against 28.99 dB
+with 3969 rows in 15 s)."""
 
 
 def default_stride(shape, patch: int) -> int:
