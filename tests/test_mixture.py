@@ -231,19 +231,37 @@ def test_copula_marginals_give_the_exact_expectation_of_the_step_map():
     marg = _copula.Marginals.fit(X, np.ones_like(X, dtype=bool))
     u, counts = np.unique(col, return_counts=True)
     F = np.cumsum(counts) / len(col)
-    np.testing.assert_allclose(marg.latent(u[:, None].repeat(2, 1))[:, 0], _ndtri_mid(F))
+    scores = _ndtri_mid(F)
+    np.testing.assert_allclose(marg.latent(u[:, None].repeat(2, 1))[:, 0], scores)
+    c = np.average(scores, weights=counts)  # the scores' observed mean and sd
+    sd = np.sqrt(np.average((scores - c) ** 2, weights=counts))
+    assert sd < 0.99  # ties shrink the scores: they are not N(0, 1)
     z = np.linspace(-12, 12, 400_001)  # the map z -> u_k on (a_{k-1}, a_k], integrated
     step = u[np.minimum(np.searchsorted(np.append(ndtri(F[:-1]), np.inf), z), len(u) - 1)]
     for m, v in [(0.0, 1.0), (1.3, 0.2), (-0.7, 2.5)]:
-        dens = np.exp(-((z - m) ** 2) / (2 * v)) / np.sqrt(2 * np.pi * v)
+        mz, vz = (m - c) / sd, v / sd**2  # the score N(m, v) on the edges' scale
+        dens = np.exp(-((z - mz) ** 2) / (2 * vz)) / np.sqrt(2 * np.pi * vz)
         want = np.trapezoid(step * dens, z)
         got = marg.expectation(torch.tensor([m]), torch.tensor([v]), torch.tensor([0]))
         np.testing.assert_allclose(float(got[0]), want, rtol=1e-5)
-    # knowing nothing (the standard normal) gives the observed mean; certainty gives a knot
-    m, v = torch.tensor([0.0, 5.0]), torch.tensor([1.0, 1e-12])
+    # knowing nothing (the scores' own spread) gives the observed mean; certainty gives a knot
+    m, v = torch.tensor([c, 5.0]), torch.tensor([sd**2, 1e-12])
     at0 = marg.expectation(m, v, torch.tensor([0, 0]))
     np.testing.assert_allclose(float(at0[0]), col.mean(), rtol=1e-12)
     assert float(at0[1]) == u[-1]
+
+
+def test_copula_fills_an_independent_spiky_column_with_its_mean():
+    rng = np.random.default_rng(5)
+    n = 2000
+    L = rng.standard_normal((n, 3)) @ rng.standard_normal((3, 3))
+    X = np.column_stack([L, (rng.random(n) < 0.1).astype(float)])  # 90% zeros, unrelated
+    hidden = rng.random(X.shape) < 0.3
+    X0 = np.where(hidden, np.nanmean(np.where(hidden, np.nan, X), 0), X)
+    out = _gaussian.refine(X0, ~hidden, 1e-2, 1, copula=True)
+    seen_mean = X[~hidden[:, 3], 3].mean()
+    np.testing.assert_allclose(out[hidden[:, 3], 3].mean(), seen_mean, rtol=0.05)
+    assert _gaussian.refine(X0, ~hidden, 1e-2, 1, passes=0, copula=True).shape == X.shape
 
 
 def test_copula_bins_many_distinct_values_into_at_most_knots():
@@ -251,7 +269,8 @@ def test_copula_bins_many_distinct_values_into_at_most_knots():
     X = rng.standard_normal((5000, 1))
     marg = _copula.Marginals.fit(X, np.ones_like(X, dtype=bool))
     assert marg.knots.shape[1] == _copula.KNOTS
-    got = marg.expectation(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([0]))
+    c, sd = marg.center[:1], marg.spread[:1]
+    got = marg.expectation(c, sd**2, torch.tensor([0]))
     np.testing.assert_allclose(float(got[0]), X.mean(), atol=1e-12)  # bins keep their mean
 
 
@@ -287,11 +306,12 @@ def test_column_weights_fit_held_out_entries_and_zero_columns_held_out_at_one_va
     n = 200
     cols = np.repeat(np.arange(4), n)
     truth = rng.standard_normal(4 * n)
-    truth[cols == 3] = 0.0  # held out at one value only
+    truth[cols == 3] = 0.0  # held out at one value, but for five entries
+    truth[np.flatnonzero(cols == 3)[:5]] = 7.0
     mean = np.zeros(4 * n)
     pred = np.where(cols == 0, truth, np.where(cols == 1, truth + rng.standard_normal(4 * n), 0.0))
     pred[cols == 2] = rng.standard_normal(n)  # unrelated to the truth
-    pred[cols == 3] = np.where(rng.random(n) < 0.02, 3.0, 0.0)
+    pred[cols == 3] = truth[cols == 3]  # right on the five: only the one-value rule zeroes it
     w = _column_weights(pred, mean, truth, cols, 4)
     assert w[0] == 1.0 and w[3] == 0.0 and w[2] < 0.2
     grid = np.linspace(0, 1, 10_001)  # column 1: the least-squares weight, about 1/2

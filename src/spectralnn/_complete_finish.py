@@ -214,7 +214,7 @@ class _Finish:
         c, v = self.cols[h], self.values[h]
         pred, mean, snn_pred = np.concatenate(preds), np.concatenate(base), np.concatenate(snn)
         weight = _column_weights(pred, mean, v, c, d2)
-        worse = _worse_than_mean(pred, mean, v, c, d2) | (weight == 0)
+        worse = _worse_than_mean(pred, mean, v, c, d2) | _at_one_value(v, c, d2)
         final = mean + weight[c] * (pred - mean)
         err = np.mean(((final - v) / spread[c]) ** 2)
         better = bool(err < np.mean(((snn_pred - v) / spread[c]) ** 2))

@@ -57,8 +57,9 @@ class CompletionResult:
     """Per column of a refined table, the weight w of its refined values in mean + w (refined -
     mean), chosen on held-out entries (None: not refined)."""
     mean_columns: np.ndarray | None = None
-    """Columns of a refined table filled by their observed mean: the refinement predicted their
-    held-out entries worse than the mean did (None: not refined)."""
+    """Columns of a refined table filled by their observed mean (weight 0 in :attr:`weights`):
+    held out at one value, or predicted with no useful correlation on their held-out entries
+    (None: not refined)."""
 
     def __repr__(self) -> str:  # the fields hold matrices and histories: a summary instead
         val = "n/a" if self.validation_error is None else f"{self.validation_error:.4g}"
