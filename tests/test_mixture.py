@@ -231,36 +231,42 @@ def test_copula_marginals_give_the_exact_expectation_of_the_step_map():
     marg = _copula.Marginals.fit(X, np.ones_like(X, dtype=bool))
     u, counts = np.unique(col, return_counts=True)
     F = np.cumsum(counts) / len(col)
-    scores = _ndtri_mid(F)
-    np.testing.assert_allclose(marg.latent(u[:, None].repeat(2, 1))[:, 0], scores)
-    c = np.average(scores, weights=counts)  # the scores' observed mean and sd
-    sd = np.sqrt(np.average((scores - c) ** 2, weights=counts))
-    assert sd < 0.99  # ties shrink the scores: they are not N(0, 1)
+    np.testing.assert_allclose(marg.latent(u[:, None].repeat(2, 1))[:, 0], _ndtri_mid(F))
     z = np.linspace(-12, 12, 400_001)  # the map z -> u_k on (a_{k-1}, a_k], integrated
     step = u[np.minimum(np.searchsorted(np.append(ndtri(F[:-1]), np.inf), z), len(u) - 1)]
     for m, v in [(0.0, 1.0), (1.3, 0.2), (-0.7, 2.5)]:
-        mz, vz = (m - c) / sd, v / sd**2  # the score N(m, v) on the edges' scale
-        dens = np.exp(-((z - mz) ** 2) / (2 * vz)) / np.sqrt(2 * np.pi * vz)
+        dens = np.exp(-((z - m) ** 2) / (2 * v)) / np.sqrt(2 * np.pi * v)
         want = np.trapezoid(step * dens, z)
         got = marg.expectation(torch.tensor([m]), torch.tensor([v]), torch.tensor([0]))
         np.testing.assert_allclose(float(got[0]), want, rtol=1e-5)
-    # knowing nothing (the scores' own spread) gives the observed mean; certainty gives a knot
-    m, v = torch.tensor([c, 5.0]), torch.tensor([sd**2, 1e-12])
+    # knowing nothing (the standard normal) gives the observed mean; certainty gives a knot
+    m, v = torch.tensor([0.0, 5.0]), torch.tensor([1.0, 1e-12])
     at0 = marg.expectation(m, v, torch.tensor([0, 0]))
     np.testing.assert_allclose(float(at0[0]), col.mean(), rtol=1e-12)
     assert float(at0[1]) == u[-1]
+    for k in range(len(u)):  # a confident score of a knot gives that knot back
+        got = marg.expectation(
+            torch.tensor([_ndtri_mid(F)[k]]), torch.tensor([1e-12]), torch.tensor([0])
+        )
+        assert float(got[0]) == pytest.approx(u[k], rel=1e-12)
 
 
-def test_copula_fills_an_independent_spiky_column_with_its_mean():
+def test_the_recipe_fills_an_independent_spiky_column_with_its_mean():
+    from spectralnn._complete_result import ColumnWarning
+    from spectralnn.recipe import complete
+
     rng = np.random.default_rng(5)
     n = 2000
     L = rng.standard_normal((n, 3)) @ rng.standard_normal((3, 3))
     X = np.column_stack([L, (rng.random(n) < 0.1).astype(float)])  # 90% zeros, unrelated
     hidden = rng.random(X.shape) < 0.3
-    X0 = np.where(hidden, np.nanmean(np.where(hidden, np.nan, X), 0), X)
-    out = _gaussian.refine(X0, ~hidden, 1e-2, 1, copula=True)
-    seen_mean = X[~hidden[:, 3], 3].mean()
-    np.testing.assert_allclose(out[hidden[:, 3], 3].mean(), seen_mean, rtol=0.05)
+    M = np.where(hidden, np.nan, X)
+    with pytest.warns(ColumnWarning, match=r"columns \[3\]"):
+        res = complete(M)
+    assert res.weights[3] < 0.2 and np.all(res.weights[:3] > 0.9)
+    out = res.X.numpy()[hidden[:, 3], 3]
+    np.testing.assert_allclose(out.mean(), np.nanmean(M[:, 3]), rtol=0.05)
+    X0 = np.where(hidden, np.nanmean(M, 0), X)
     assert _gaussian.refine(X0, ~hidden, 1e-2, 1, passes=0, copula=True).shape == X.shape
 
 
@@ -269,8 +275,7 @@ def test_copula_bins_many_distinct_values_into_at_most_knots():
     X = rng.standard_normal((5000, 1))
     marg = _copula.Marginals.fit(X, np.ones_like(X, dtype=bool))
     assert marg.knots.shape[1] == _copula.KNOTS
-    c, sd = marg.center[:1], marg.spread[:1]
-    got = marg.expectation(c, sd**2, torch.tensor([0]))
+    got = marg.expectation(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([0]))
     np.testing.assert_allclose(float(got[0]), X.mean(), atol=1e-12)  # bins keep their mean
 
 

@@ -10,11 +10,18 @@ map under ``z ~ N(m, v)`` is exact:
 .. math:: E[x] = u_1 + \sum_{k<m} (u_{k+1} - u_k)\,\bigl(1 - \Phi((a_k - m)/\sqrt{v})\bigr),
 
 so an entry the model knows nothing about (``m = 0, v = 1`` on the latent scale) gets the
-column's observed mean, and every estimate lies in the column's observed range. The mixture
-works on the scores, whose observed mean and standard deviation map them to that latent scale
-(:meth:`Marginals.expectation`). For a mixture of several Gaussians ``(m, v)`` are its
-predictive mean and variance, so the expectation is that of the moment-matched Gaussian, not
-the mixture's own (exact for one component).
+column's observed mean, and every estimate lies in the column's observed range.
+
+The mixture models the scores themselves and ``(m, v)`` are its predictive mean and variance
+on their scale (for several components, of the moment-matched Gaussian: exact for one). Where
+values tie, the scores have variance below 1 (a column of 90% zeros: 0.28) and an entry the
+model knows nothing about leans toward the commonest value (0.009 for that column, whose mean
+is 0.097); the recipe's column weights, fitted on held-out entries, catch such a column (its
+weight is 0). Rescaling the scores to mean 0 and variance 1 before the expectation removes the
+lean but blurs confident estimates across the narrow middle intervals, and measured worse on
+scikit-learn's tables (digits at 20% hidden 0.253 vs 0.247 relative error, breast_cancer at
+20% 0.0423 vs 0.0415; variance-only rescaling: digits 0.267), so the scores are used as they
+are.
 
 Why: the conditional mean of a Gaussian extrapolates from a row's extreme observed values
 (breast_cancer at 20% hidden: one row imputed at the column's largest observed value, 10x the
@@ -39,8 +46,6 @@ class Marginals:
     knots: torch.Tensor  # (d, m) knot values, each row padded by repeating its last knot
     edges: torch.Tensor  # (d, m) latent upper edges a_k (+inf from the last real knot on)
     mids: list  # per column: the latent scores of its knots
-    center: torch.Tensor  # (d,) mean of the observed values' scores
-    spread: torch.Tensor  # (d,) their standard deviation (1 for a column of one value)
 
     @classmethod
     def fit(cls, X: np.ndarray, observed: np.ndarray) -> Marginals:
@@ -61,19 +66,12 @@ class Marginals:
         m = max(len(u) for u in cols_u)
         knots = np.empty((d, m))
         edges = np.full((d, m), np.inf)
-        mids, center, spread = [], np.zeros(d), np.ones(d)
+        mids = []
         for j, (u, F) in enumerate(zip(cols_u, cols_F)):
             knots[j, : len(u)], knots[j, len(u) :] = u, u[-1]
             edges[j, : len(u) - 1] = ndtri(F[:-1])
-            prev = np.concatenate([[0.0], F[:-1]])
-            mid = ndtri((prev + F) / 2)
-            mids.append(mid)
-            weight = F - prev  # each knot's share of the observed values
-            center[j] = weight @ mid
-            sd = np.sqrt(weight @ (mid - center[j]) ** 2)
-            spread[j] = sd if sd > 0 else 1.0
-        t = torch.from_numpy
-        return cls(t(knots), t(edges), mids, t(center), t(spread))
+            mids.append(ndtri((np.concatenate([[0.0], F[:-1]]) + F) / 2))
+        return cls(torch.from_numpy(knots), torch.from_numpy(edges), mids)
 
     def latent(self, X: np.ndarray) -> np.ndarray:
         """Latent scores of ``X``: knots get their mid-rank scores, values between knots are
@@ -85,15 +83,8 @@ class Marginals:
         return Z
 
     def expectation(self, mean: torch.Tensor, var: torch.Tensor, cols: torch.Tensor):
-        """``E[x]`` for a score ``N(mean, var)`` of entries in columns ``cols`` (in batches of
-        at most 2^22 entry-knot pairs).
-
-        Scores are put on the standard normal scale of the edges first, by their observed
-        mean and standard deviation: a column with ties has scores of mean != 0 and variance
-        < 1 (90% zeros and 10% ones: variance 0.28), and without this an entry the model knew
-        nothing about came out near the commonest value (0.009 where the mean was 0.097)."""
-        mean = (mean - self.center[cols]) / self.spread[cols]
-        var = var / self.spread[cols] ** 2
+        """``E[x]`` for latent ``z ~ N(mean, var)`` of entries in columns ``cols`` (in
+        batches of at most 2^22 entry-knot pairs)."""
         out = torch.empty(len(mean), dtype=self.knots.dtype)
         step = max(1, 2**22 // self.knots.shape[1])
         for s in range(0, len(mean), step):
