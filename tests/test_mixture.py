@@ -343,3 +343,21 @@ def test_cli_complete_reports_the_refinement_and_its_column_weights(tmp_path):
     done = np.loadtxt(out, delimiter=",")
     err = np.sqrt(np.mean((done - X)[hidden] ** 2))
     assert err < 0.5 * np.sqrt(np.mean((X - X.mean(0))[hidden] ** 2))
+
+
+def test_a_warm_start_from_the_chosen_mixture_needs_few_passes():
+    X, hidden = _clusters(n=500, seed=8)
+    X0 = np.where(hidden, X[~hidden].mean(), X)
+    r, c = np.nonzero(hidden)
+    chosen = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    K = chosen.components
+    assert K >= 2 and chosen.stats is not None and chosen.stats[1].shape == (K, X.shape[1])
+
+    def rmse(out):
+        return np.sqrt(np.mean((out - X)[hidden] ** 2))
+
+    cold1 = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=1))
+    warm1 = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=1, init=chosen.stats))
+    full = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=_gaussian.PASSES))
+    assert warm1 < 0.7 * cold1  # one pass from the chosen mixture beats one from k-means
+    assert warm1 < 1.1 * full  # and is about as good as the full cold run
