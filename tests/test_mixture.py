@@ -33,6 +33,8 @@ def test_row_solvers_match_the_gaussian_conditional_and_marginal(fraction):
     P = torch.linalg.inv(St)
     logdetP = torch.linalg.slogdet(P[0])[1]
     forms = set()
+    r = rng.random(n)  # weights of the rows' conditional covariances
+    weighted, sums = np.zeros((d, d)), []
     for chunk in _gaussian_rows.chunks(m, 16):
         forms.add(chunk.form)
         pad = _gaussian_rows.padded(P if chunk.form == "precision" else St)[0]
@@ -49,16 +51,25 @@ def test_row_solvers_match_the_gaussian_conditional_and_marginal(fraction):
                 ref = 0.0
             np.testing.assert_allclose(out[j].numpy(), want, atol=1e-10)
             np.testing.assert_allclose(float(ll[j]), ref, atol=1e-9)
-            var = chunk.variance(C, St[0], m[chunk.rows])[j].numpy()  # missing entries only
+            var = chunk.variance(C, pad, m[chunk.rows])[j].numpy()  # missing entries only
             np.testing.assert_allclose(var, np.where(q, np.diag(cond), 0.0), atol=1e-10)
-            if chunk.form == "precision":  # C: the padded inverse of the missing block of P
-                idx = chunk.idx[j].numpy()
-                k = idx < d
-                got = C[j].numpy()[np.ix_(k, k)]
+            idx = chunk.idx[j].numpy()
+            k = idx < d
+            got = C[j].numpy()[np.ix_(k, k)]
+            if chunk.form == "precision":  # C: the inverse of the missing block of P
                 np.testing.assert_allclose(got, cond[np.ix_(idx[k], idx[k])], atol=1e-10)
-            else:  # C = G with Sigma - G^T G the conditional covariance
-                G = C[j].numpy()
-                np.testing.assert_allclose(S - G.T @ G, cond, atol=1e-10)
+            else:  # C: the inverse of the observed block of Sigma
+                want = np.linalg.inv(S[np.ix_(idx[k], idx[k])])
+                np.testing.assert_allclose(got, want, atol=1e-10)
+            weighted += r[i] * cond * np.outer(q, q)  # zero on the observed rows and columns
+        acc = (torch.zeros(1, (d + 1) ** 2), torch.zeros(1, (d + 1) ** 2), torch.zeros(1))
+        acc = tuple(a.double() for a in acc)
+        chunk.add_covariance(acc[0][0], acc[1][0], acc[2][0:1], torch.as_tensor(r[chunk.rows]), C)
+        sums.append(acc)
+    cond_sum = _gaussian_rows.conditional_sum(
+        sum(a[0] for a in sums), sum(a[1] for a in sums), sum(a[2] for a in sums), St
+    )
+    np.testing.assert_allclose(cond_sum[0].numpy(), weighted, atol=1e-10)
     assert ("precision" if fraction < 0.5 else "covariance") in forms  # both forms checked
 
 

@@ -191,6 +191,8 @@ def _em_pass(Z, miss, chunks, stats, ridge, variance=False):
     S1 = torch.zeros(K, d, dtype=Z.dtype)
     S2 = torch.zeros(K, d, d, dtype=Z.dtype)
     cond = torch.zeros(K, (d + 1) ** 2, dtype=Z.dtype)  # conditional covariances, padded
+    inv_obs = torch.zeros(K, (d + 1) ** 2, dtype=Z.dtype)  # inverses of observed blocks
+    weight_obs = torch.zeros(K, dtype=Z.dtype)
     var = torch.zeros_like(Z) if variance else None
     for chunk in chunks:
         rows, m = chunk.rows, miss[chunk.rows]
@@ -205,15 +207,16 @@ def _em_pass(Z, miss, chunks, stats, ridge, variance=False):
         zk = torch.stack(zs, 1)  # (rows, K, d)
         out[rows] = (R[:, :, None] * zk).sum(1)
         if var is not None:  # E[z^2] - E[z]^2 over the components, on the missing entries
-            second = [chunk.variance(C, cov[k], m) + zs[k] ** 2 for k, C in enumerate(covs)]
+            pad = pads[chunk.form]
+            second = [chunk.variance(C, pad[k], m) + zs[k] ** 2 for k, C in enumerate(covs)]
             v = (R[:, :, None] * torch.stack(second, 1)).sum(1) - out[rows] ** 2
             var[rows] = torch.where(m, v.clamp_min(0.0), 0.0)
         W += R.sum(0)
         S1 += torch.einsum("ik,ika->ka", R, zk)
         S2 += torch.einsum("ik,ika,ikb->kab", R, zk, zk)
         for k in range(K):
-            chunk.add_covariance(cond[k], S2[k], R[:, k], covs[k], cov[k])
-    S2 += cond.reshape(K, d + 1, d + 1)[:, :d, :d]  # the padding slot d is dropped
+            chunk.add_covariance(cond[k], inv_obs[k], weight_obs[k : k + 1], R[:, k], covs[k])
+    S2 += _rows.conditional_sum(cond, inv_obs, weight_obs, cov)
     full = torch.ones(n, dtype=torch.bool)
     for chunk in chunks:
         full[chunk.rows] = False

@@ -35,8 +35,10 @@ class Chunk:
     form: str  # "precision" (idx = missing columns) or "covariance" (idx = observed columns)
 
     def solve(self, zc, m, P, pad, logdetP):
-        """``(conditional means, log-likelihoods of the observed entries, covariance term)``
-        of rows ``zc`` (centred, zero where missing ``m``) under one component."""
+        """``(conditional means, log-likelihoods of the observed entries, C)`` of rows ``zc``
+        (centred, zero where missing ``m``) under one component, ``C`` the inverse of each
+        row's solved block in the padded layout: ``P_mm^{-1}`` (the conditional covariance)
+        for the precision form, ``Sigma_oo^{-1}`` for the covariance form."""
         d = zc.shape[1]
         L = torch.linalg.cholesky(pad[self.pair])
         logdet = 2 * torch.log(torch.diagonal(L, dim1=1, dim2=2)).sum(1)
@@ -51,31 +53,45 @@ class Chunk:
             ll = -0.5 * (quad - logdetP + logdet + n_obs * math.log(2 * math.pi))
             return out, ll, torch.cholesky_inverse(L)
         zo = torch.gather(z, 1, self.idx)
-        alpha = torch.cholesky_solve(zo[:, :, None], L)
-        S_o = pad.reshape(d + 1, d + 1)[self.idx][:, :, :d]  # (n, o, d): Sigma's observed rows
-        mean = (S_o.mT @ alpha)[:, :, 0]
+        alpha = torch.cholesky_solve(zo[:, :, None], L)[:, :, 0]
+        Sigma = pad.reshape(d + 1, d + 1)[:d]  # (d, d+1): rows of Sigma, padding column zero
+        mean = torch.einsum("io,aio->ia", alpha, Sigma[:, self.idx])
         out = torch.where(m, mean, zc)
-        ll = -0.5 * ((zo * alpha[:, :, 0]).sum(1) + logdet + n_obs * math.log(2 * math.pi))
-        return out, ll, torch.linalg.solve_triangular(L, S_o, upper=False)
+        ll = -0.5 * ((zo * alpha).sum(1) + logdet + n_obs * math.log(2 * math.pi))
+        return out, ll, torch.cholesky_inverse(L)
 
-    def variance(self, C, cov, m):
-        """Each row's conditional variances (``d`` columns; zero where observed) from the
-        covariance term ``C`` of :meth:`solve`."""
+    def variance(self, C, pad, m):
+        """Each row's conditional variances (``d`` columns; zero where observed) from ``C`` of
+        :meth:`solve` and the component's padded matrix ``pad`` of that form."""
         d = m.shape[1]
         if self.form == "precision":
             diag = torch.diagonal(C, dim1=1, dim2=2)
             full = torch.zeros(len(diag), d + 1, dtype=C.dtype).scatter(1, self.idx, diag)
             return full[:, :d]
-        return torch.where(m, torch.diagonal(cov) - (C * C).sum(1), 0.0)
+        Sigma = pad.reshape(d + 1, d + 1)
+        S_o = Sigma[self.idx][:, :, :d]  # (n, o, d): Sigma's observed rows
+        explained = torch.einsum("ioa,iop,ipa->ia", S_o, C, S_o)
+        return torch.where(m, torch.diagonal(Sigma)[:d] - explained, 0.0)
 
-    def add_covariance(self, cond, S2, r, C, cov):
-        """Add the rows' conditional covariances, weighted by ``r``: into ``cond`` (padded
-        layout) for the precision form, into ``S2`` (``d x d``) for the covariance form
-        (``Sigma - G^T G`` with ``G = L^{-1} Sigma_o``)."""
-        if self.form == "precision":
-            cond.index_add_(0, self.pair.reshape(-1), (r[:, None, None] * C).reshape(-1))
-        else:
-            S2 += r.sum() * cov - torch.einsum("i,ioa,iob->ab", r, C, C)
+    def add_covariance(self, cond, inv_obs, weight_obs, r, C):
+        """Add the rows' ``C``, weighted by ``r``, in the padded layout: into ``cond`` for the
+        precision form (conditional covariances); into ``inv_obs``, and ``r``'s sum into
+        ``weight_obs``, for the covariance form, whose conditional covariances sum to
+        ``weight_obs Sigma - Sigma inv_obs Sigma`` (:func:`conditional_sum`)."""
+        target = cond if self.form == "precision" else inv_obs
+        target.index_add_(0, self.pair.reshape(-1), (r[:, None, None] * C).reshape(-1))
+        if self.form != "precision":
+            weight_obs += r.sum()
+
+
+def conditional_sum(cond, inv_obs, weight_obs, cov):
+    """``(K, d, d)`` sums of the rows' conditional covariances from :meth:`Chunk.add_covariance`'s
+    accumulators (the padding slot ``d`` dropped): ``O(d^3)`` once instead of ``O(o d^2)`` a
+    row for the covariance form."""
+    K, d, _ = cov.shape
+    A = inv_obs.reshape(K, d + 1, d + 1)[:, :d, :d]
+    total = cond.reshape(K, d + 1, d + 1)[:, :d, :d] + weight_obs[:, None, None] * cov
+    return total - cov @ A @ cov
 
 
 def chunks(miss: torch.Tensor, size: int) -> list[Chunk]:
