@@ -7,7 +7,10 @@ side: rows missing at most half their entries solve with their missing block of 
 covariance (``o x o``). Blocks are padded to the chunk's largest with one extra slot, index
 ``d``, that holds 1 on the diagonal and 0 elsewhere, so padded rows and columns decouple.
 (A photo's patch matrix at 80% missing: 13 observed of 64 a row; solving 51 x 51 precision
-blocks took 4x as long as 13 x 13 covariance blocks.)
+blocks took 4x as long as 13 x 13 covariance blocks.) The covariance form's conditional
+covariances are summed through the inverses of the observed blocks
+(:func:`conditional_sum`), never formed row by row: a 3000 x 150 matrix at 20% observed took
+2.2 s a refinement that way and 0.95 s this way.
 """
 
 from __future__ import annotations
