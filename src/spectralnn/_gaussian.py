@@ -107,8 +107,9 @@ def _refine(X0, observed, ridge, components, passes, seed, copula, init):
     chunks = _rows.chunks(miss, _chunk_rows(components, X.shape[1]))
     stats = _initial_stats(Z, components, seed) if init is None else init
     var = torch.zeros_like(Z)  # predictive variances (of the last pass; none without passes)
-    for k in range(passes):
-        Z, stats, v = _em_pass(Z, miss, chunks, stats, ridge, variance=k == passes - 1)
+    for k in range(passes):  # only the copula's back-transform reads the variances
+        last = marg is not None and k == passes - 1
+        Z, stats, v = _em_pass(Z, miss, chunks, stats, ridge, variance=last)
         var = var if v is None else v
     if marg is None:
         low, high = _observed_range(Z, miss)
