@@ -46,13 +46,13 @@ def test_snn_matches_the_convex_minimiser_on_exact_low_rank():
 def test_dataframe_round_trip_and_keep_observed():
     M, _ = _exact()
     df = pd.DataFrame(M, index=[f"u{i}" for i in range(10)], columns=list("abcdefgh"))
-    est = snn.SNNCompleter(max_steps=600)
+    est = snn.SNNCompleter(max_steps=2000)
     out = est.fit_transform(df)
     assert isinstance(out, pd.DataFrame)
     assert list(out.index) == list(df.index) and list(out.columns) == list(df.columns)
     obs = ~np.isnan(M)
     assert np.array_equal(out.to_numpy()[obs], M[obs]) and not out.isna().any().any()
-    fitted = snn.SNNCompleter(max_steps=600, keep_observed=False).fit_transform(M)
+    fitted = snn.SNNCompleter(max_steps=2000, keep_observed=False).fit_transform(M)
     assert not np.array_equal(fitted[obs], M[obs])
     assert np.allclose(fitted[obs], M[obs], atol=0.05 * np.abs(M[obs]).max())
     assert {

@@ -52,6 +52,7 @@ _EXPORTS = {
     "FreeCompleter": "estimators",
     "SNNCompleter": "estimators",
     "SoftImputeCompleter": "estimators",
+    "ColumnWarning": "recipe",
     "StallWarning": "recipe",
     "StillImprovingWarning": "recipe",
 }
@@ -105,7 +106,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the names as before
         make_model,
     )
     from .nn import SNN, SNNBlock, SNNLayer, SpectralActivation
-    from .recipe import StallWarning, StillImprovingWarning
+    from .recipe import ColumnWarning, StallWarning, StillImprovingWarning
     from .sensing import (
         AbstractOperator,
         AlignedOperator,
@@ -160,6 +161,7 @@ __all__ = [
     "SoftImputeCompleter",
     "FreeCompleter",
     "DeepCompleter",
+    "ColumnWarning",
     "StallWarning",
     "StillImprovingWarning",
 ]

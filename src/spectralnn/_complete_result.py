@@ -8,13 +8,7 @@ import numpy as np
 import torch
 
 from . import _preprocess
-
-
-class ColumnWarning(UserWarning):
-    """On held-out entries some column was predicted worse than by its own mean;
-    ``columns`` lists them (0-based)."""
-
-    columns: list = []
+from .errors import ColumnWarning  # noqa: F401 (re-exported: its home before it was public)
 
 
 @dataclasses.dataclass

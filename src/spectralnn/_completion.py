@@ -136,9 +136,16 @@ class _Run:
             self.h_rows = torch.as_tensor(rows[held], dtype=torch.long)
             self.h_cols = torch.as_tensor(cols[held], dtype=torch.long)
         self.best: tuple = (math.inf, 0, None)
-        self.trace: list = []
+        self.trace: list = []  # the best held-out error so far, at each check
+        self.moved = False  # the held-out error has been off its start by more than PLATEAU
         self.history: list = []
         self.t0 = time.perf_counter()
+
+    def halve(self) -> None:
+        """Halve the learning rate from the next step on."""
+        self.lr /= 2
+        self.opt.lr /= 2
+        self.opt._neg_lr = None
 
     def diverged(self, step) -> FoldFit:
         zero_l = torch.zeros(self.shape[0], 1, dtype=self.dtype)
@@ -157,6 +164,8 @@ class _Run:
             rmse = float(np.sqrt(np.mean(err**2)))
             if rmse < self.best[0]:
                 self.best = (rmse, step, (L, R, X))
+            start = self.history[0]["val_rmse"] if self.history else rmse
+            self.moved = self.moved or abs(rmse - start) > PLATEAU * start
             self.trace.append(self.best[0])
         else:  # no held-out part: the last iterate, stopped on the training loss
             self.best = (math.inf, step, (L, R, X))
@@ -183,6 +192,8 @@ class _Run:
         if self.held is None:
             fitted = len(self.trace) > 1 and self.trace[-1] < 1e-4 * self.trace[0]
             return "converged" if fitted else None
+        if not self.moved:  # still on the starting plateau
+            return None
         return "converged" if _done(self.trace, step, self.best[1], every, patience, tol) else None
 
     def result(self, status, step) -> FoldFit:
@@ -193,8 +204,21 @@ class _Run:
         return FoldFit(L, R, X, self.model, best_step, val, status, self.lr, self.history)
 
 
+RISE = 1e-6
+"""A step that raises the training loss by more than this fraction halves the rate."""
+
+
+PLATEAU = 0.01
+"""A run has left its starting plateau once its held-out error has been more than this
+fraction off its first value, in either direction; before that it is not stopped early (a
+small initialisation sits still for a while, then learns). Downward only, runs that overfit
+from the start never left it and ran to ``max_steps`` with nothing to gain: diabetes (442 x
+10) at 30% hidden, two parts of 2000 steps whose best was at steps 10 and 20 (5.0 s instead
+of 0.3 s, the same estimates)."""
+
+
 def _train_once(run, max_steps, every, patience, tol, deadline, report, fold):
-    status, loss0 = "max_steps", None
+    status, loss0, prev = "max_steps", None, None
     for step in range(max_steps + 1):
         loss = float(run.obj.evaluate(need_grad=step < max_steps)[0])
         loss0 = loss if loss0 is None else loss0
@@ -211,18 +235,21 @@ def _train_once(run, max_steps, every, patience, tol, deadline, report, fold):
             if stop is not None:
                 status = stop
                 break
+        if prev is not None and loss > prev * (1 + RISE) and loss > 1e-12 * loss0:
+            run.halve()  # the step overshot: a stable gradient step never raises the loss
+        prev = loss
         run.opt.step(run.obj.grads([True]))
     return run.result(status, step)
 
 
 def _done(trace, step, best_step, every, patience, tol) -> bool:
-    """Early stop: the run has left its starting plateau (held-out error 1% below its start)
-    and the best held-out error is older than ``patience`` checks and than half the steps
+    """Early stop of a run that has left its starting plateau (:data:`PLATEAU`): the best
+    held-out error is older than ``patience`` checks and than half the steps
     taken (no improvement by more than ``tol`` relative since). Patience that grows with the
     run: a small matrix learns its directions one after another with flat stretches between
     them, and a fixed window stopped it on one (measured on a 12 x 10 rank-1 matrix: relative
     error 0.073 with a window of 5 checks, 0.028 with this rule)."""
-    if len(trace) < 2 or trace[-1] > 0.99 * trace[0]:
+    if len(trace) < 2:
         return False
     if trace[-1] < 1e-4 * trace[0]:  # the data are fitted to 0.01% (RMS): nothing left to learn
         return True

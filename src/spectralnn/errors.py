@@ -30,5 +30,12 @@ class StallWarning(UserWarning):
     learning rate diverged."""
 
 
+class ColumnWarning(UserWarning):
+    """On held-out entries some column of a table was predicted worse than by its own mean
+    (or was held out at one value only); ``columns`` lists them (0-based)."""
+
+    columns: list = []
+
+
 class StillImprovingWarning(UserWarning):
     """The held-out loss was still falling at the step limit: raise ``max_steps``."""

@@ -65,7 +65,7 @@ from ._recipe_steps import (
     _settings,
     _validation_error,
 )
-from .errors import StallWarning, StillImprovingWarning
+from .errors import ColumnWarning, StallWarning, StillImprovingWarning
 from .sensing import Problem
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "InpaintResult",
     "Normalization",
     "RecipeResult",
+    "ColumnWarning",
     "StallWarning",
     "StillImprovingWarning",
     "complete",
