@@ -243,5 +243,5 @@ def test_package_import_is_lazy_and_complete():
         "spectralnn.train",
         "SNNCompleter",
         "spectralnn.recipe",
-        "41",
+        "42",
     ], res.stderr

@@ -372,3 +372,48 @@ def test_a_warm_start_from_the_chosen_mixture_needs_few_passes():
     full = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=_gaussian.PASSES))
     assert warm1 < 0.7 * cold1  # one pass from the chosen mixture beats one from k-means
     assert warm1 < 1.1 * full  # and is about as good as the full cold run
+
+
+def _column_ratios(out, X, miss):
+    """Each column's RMSE on the hidden entries over the observed-mean fill's."""
+    mean = np.nanmean(np.where(miss, np.nan, X), axis=0)
+    err = lambda P: np.sqrt(np.nansum(np.where(miss, (P - X) ** 2, np.nan), axis=0))  # noqa: E731
+    return err(out) / err(np.broadcast_to(mean, X.shape))
+
+
+def test_a_short_table_with_held_out_entries_is_refined_too():
+    # 80 rows x 30 columns in units from 1e-4 to 1e3 (fewer than three rows a column): the
+    # SNN alone left a small-unit column hundreds of times its mean fill's error
+    sklearn = pytest.importorskip("sklearn.datasets")
+    import warnings
+
+    from spectralnn.recipe import complete
+
+    X = sklearn.load_breast_cancer().data[np.random.default_rng(1).permutation(569)[:80]]
+    miss = np.random.default_rng(0).random(X.shape) < 0.2
+    M = np.where(miss, np.nan, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = complete(M, refine=False).X.numpy()
+        res = complete(M)
+    out = res.X.numpy()
+    rel = lambda P: np.linalg.norm((P - X)[miss]) / np.linalg.norm(X[miss])  # noqa: E731
+    assert not _gaussian.tall(X.shape) and res.refined is not None
+    assert rel(out) < 0.8 * rel(alone)
+    assert _column_ratios(alone, X, miss).max() > 10
+    assert _column_ratios(out, X, miss).max() < 1.1
+
+
+def test_a_low_rank_matrix_keeps_the_snn_when_short_tables_are_refined():
+    import warnings
+
+    from spectralnn.recipe import complete
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))
+    X += 0.1 * rng.standard_normal(X.shape)
+    M = np.where(rng.random(X.shape) < 0.8, X, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = complete(M)
+    assert _gaussian.applies(M.shape, True) and res.refined is None  # the gate kept the SNN

@@ -84,7 +84,7 @@ class _Finish:
         if self.shape[0] * self.shape[1] <= DENSE_LIMIT:
             r, c = np.indices(self.shape).reshape(2, -1)
             res.X = torch.from_numpy(res.predict(r, c).reshape(self.shape))
-        if self.refine and _gaussian.tall(self.shape):
+        if self.refine and _gaussian.applies(self.shape, fitted[0].held is not None):
             self._gaussian_step(res, fitted)
         self._column_check(res, fitted)
         res.wall_time = time.perf_counter() - self.t0
