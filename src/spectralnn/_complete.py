@@ -8,8 +8,9 @@ r"""The no-tuning completion recipe behind :func:`spectralnn.recipe.complete`.
    the mean and ridge-shrunk row and column effects with the shrinkage chosen on the first part;
    the residual scaled to a unit-norm matrix.
 3. **Train** one SNN per part on the other entries (``_completion.py``): identity init of
-   ``init_scale``, gradient descent at ``lr = c m``, the best iterate on the part kept, early stop
-   once the held-out error stops falling.
+   ``init_scale``, gradient descent at ``lr = c m`` (halved whenever a step raises the training
+   loss), the best iterate on the part kept, early stop once the held-out error has left its
+   start and stopped falling.
 4. **Average** the parts' predictions in the user's units and clip them to the observed range.
 5. **Warn** when, on the held-out parts, some column is predicted worse than by its own mean.
 
@@ -90,8 +91,9 @@ def complete(
         (widths (4, 4), tanh, :func:`default_rank`, orthogonal inits when parts are averaged,
         ``init_scale`` 1e-4 in normalised units).
     lr_factor : float, optional
-        The rate in units of the inverse curvature (``lr = lr_factor * m``); default 2 for the
-        SNN. ``lr_factors`` (a sequence) is accepted for compatibility: its largest entry.
+        The starting rate in units of the inverse curvature (``lr = lr_factor * m``), halved
+        whenever a step raises the training loss; default 2 for the SNN. ``lr_factors`` (a
+        sequence) is accepted for compatibility: its largest entry.
     max_steps : int, default=2000
         Gradient steps per part (at most 10**7).
     validation_fraction : float, default=0.1
