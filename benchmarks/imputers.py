@@ -4,6 +4,7 @@ inpainting on shipped grayscale photos.
     python benchmarks/imputers.py [--quick] [--json OUT.json] [--tables iris,wine,...]
                                   [--photos camera,astronaut,...] [--table-levels 0.2,0.3]
                                   [--photo-levels 0.5,0.8] [--photo-size 256] [--seed 0]
+                                  [--rows N]
 
 Tables (scikit-learn's shipped data sets, no download): iris (150 x 4), wine (178 x 13),
 breast_cancer (569 x 30), diabetes (442 x 10, ``scaled=False`` so columns keep their units) and
@@ -180,11 +181,13 @@ def worst_column_ratio(out, mean_out, X, hidden):
 # ------------------------------------------------------------------------------------ tables
 
 
-def bench_tables(names, levels, seed):
+def bench_tables(names, levels, seed, rows=None):
     methods = table_methods()
     results = []
     for name in names:
         X = load_table(name)
+        if rows is not None and rows < X.shape[0]:  # a shorter table: random rows, seeded
+            X = X[np.sort(np.random.default_rng(seed).permutation(X.shape[0])[:rows])]
         for level in levels:
             hidden = hide_entries(X.shape, level, seed)
             M = np.where(hidden, np.nan, X)
@@ -431,6 +434,12 @@ def main(argv=None) -> None:
     ap.add_argument("--photo-levels", default="0.5,0.8")
     ap.add_argument("--photo-size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0, help="mask seed (the same for every case)")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="keep this many random rows of each table (seeded by --seed; default all)",
+    )
     args = ap.parse_args(argv)
 
     tables = list(TABLES) if args.tables is None else _list(args.tables, TABLES)
@@ -451,7 +460,7 @@ def main(argv=None) -> None:
     }
     sections, extra = [], []
     if tables:
-        tab = bench_tables(tables, t_levels, args.seed)
+        tab = bench_tables(tables, t_levels, args.seed, args.rows)
         sections.append(table_report(tab))
         extra += notes(tab, "dataset")
         out["tables"] = tab

@@ -410,7 +410,7 @@ def test_a_low_rank_matrix_keeps_the_snn_when_short_tables_are_refined():
     from spectralnn.recipe import complete
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))
+    X = rng.standard_normal((100, 3)) @ rng.standard_normal((3, 40))
     X += 0.1 * rng.standard_normal(X.shape)
     M = np.where(rng.random(X.shape) < 0.8, X, np.nan)
     with warnings.catch_warnings():
