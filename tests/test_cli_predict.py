@@ -200,3 +200,20 @@ def test_dense_output_past_the_limit_is_refused(tmp_path, capsys, monkeypatch):
     out = tmp_path / "o.csv"
     code, err = _run(["complete", str(src), "--out", str(out)], capsys)
     assert code == 2 and "GiB limit" in err and "--predict" in err and not out.exists()
+
+
+def test_column_warnings_name_the_items_of_a_ratings_file(tmp_path):
+    # a warning about matrix columns 0 and 2 of a long-format file names its item ids
+    from spectralnn._tabular import read_table
+    from spectralnn.cli.complete import _column_names, _labels
+    from spectralnn.errors import ColumnWarning
+
+    src = tmp_path / "r.csv"
+    src.write_text("user,item,rating\nann,item_b,4\nbob,item_a,3\nann,item_c,5\nbob,item_b,2\n")
+    table = read_table(str(src))
+    assert table.fmt == "triplets"
+    warning = ColumnWarning("columns [0, 2] ...")
+    warning.columns = [0, 2]
+    names = [table.col_labels[0], table.col_labels[2]]
+    assert _labels(warning, table) == names and set(names) <= {"item_a", "item_b", "item_c"}
+    assert _column_names(warning, table) == f" (names: {names[0]}, {names[1]})"

@@ -188,3 +188,16 @@ def test_a_run_whose_held_out_error_only_rises_stops_early():
     for fold in res.folds:
         steps = fold.fit.history[-1]["step"]
         assert fold.fit.status == "converged" and steps < 500, (fold.fit.status, steps)
+
+
+def test_warnings_point_at_the_callers_line():
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((60, 40))
+    M[rng.random(M.shape) < 0.2] = np.nan
+    with pytest.warns(ColumnWarning) as record:
+        complete(M, max_steps=30, refine=False)
+    assert {w.filename for w in record} == {__file__}
+    pytest.importorskip("sklearn")
+    with pytest.warns(ColumnWarning) as record:
+        snn.SNNCompleter(max_steps=30).fit_transform(M)
+    assert {w.filename for w in record} == {__file__}

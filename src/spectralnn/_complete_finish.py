@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -14,7 +13,7 @@ from . import _gaussian, _preprocess
 from ._complete_defaults import DENSE_LIMIT, TABLE_COLUMNS
 from ._complete_result import ColumnWarning, CompletionResult, _status
 from ._completion import STALL_STEPS
-from .errors import StallWarning, StillImprovingWarning
+from .errors import StallWarning, StillImprovingWarning, warn_user
 
 MIN_COLUMN_HELD = 10
 """Held-out entries a column needs before its held-out error decides anything about it."""
@@ -131,7 +130,7 @@ class _Finish:
         warning = cls(msg)
         for name, value in attributes.items():
             setattr(warning, name, value)
-        warnings.warn(warning, stacklevel=5)
+        warn_user(warning)
 
     def _gaussian_step(self, res, fitted):
         """The Gaussian-mixture refinement of a tall table (``_gaussian.py``), its ridge,
@@ -239,7 +238,10 @@ class _Finish:
             return
         if res.mean_columns is not None:  # refined: the held-out entries are observed in X
             worse, what = self._worse_columns, " or held out at one value"
-            how = "they are filled by their mean or pulled toward it (CompletionResult.weights)"
+            how = (
+                "they are filled by their mean or pulled toward it (CompletionResult.weights; "
+                "SNNCompleter.result_.weights)"
+            )
         else:
             idx = np.concatenate(held)
             r, c, v = self.rows[idx], self.cols[idx], self.values[idx]

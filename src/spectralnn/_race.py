@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 
 import torch
 
+from .errors import warn_user
 from .models import make_model
 from .sensing import Problem
 from .train import Status, fit_runs
@@ -19,7 +19,7 @@ def _state(model, i):
 
 def _warn(result_warnings, cls, msg):
     result_warnings.append(msg)
-    warnings.warn(msg, cls, stacklevel=3)
+    warn_user(cls(msg))
 
 
 class _Race:

@@ -12,6 +12,27 @@ its iteration limit, ended "inaccurate", or fell back to a weaker method.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+from types import FrameType
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_SKLEARN = os.sep + "sklearn" + os.sep  # its wrappers around fit_transform are not the caller
+
+
+def warn_user(warning: Warning) -> None:
+    """Issue ``warning`` at the first frame outside spectralnn (and scikit-learn's wrappers):
+    the user's own call, however deep it was found (a fixed ``stacklevel`` pointed inside the
+    library)."""
+    level = 1
+    frame: FrameType | None = sys._getframe(0)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE) or _SKLEARN in frame.f_code.co_filename
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(warning, stacklevel=level)
+
 
 class InputError(ValueError):
     """Invalid user input (argument, file or flag), detected by validation."""

@@ -71,7 +71,12 @@ def _add_input_flags(p) -> None:
         default=None,
         help="the first line holds column labels (default: detected)",
     )
-    p.add_argument("--no-header", dest="header", action="store_false")
+    p.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="the first line is data, not labels (default: detected)",
+    )
     p.add_argument(
         "--index-col",
         dest="index_col",
@@ -79,7 +84,12 @@ def _add_input_flags(p) -> None:
         default=None,
         help="the first column holds row labels (default: detected)",
     )
-    p.add_argument("--no-index-col", dest="index_col", action="store_false")
+    p.add_argument(
+        "--no-index-col",
+        dest="index_col",
+        action="store_false",
+        help="the first column is data, not row labels (default: detected)",
+    )
 
 
 def _add_output_flags(p) -> None:

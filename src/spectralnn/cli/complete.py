@@ -141,14 +141,22 @@ def _report(args, table, summary, elapsed, written) -> str:
     return "\n".join(lines)
 
 
-def _column_names(warning, table) -> str:
-    """`` (names: a, b)`` for a warning about columns of a table with a header row."""
+def _labels(warning, table) -> list:
+    """The input's labels of the columns a warning names (its ``columns``): a table's header
+    cells, or the column ids of a ratings (long-format) file; [] without labels."""
     cols = getattr(warning, "columns", None)
-    names = table.header if table.fmt != "triplets" else None
+    names = table.col_labels if table.fmt == "triplets" else table.header
     if not cols or not names or len(names) < table.values.shape[1]:
+        return []
+    return [str(names[j]) for j in cols]
+
+
+def _column_names(warning, table) -> str:
+    """`` (names: a, b)`` for a warning about columns of a table with labels."""
+    labels = _labels(warning, table)
+    if not labels:
         return ""
-    shown = ", ".join(str(names[j]) for j in cols[:5])
-    return f" (names: {shown}{', ...' if len(cols) > 5 else ''})"
+    return f" (names: {', '.join(labels[:5])}{', ...' if len(labels) > 5 else ''})"
 
 
 def run(args, job) -> None:
@@ -175,6 +183,17 @@ def run(args, job) -> None:
     with _io.write_together():  # OUT and its side files: all new, or (on an error) all old
         written = _write_output(args, table, job["pairs"], res, fitted)
         summary = _summary(args, table, res, est, elapsed, written)
+        named = [
+            {
+                "warning": str(w.message),
+                "columns": getattr(w.message, "columns", []),
+                "names": labels,
+            }
+            for w in caught
+            if (labels := _labels(w.message, table))
+        ]
+        if named:  # every column the warnings name, with the input's labels (not cut at 5)
+            summary["column_warnings"] = named
         _io.write_json(f"{stem}.summary.json", summary)
         save_history(_history_figure(args, res, est), f"{stem}.history.png")
     print(_report(args, table, summary, elapsed, written), file=sys.stdout)
