@@ -184,7 +184,9 @@ class _Finish:
         then judged on every part's held-out entries, each part refined from its own SNN with
         its held-out entries hidden: the columns' weights (:func:`_column_weights`), the
         held-out RMSE with them (data units) and whether that beats the parts' SNNs on the
-        same entries (column-standardised errors). A 3000 x 150 ratings matrix at 5% observed:
+        same entries (column-standardised errors). The RMSE and that comparison use weights
+        cross-fitted across the parts (:func:`_cross_fitted`), not the weights fitted on the
+        very entries they judge. A 3000 x 150 ratings matrix at 5% observed:
         refined 0.662 RMSE on hidden entries, the SNN alone 0.677; at 20% the SNN is kept
         (0.459).
 
@@ -214,7 +216,7 @@ class _Finish:
         pred, mean, snn_pred = np.concatenate(preds), np.concatenate(base), np.concatenate(snn)
         weight = _column_weights(pred, mean, v, c, d2)
         worse = _worse_than_mean(pred, mean, v, c, d2) | _at_one_value(v, c, d2)
-        final = mean + weight[c] * (pred - mean)
+        final = _cross_fitted(pred, mean, v, c, d2, [len(p[2]) for p in parts], weight == 0)
         err = np.mean(((final - v) / spread[c]) ** 2)
         better = bool(err < np.mean(((snn_pred - v) / spread[c]) ** 2))
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
@@ -286,14 +288,41 @@ def _at_one_value(values, cols, d2) -> np.ndarray:
     return (n >= MIN_COLUMN_HELD) & (off < MIN_COLUMN_HELD)
 
 
+def _cross_fitted(pred, mean, values, cols, d2, sizes, zero) -> np.ndarray:
+    """``mean + w (pred - mean)`` on each part's held-out entries (``sizes``: consecutive),
+    each column's weight fitted on the other parts' entries (0 for the ``zero`` columns,
+    decided on all of them): judged on the entries they were fitted on, the weights flatter
+    the refinement."""
+    if len(sizes) < 2:
+        w = _column_weights(pred, mean, values, cols, d2)
+        return mean + w[cols] * (pred - mean)
+    out = np.empty_like(pred)
+    ends = np.cumsum(sizes)
+    for start, end in zip(ends - np.asarray(sizes), ends):
+        rest = np.ones(len(pred), dtype=bool)
+        rest[start:end] = False
+        w = _least_squares_weights(pred[rest], mean[rest], values[rest], cols[rest], d2)
+        w[np.bincount(cols[rest], minlength=d2) < MIN_COLUMN_HELD] = 1.0
+        w[zero] = 0.0
+        part = slice(start, end)
+        out[part] = mean[part] + w[cols[part]] * (pred[part] - mean[part])
+    return out
+
+
+def _least_squares_weights(pred, mean, values, cols, d2) -> np.ndarray:
+    """Per column, the ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
+    squared error on these entries."""
+    dev = pred - mean
+    num = np.bincount(cols, (values - mean) * dev, d2)
+    den = np.bincount(cols, dev * dev, d2)
+    return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
+
+
 def _column_weights(pred, mean, values, cols, d2) -> np.ndarray:
     """Per column, the weight ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
     squared error on the held-out entries; 0 for a column :func:`_at_one_value`, 1 for a column
     with fewer than :data:`MIN_COLUMN_HELD` held-out entries."""
-    dev = pred - mean
-    num = np.bincount(cols, (values - mean) * dev, d2)
-    den = np.bincount(cols, dev * dev, d2)
-    w = np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
+    w = _least_squares_weights(pred, mean, values, cols, d2)
     w[np.bincount(cols, minlength=d2) < MIN_COLUMN_HELD] = 1.0
     w[_at_one_value(values, cols, d2)] = 0.0
     return w
