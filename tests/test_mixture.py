@@ -316,7 +316,7 @@ def _ndtri_mid(F):
 
 
 def test_column_weights_fit_held_out_entries_and_zero_columns_held_out_at_one_value():
-    from spectralnn._complete_finish import _column_weights
+    from spectralnn._column_weights import _column_weights
 
     rng = np.random.default_rng(3)
     n = 200

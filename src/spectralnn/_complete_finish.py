@@ -10,13 +10,18 @@ import numpy as np
 import torch
 
 from . import _gaussian, _preprocess
+from ._column_weights import (
+    _at_one_value,
+    _column_means,
+    _column_weights,
+    _cross_fitted,
+    _worse_than_mean,
+)
 from ._complete_defaults import DENSE_LIMIT, TABLE_COLUMNS
 from ._complete_result import ColumnWarning, CompletionResult, _status
 from ._completion import STALL_STEPS
+from ._threads import parallel_map
 from .errors import StallWarning, StillImprovingWarning, warn_user
-
-MIN_COLUMN_HELD = 10
-"""Held-out entries a column needs before its held-out error decides anything about it."""
 
 
 class _Choice(NamedTuple):
@@ -171,7 +176,8 @@ class _Finish:
             X = _gaussian.refine(X, obs, ch.ridge, ch.components, seed=seed, copula=ch.copula)
         else:  # one refinement from each part's mixture, averaged
             args = (X, obs, ch.ridge, ch.components, _gaussian.WARM_PASSES, seed, ch.copula)
-            X = np.mean([_gaussian.refine(*args, init=init) for init in ch.stats], axis=0)
+            runs = parallel_map(lambda init: _gaussian.refine(*args, init=init), ch.stats)
+            X = np.mean(runs, axis=0)
         mean = _column_means(self.values, self.cols, d2)
         X = np.where(obs, X, mean + ch.weight * (X - mean))
         res.X = torch.from_numpy(res.clip_dense(X))
@@ -201,9 +207,9 @@ class _Finish:
         chosen = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
         ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
         preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
-        for X0, obs, h, _ in parts[1:]:
-            args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
-            X, part_stats = _gaussian._refine(X0, obs, *args)
+        args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
+        runs = parallel_map(lambda p: _gaussian._refine(p[0], p[1], *args), parts[1:])
+        for (X0, _, h, _), (X, part_stats) in zip(parts[1:], runs):
             preds.append(X[self.rows[h], self.cols[h]])
             stats.append(part_stats)
             snn.append(X0[self.rows[h], self.cols[h]])
@@ -258,71 +264,3 @@ class _Finish:
                 f"{' ...' if len(worse) > 5 else ''}); {how}"
             )
             self._note(ColumnWarning, msg, columns=[int(j) for j in worse])
-
-
-def _column_means(values, cols, d2) -> np.ndarray:
-    """Each column's mean over the given entries (0 for a column without any)."""
-    return np.bincount(cols, values, d2) / np.maximum(np.bincount(cols, minlength=d2), 1)
-
-
-def _worse_than_mean(pred, mean, values, cols, d2) -> np.ndarray:
-    """Per column: at least :data:`MIN_COLUMN_HELD` held-out entries, and a larger squared
-    error for ``pred`` than for the column means ``mean`` (one per entry) on them."""
-    n = np.bincount(cols, minlength=d2)
-    err = np.bincount(cols, (pred - values) ** 2, d2)
-    return (n >= MIN_COLUMN_HELD) & (err > np.bincount(cols, (mean - values) ** 2, d2))
-
-
-def _at_one_value(values, cols, d2) -> np.ndarray:
-    """Per column: at least :data:`MIN_COLUMN_HELD` held-out entries, fewer than that many of
-    them off the column's most common held-out value. Held-out entries that are (nearly) all
-    one value cannot show that a model predicts the column's rare other values, and a wrong
-    guess of one costs more than the mean fill's error on all of them together (digits at 20%
-    hidden: a border pixel 0 in all 334 hidden entries, one imputed at 2.3, 3.7x the mean
-    fill's RMSE on that column)."""
-    n = np.bincount(cols, minlength=d2)
-    off = np.zeros(d2, dtype=np.int64)
-    for j in np.flatnonzero(n >= MIN_COLUMN_HELD):
-        _, counts = np.unique(values[cols == j], return_counts=True)
-        off[j] = n[j] - counts.max()
-    return (n >= MIN_COLUMN_HELD) & (off < MIN_COLUMN_HELD)
-
-
-def _cross_fitted(pred, mean, values, cols, d2, sizes, zero) -> np.ndarray:
-    """``mean + w (pred - mean)`` on each part's held-out entries (``sizes``: consecutive),
-    each column's weight fitted on the other parts' entries (0 for the ``zero`` columns,
-    decided on all of them): judged on the entries they were fitted on, the weights flatter
-    the refinement."""
-    if len(sizes) < 2:
-        w = _column_weights(pred, mean, values, cols, d2)
-        return mean + w[cols] * (pred - mean)
-    out = np.empty_like(pred)
-    ends = np.cumsum(sizes)
-    for start, end in zip(ends - np.asarray(sizes), ends):
-        rest = np.ones(len(pred), dtype=bool)
-        rest[start:end] = False
-        w = _least_squares_weights(pred[rest], mean[rest], values[rest], cols[rest], d2)
-        w[np.bincount(cols[rest], minlength=d2) < MIN_COLUMN_HELD] = 1.0
-        w[zero] = 0.0
-        part = slice(start, end)
-        out[part] = mean[part] + w[cols[part]] * (pred[part] - mean[part])
-    return out
-
-
-def _least_squares_weights(pred, mean, values, cols, d2) -> np.ndarray:
-    """Per column, the ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
-    squared error on these entries."""
-    dev = pred - mean
-    num = np.bincount(cols, (values - mean) * dev, d2)
-    den = np.bincount(cols, dev * dev, d2)
-    return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
-
-
-def _column_weights(pred, mean, values, cols, d2) -> np.ndarray:
-    """Per column, the weight ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
-    squared error on the held-out entries; 0 for a column :func:`_at_one_value`, 1 for a column
-    with fewer than :data:`MIN_COLUMN_HELD` held-out entries."""
-    w = _least_squares_weights(pred, mean, values, cols, d2)
-    w[np.bincount(cols, minlength=d2) < MIN_COLUMN_HELD] = 1.0
-    w[_at_one_value(values, cols, d2)] = 0.0
-    return w

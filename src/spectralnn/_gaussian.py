@@ -38,6 +38,7 @@ import torch
 
 from . import _copula
 from . import _gaussian_rows as _rows
+from ._threads import parallel_map
 
 RIDGES = (1e-3, 1e-2, 0.1, 1.0)
 """Ridge grid (on the standardised scale), chosen on held-out entries with one component."""
@@ -266,14 +267,19 @@ def choose(X0, observed, held_rows, held_cols, target, scale, seed=0) -> Choice:
     errors): the ridge of :data:`RIDGES` with one component on the values, then whether the
     copula (normal scores) does better with that ridge, then the mixture size of
     :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the error falls)."""
-    tried: dict = {}
+
+    def run(key):
+        ridge, K, copula = key
+        X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None)
+        pred = X[held_rows, held_cols]
+        err = float(np.mean(((pred - target) / scale) ** 2))
+        return key, (err, Choice(ridge, K, copula, pred, stats))
+
+    tried = dict(parallel_map(run, [(r, 1, False) for r in RIDGES]))  # independent: at once
 
     def error(ridge, K, copula=False):
         if (ridge, K, copula) not in tried:
-            X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None)
-            pred = X[held_rows, held_cols]
-            err = float(np.mean(((pred - target) / scale) ** 2))
-            tried[ridge, K, copula] = (err, Choice(ridge, K, copula, pred, stats))
+            tried.update([run((ridge, K, copula))])
         return tried[ridge, K, copula][0]
 
     ridge = min(RIDGES, key=lambda r: error(r, 1))
