@@ -144,8 +144,7 @@ class _Run:
     def halve(self) -> None:
         """Halve the learning rate from the next step on."""
         self.lr /= 2
-        self.opt.lr /= 2
-        self.opt._neg_lr = None
+        self.opt.scale(0.5)
 
     def diverged(self, step) -> FoldFit:
         zero_l = torch.zeros(self.shape[0], 1, dtype=self.dtype)
@@ -205,7 +204,11 @@ class _Run:
 
 
 RISE = 1e-6
-"""A step that raises the training loss by more than this fraction halves the rate."""
+"""A step that raises the training loss by more than this fraction (rounding aside) halves the
+rate: gradient descent at a stable rate never raises the loss, and the default rate (2 /
+curvature) sits at the edge of stability. Without it an exactly rank-2 30 x 20 matrix at 80%
+observed came back 0.86 off (the loss oscillated for 2000 steps), with it 3e-4; MovieLens and
+the photos did not change."""
 
 
 PLATEAU = 0.01

@@ -49,6 +49,11 @@ class Optimizer:
                 v_hat = st[1] / (1 - 0.999**self.t)
                 p.sub_(lr * m_hat / (v_hat.sqrt() + 1e-8))
 
+    def scale(self, factor: float) -> None:
+        """Multiply every run's learning rate by ``factor`` from the next step on."""
+        self.lr = self.lr * factor
+        self._neg_lr = None
+
     def freeze(self, run: int) -> None:
         self.lr[run] = 0.0
         self._neg_lr = None
