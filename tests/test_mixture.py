@@ -338,6 +338,19 @@ def test_column_weights_fit_held_out_entries_and_zero_columns_held_out_at_one_va
     np.testing.assert_array_equal(w_few, 1.0)
 
 
+def test_a_column_is_at_one_value_only_when_nearly_all_its_held_out_entries_are():
+    from spectralnn._column_weights import _at_one_value
+
+    # 19 held-out entries a column (a short table): 9 off the commonest value is half the
+    # column, not "one value"; 1 off it of 19 is
+    cols = np.repeat(np.arange(3), 19)
+    values = np.zeros(57)
+    values[:9] = np.arange(1, 10)  # column 0: 10 zeros, 9 others
+    values[19] = 5.0  # column 1: 18 zeros, one other
+    values[38:] = np.arange(19)  # column 2: all different
+    np.testing.assert_array_equal(_at_one_value(values, cols, 3), [False, True, False])
+
+
 def test_cli_complete_reports_the_refinement_and_its_column_weights(tmp_path):
     import json
 

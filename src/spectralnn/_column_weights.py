@@ -23,6 +23,11 @@ def _worse_than_mean(pred, mean, values, cols, d2) -> np.ndarray:
     return (n >= MIN_COLUMN_HELD) & (err > np.bincount(cols, (mean - values) ** 2, d2))
 
 
+ONE_VALUE_SHARE = 0.1
+"""At most this share of a column's held-out entries off its most common value make it "held
+out at one value" (:func:`_at_one_value`)."""
+
+
 def _at_one_value(values, cols, d2) -> np.ndarray:
     """Per column: at least :data:`MIN_COLUMN_HELD` held-out entries, fewer than that many of
     them off the column's most common held-out value. Held-out entries that are (nearly) all
@@ -35,7 +40,7 @@ def _at_one_value(values, cols, d2) -> np.ndarray:
     for j in np.flatnonzero(n >= MIN_COLUMN_HELD):
         _, counts = np.unique(values[cols == j], return_counts=True)
         off[j] = n[j] - counts.max()
-    return (n >= MIN_COLUMN_HELD) & (off < MIN_COLUMN_HELD)
+    return (n >= MIN_COLUMN_HELD) & (off < MIN_COLUMN_HELD) & (off <= ONE_VALUE_SHARE * n)
 
 
 def _cross_fitted(pred, mean, values, cols, d2, sizes, zero) -> np.ndarray:

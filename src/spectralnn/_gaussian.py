@@ -78,15 +78,14 @@ def tall(shape) -> bool:
 
 
 def applies(shape, judged: bool) -> bool:
-    """Whether a completion is refined: a tall table (:func:`tall`), or a table of at least two
-    rows a column and at most 200 columns whose held-out entries can judge the refinement
+    """Whether a completion is refined: a tall table (:func:`tall`), or a table with at least
+    as many rows as columns (at most 200) whose held-out entries can judge the refinement
     (``judged``; it is kept only where it beats the SNN there). Such shorter tables gain as
     much (scikit-learn's tables cut to fewer rows, 20% hidden: breast_cancer 80 x 30 0.099 ->
-    0.044 relative error, its worst column 195x -> 0.98x its mean fill; digits 150 x 64 0.390
-    -> 0.344), and a low-rank matrix keeps the SNN's completion. With fewer rows the
-    covariances are too loosely determined and the held-out entries too few to tell: digits
-    cut to 80 x 64 was refined to 0.442 against the SNN's 0.407."""
-    return tall(shape) or (judged and shape[1] <= 200 and shape[0] >= 2 * shape[1])
+    0.044 relative error, its worst column 195x -> 0.98x its mean fill; digits 80 x 64 0.407
+    -> 0.395), and a low-rank matrix keeps the SNN's completion. Wider than that, the
+    covariances are too loosely determined to try."""
+    return tall(shape) or (judged and shape[1] <= 200 and shape[0] >= shape[1])
 
 
 def refine(
