@@ -30,7 +30,8 @@ out at one value" (:func:`_at_one_value`)."""
 
 def _at_one_value(values, cols, d2) -> np.ndarray:
     """Per column: at least :data:`MIN_COLUMN_HELD` held-out entries, fewer than that many of
-    them off the column's most common held-out value. Held-out entries that are (nearly) all
+    them off the column's most common held-out value, and at most :data:`ONE_VALUE_SHARE` of
+    them. Held-out entries that are (nearly) all
     one value cannot show that a model predicts the column's rare other values, and a wrong
     guess of one costs more than the mean fill's error on all of them together (digits at 20%
     hidden: a border pixel 0 in all 334 hidden entries, one imputed at 2.3, 3.7x the mean
@@ -43,22 +44,19 @@ def _at_one_value(values, cols, d2) -> np.ndarray:
     return (n >= MIN_COLUMN_HELD) & (off < MIN_COLUMN_HELD) & (off <= ONE_VALUE_SHARE * n)
 
 
-def _cross_fitted(pred, mean, values, cols, d2, sizes, zero) -> np.ndarray:
+def _cross_fitted(pred, mean, values, cols, d2, sizes, weight) -> np.ndarray:
     """``mean + w (pred - mean)`` on each part's held-out entries (``sizes``: consecutive),
-    each column's weight fitted on the other parts' entries (0 for the ``zero`` columns,
-    decided on all of them): judged on the entries they were fitted on, the weights flatter
-    the refinement."""
+    each column's weight fitted on the other parts' entries, its mean-filled columns those of
+    ``weight`` (:func:`_column_weights` on all of them, used as is with a single part): judged
+    on the entries they were fitted on, the weights flatter the refinement."""
     if len(sizes) < 2:
-        w = _column_weights(pred, mean, values, cols, d2)
-        return mean + w[cols] * (pred - mean)
+        return mean + weight[cols] * (pred - mean)
     out = np.empty_like(pred)
     ends = np.cumsum(sizes)
     for start, end in zip(ends - np.asarray(sizes), ends):
         rest = np.ones(len(pred), dtype=bool)
         rest[start:end] = False
-        w = _least_squares_weights(pred[rest], mean[rest], values[rest], cols[rest], d2)
-        w[np.bincount(cols[rest], minlength=d2) < MIN_COLUMN_HELD] = 1.0
-        w[zero] = 0.0
+        w = _column_weights(pred[rest], mean[rest], values[rest], cols[rest], d2, weight == 0)
         part = slice(start, end)
         out[part] = mean[part] + w[cols[part]] * (pred[part] - mean[part])
     return out
@@ -73,11 +71,12 @@ def _least_squares_weights(pred, mean, values, cols, d2) -> np.ndarray:
     return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
 
 
-def _column_weights(pred, mean, values, cols, d2) -> np.ndarray:
+def _column_weights(pred, mean, values, cols, d2, zero=None) -> np.ndarray:
     """Per column, the weight ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
-    squared error on the held-out entries; 0 for a column :func:`_at_one_value`, 1 for a column
-    with fewer than :data:`MIN_COLUMN_HELD` held-out entries."""
+    squared error on the held-out entries; 0 for the ``zero`` columns (default: those
+    :func:`_at_one_value`), 1 for a column with fewer than :data:`MIN_COLUMN_HELD` held-out
+    entries."""
     w = _least_squares_weights(pred, mean, values, cols, d2)
     w[np.bincount(cols, minlength=d2) < MIN_COLUMN_HELD] = 1.0
-    w[_at_one_value(values, cols, d2)] = 0.0
+    w[_at_one_value(values, cols, d2) if zero is None else zero] = 0.0
     return w

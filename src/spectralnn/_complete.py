@@ -115,7 +115,8 @@ def complete(
     progress : callable, optional
         Called with a dict (phase, step, max_steps, held_out, elapsed, eta) at every check.
     refine : bool, default=True
-        The ridge re-fit of rows and the Gaussian-mixture step of tall tables; False gives
+        The ridge re-fit of rows and the Gaussian-mixture step of tables
+        (:func:`spectralnn._gaussian.applies`); False gives
         the averaged SNN parts alone.
     refit : ignored
         Kept for callers of the earlier recipe.

@@ -1,4 +1,4 @@
-"""The end of a completion: the result, its warnings and the refinement of a tall table."""
+"""The end of a completion: the result, its warnings and the refinement of a table."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ class _Finish:
         warn_user(warning)
 
     def _gaussian_step(self, res, fitted):
-        """The Gaussian-mixture refinement of a tall table (``_gaussian.py``), its ridge,
+        """The Gaussian-mixture refinement of a table (``_gaussian.py``), its ridge,
         number of components and copula chosen on the held-out entries (:meth:`_choose_mixture`;
         :data:`_gaussian.DEFAULT_RIDGE` and one Gaussian on the values without them).
 
@@ -222,7 +222,7 @@ class _Finish:
         pred, mean, snn_pred = np.concatenate(preds), np.concatenate(base), np.concatenate(snn)
         weight = _column_weights(pred, mean, v, c, d2)
         worse = _worse_than_mean(pred, mean, v, c, d2) | _at_one_value(v, c, d2)
-        final = _cross_fitted(pred, mean, v, c, d2, [len(p[2]) for p in parts], weight == 0)
+        final = _cross_fitted(pred, mean, v, c, d2, [len(p[2]) for p in parts], weight)
         err = np.mean(((final - v) / spread[c]) ** 2)
         better = bool(err < np.mean(((snn_pred - v) / spread[c]) ** 2))
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))

@@ -18,7 +18,8 @@ class CompletionResult:
     ``X`` is the completed matrix in the user's units (torch, ``None`` past
     :data:`DENSE_LIMIT` entries: use :meth:`predict`); ``folds`` the trained parts;
     ``validation_error`` the mean held-out RMSE of the parts in the user's units (for a
-    refined tall table: the refinement's, on the first part's held-out entries);
+    refined table: the refinement's, on every part's held-out entries, with cross-fitted
+    column weights);
     ``history`` one record per held-out check (``fold``, ``step``, ``train_loss`` normalised,
     ``val_rmse`` in the user's units).
     """
@@ -41,7 +42,7 @@ class CompletionResult:
     refit: bool = False
     candidates: dict = dataclasses.field(default_factory=dict)
     refined: float | None = None
-    """The ridge of the Gaussian-mixture refinement of a tall table (None: not refined)."""
+    """The ridge of the Gaussian-mixture refinement of a table (None: not refined)."""
     components: int | None = None
     """The number of Gaussians of that refinement (None: not refined)."""
     copula: bool | None = None
