@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from collections.abc import Callable
 
 import torch
 
 from ._validation import did_you_mean
+from .errors import warn_user
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -175,12 +175,13 @@ def get_activation(
             f"callables. Got {type(fn).__name__} ({fn!r}) instead."
         )
     if warn and not act.zero_at_zero:
-        warnings.warn(
-            f"Activation {act.name!r} has f(0) != 0: the spectral map is discontinuous at every "
-            "rank-deficient matrix (it depends on the choice of null-space singular vectors). "
-            "Prefer an odd activation such as 'tanh' or 'sigmoid_centered'.",
-            UserWarning,
-            stacklevel=3,
+        warn_user(
+            UserWarning(
+                f"Activation {act.name!r} has f(0) != 0: the spectral map is discontinuous "
+                "at every rank-deficient matrix (it depends on the choice of null-space "
+                "singular vectors). "
+                "Prefer an odd activation such as 'tanh' or 'sigmoid_centered'."
+            )
         )
     return act
 

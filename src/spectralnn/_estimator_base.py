@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-import warnings
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from ._estimator_input import (
     _positions,
     _seed,
 )
-from .errors import InputError, InputTypeError
+from .errors import InputError, InputTypeError, warn_user
 from .recipe import SMALL_MATRIX, _small_threads
 
 try:  # scikit-learn is an optional extra: match its protocol without it
@@ -174,16 +173,14 @@ class _Completer(*_BASES):  # type: ignore[misc]
         fitted = getattr(self, "feature_names_in_", None)
         names = _feature_names(frame)
         if fitted is None and names is not None:
-            warnings.warn(
-                f"X has feature names, but {name} was fitted without feature names",
-                UserWarning,
-                stacklevel=3,
+            warn_user(
+                UserWarning(f"X has feature names, but {name} was fitted without feature names")
             )
         elif fitted is not None and names is None:
-            warnings.warn(
-                f"X does not have valid feature names, but {name} was fitted with feature names",
-                UserWarning,
-                stacklevel=3,
+            warn_user(
+                UserWarning(
+                    f"X does not have valid feature names, but {name} was fitted with feature names"
+                )
             )
         elif fitted is not None and not np.array_equal(fitted, names):
             unseen = [c for c in names if c not in set(fitted)]

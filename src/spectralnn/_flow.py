@@ -4,14 +4,13 @@ gradient-flow ODE of the reduced system."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
 
 from ._nuclear import _check_problem
 from ._validation import check_array, check_choice, check_int, check_real
-from .errors import ConvergenceWarning, InputError
+from .errors import ConvergenceWarning, InputError, warn_user
 
 
 def fit_rate(steps, losses, *, floor: float | None = None) -> dict:
@@ -118,11 +117,11 @@ def gradient_flow(
     t_eval = np.linspace(0.0, t_max, n_eval)
     sol = solve_ivp(rhs, (0.0, t_max), theta0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
     if sol.status != 0:
-        warnings.warn(
-            f"gradient_flow: {method} stopped at t={sol.t[-1] if len(sol.t) else 0:g} "
-            f"of {t_max:g}: {sol.message}",
-            ConvergenceWarning,
-            stacklevel=2,
+        warn_user(
+            ConvergenceWarning(
+                f"gradient_flow: {method} stopped at t={sol.t[-1] if len(sol.t) else 0:g} "
+                f"of {t_max:g}: {sol.message}"
+            )
         )
     losses = []
     for k in range(sol.y.shape[1]):

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from .errors import ConvergenceWarning
+from .errors import ConvergenceWarning, warn_user
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,24 +95,22 @@ def _exact_dual(op, U, V, slack):
 
 
 def _fallback(what: str, status: str) -> None:
-    # stack: _fallback < _general_case/an operator's kkt_lp < certificate < kkt_certificate
-    # < caller
-    warnings.warn(
-        f"kkt_certificate: the {what} dual solve failed ({status}); falling back to "
-        "a least-squares dual, which is only a sufficient check (a False 'holds' "
-        "does not prove X non-optimal).",
-        ConvergenceWarning,
-        stacklevel=5,
+    warn_user(
+        ConvergenceWarning(
+            f"kkt_certificate: the {what} dual solve failed ({status}); falling back to "
+            "a least-squares dual, which is only a sufficient check (a False 'holds' "
+            "does not prove X non-optimal)."
+        )
     )
 
 
 def _general_case(op, X, method, rank_tol, tol):
     if method == "aligned":
-        warnings.warn(
-            "kkt_certificate: method='aligned' but X is not aligned with the "
-            "operator's bases; using the least-squares dual.",
-            ConvergenceWarning,
-            stacklevel=4,
+        warn_user(
+            ConvergenceWarning(
+                "kkt_certificate: method='aligned' but X is not aligned with the "
+                "operator's bases; using the least-squares dual."
+            )
         )
     U, V, r = _rank_split(X, rank_tol)
     if method != "exact":
@@ -120,11 +118,11 @@ def _general_case(op, X, method, rank_tol, tol):
     nu, status = _exact_dual(op, U, V, 0.5 * tol * max(r, 1) ** 0.5)
     if nu is not None:
         if status != "optimal":
-            warnings.warn(
-                f"kkt_certificate: the exact dual solve ended {status!r}; the "
-                "residuals reported are those of its nu.",
-                ConvergenceWarning,
-                stacklevel=4,
+            warn_user(
+                ConvergenceWarning(
+                    f"kkt_certificate: the exact dual solve ended {status!r}; the "
+                    "residuals reported are those of its nu."
+                )
             )
         return U, V, r, nu, "exact", status
     if status in ("infeasible", "infeasible_inaccurate"):  # no dual meets the tolerance

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ._validation import check_bool, check_choice, check_int, check_real
-from .errors import ConvergenceWarning, InputTypeError
+from .errors import ConvergenceWarning, InputTypeError, warn_user
 
 SOLVERS = ("auto", "lp", "cvxpy", "admm")
 
@@ -196,13 +196,13 @@ def min_nuclear_norm(
         X, info = _admm(problem, y_hat, tol, max_iter)
     if not info["converged"]:
         res = info.get("residual")
-        warnings.warn(
-            f"min_nuclear_norm: the {method} solver did not converge (status "
-            f"{info['status']!r} after {info.get('iterations')} iterations, residual "
-            f"{'n/a' if res is None else f'{res:.2e}'} > tol={tol:g}); the result "
-            "is only an approximation of the minimiser.",
-            ConvergenceWarning,
-            stacklevel=2,
+        warn_user(
+            ConvergenceWarning(
+                f"min_nuclear_norm: the {method} solver did not converge (status "
+                f"{info['status']!r} after {info.get('iterations')} iterations, residual "
+                f"{'n/a' if res is None else f'{res:.2e}'} > tol={tol:g}); the result "
+                "is only an approximation of the minimiser."
+            )
         )
     if not return_info:
         return X

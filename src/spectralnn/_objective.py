@@ -21,13 +21,13 @@ The training loop (``train._train``) only talks to this interface::
 
 from __future__ import annotations
 
-import warnings
 from typing import Protocol
 
 import torch
 from torch import nn
 
 from ._validation import check_choice
+from .errors import warn_user
 
 METHODS = ("auto", "full", "reduced", "factored")
 
@@ -86,11 +86,11 @@ def make_objective(method: str, model: nn.Module, problem, optimizer: str) -> Ob
     if why is None:
         return ReducedFitObjective(model, problem)
     if why.startswith("the model's U, V"):
-        warnings.warn(
-            f"method='auto' does not use the reduced dynamics: {why}; training the "
-            "full model instead.",
-            UserWarning,
-            stacklevel=4,
+        warn_user(
+            UserWarning(
+                f"method='auto' does not use the reduced dynamics: {why}; training the "
+                "full model instead."
+            )
         )
     if factored_unsupported(model, problem) is None and factored_faster(model, problem):
         return FactoredObjective(model, problem)
