@@ -204,5 +204,5 @@ def save_history(fig, path: str) -> None:
     """Write ``fig`` as a PNG at ``path`` atomically (part of the command's output group)."""
     from .._io import atomic_write
 
-    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.13, top=0.9)  # no costly tight bbox
+    fig.subplots_adjust(left=0.19, right=0.97, bottom=0.13, top=0.9)  # no costly tight bbox
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=130))
