@@ -92,7 +92,7 @@ def test_a_mixture_beats_one_gaussian_on_clustered_rows_and_is_chosen():
     ]
     assert err[1] < 0.5 * err[0]
     r, c = np.nonzero(hidden)
-    _, K, _, pred, _ = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    _, K, _, pred, _ = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
     assert K >= 2 and pred.shape == r.shape
 
 
@@ -172,10 +172,10 @@ def test_the_refinement_is_dropped_when_it_loses_to_the_snn_on_held_out_entries(
     assert complete(M).components is not None
     real = _gaussian.choose
 
-    def worse(X0, observed, rows, cols, target, scale, seed=0):
-        chosen = real(X0, observed, rows, cols, target, scale, seed)
+    def worse(X0, observed, rows, cols, target, scales, seed=0):
+        chosen = real(X0, observed, rows, cols, target, scales, seed)
         # held-out predictions far off: the refinement must be dropped
-        return chosen._replace(predictions=chosen.predictions + 10 * scale)
+        return chosen._replace(predictions=chosen.predictions + 10 * scales[0][cols])
 
     monkeypatch.setattr(_gaussian, "choose", worse)
     res = complete(M)
@@ -200,7 +200,7 @@ def test_a_column_without_observed_entries_stays_finite():
     out = _gaussian.refine(X0, ~hidden, 1e-2, 2)
     assert np.all(np.isfinite(out))
     r, c = np.nonzero(hidden & (np.arange(6) < 5))
-    ridge, K, _, pred, _ = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    ridge, K, _, pred, _ = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
     assert np.all(np.isfinite(pred)) and K >= 2  # the choice still sees the clusters
 
 
@@ -303,7 +303,7 @@ def test_the_copula_wins_on_skewed_columns_is_chosen_and_stays_in_range():
     }
     assert err[True] < 0.85 * err[False]
     r, c = np.nonzero(hidden)
-    copula = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r))).copula
+    copula = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1]))).copula
     assert copula
     out = _gaussian.refine(X0, ~hidden, 1e-2, 2, copula=True)
     seen = np.where(hidden, np.nan, X)
@@ -373,7 +373,7 @@ def test_a_warm_start_from_the_chosen_mixture_needs_few_passes():
     X, hidden = _clusters(n=500, seed=8)
     X0 = np.where(hidden, X[~hidden].mean(), X)
     r, c = np.nonzero(hidden)
-    chosen = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones(len(r)))
+    chosen = _gaussian.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
     K = chosen.components
     assert K >= 2 and chosen.stats is not None and chosen.stats[1].shape == (K, X.shape[1])
 
@@ -396,7 +396,8 @@ def _column_ratios(out, X, miss):
 
 def test_a_short_table_with_held_out_entries_is_refined_too():
     # 80 rows x 30 columns in units from 1e-4 to 1e3 (fewer than three rows a column): the
-    # SNN alone left a small-unit column hundreds of times its mean fill's error
+    # refinement cuts the SNN's error by a third (0.129 -> 0.081) and no column loses to its
+    # mean fill
     sklearn = pytest.importorskip("sklearn.datasets")
     import warnings
 
@@ -413,8 +414,8 @@ def test_a_short_table_with_held_out_entries_is_refined_too():
     rel = lambda P: np.linalg.norm((P - X)[miss]) / np.linalg.norm(X[miss])  # noqa: E731
     assert not _gaussian.tall(X.shape) and res.refined is not None
     assert rel(out) < 0.8 * rel(alone)
-    assert _column_ratios(alone, X, miss).max() > 10
-    assert _column_ratios(out, X, miss).max() < 1.1
+    assert _column_ratios(alone, X, miss).max() < 1.5  # per-column units, nothing pooled
+    assert _column_ratios(out, X, miss).max() < 1.0
 
 
 def test_a_low_rank_matrix_keeps_the_snn_when_short_tables_are_refined():

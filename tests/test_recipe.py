@@ -172,7 +172,7 @@ def test_a_rising_loss_halves_the_rate_and_recovers_a_low_rank_matrix():
     assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 1e-2
     assert res.lr < res.lr_factor * np.sum(~miss)  # halved at least once
     losses = [h["train_loss"] for h in res.history]
-    assert res.status != "diverged" and losses[-1] < 1e-6 * losses[0]
+    assert res.status != "diverged" and losses[-1] < 1e-4 * losses[0]
 
 
 def test_a_run_whose_held_out_error_only_rises_stops_early():
@@ -201,3 +201,50 @@ def test_warnings_point_at_the_callers_line():
     with pytest.warns(ColumnWarning) as record:
         snn.SNNCompleter(max_steps=30).fit_transform(M)
     assert {w.filename for w in record} == {__file__}
+
+
+def test_column_units_are_each_columns_own_and_judges_score_the_mean_fill_at_one():
+    from spectralnn._preprocess import column_units, judge_scales, judged
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack(
+        [
+            rng.normal(5e-3, 1e-3, 200),  # a small-unit column beside a large one
+            rng.normal(2e3, 300.0, 200),
+            np.where(np.arange(200) < 1, 16.0, 0.0),  # nearly always one value
+            np.full(200, 7.0),  # one value
+        ]
+    )
+    rows, cols = np.indices(X.shape).reshape(2, -1)
+    v = X[rows, cols]
+    center, spread = column_units(v, cols, 4)
+    np.testing.assert_allclose(center, X.mean(0))
+    np.testing.assert_allclose(spread[:2], X[:, :2].std(0))  # nothing pooled across columns
+    assert spread[2] == 16.0 / 8  # the range floor, not its tiny deviation (1.13)
+    assert 0 < spread[3] < 1e-6
+    scales = judge_scales(v, cols, 4)
+    assert np.isinf(scales[0, 3])  # a one-value column's errors do not count per column
+    # each judge scores the column-mean fill at 1 on the entries it was computed from
+    fill = judged(center[cols] - v, cols, scales)
+    np.testing.assert_allclose(fill[1], 1.0)
+    # per column: 1 for the first two, the floored spread's share for the third, 0 for the last
+    np.testing.assert_allclose(fill[0], (1 + 1 + X[:, 2].var() / spread[2] ** 2 + 0) / 4)
+
+
+def test_a_table_in_different_units_keeps_its_small_columns_near_their_values():
+    # one scale shrunk toward all columns' pooled spread put a small-unit column hundreds of
+    # its standard deviations off (breast_cancer: 199x its mean fill's error on hidden entries)
+    from spectralnn.recipe import complete
+
+    rng = np.random.default_rng(1)
+    Z = rng.standard_normal((60, 2)) @ rng.standard_normal((2, 6))
+    units = np.array([1e-3, 1e-2, 1.0, 10.0, 1e3, 4e3])
+    X = (Z + 3) * units
+    hidden = rng.random(X.shape) < 0.2
+    M = np.where(hidden, np.nan, X)
+    out = complete(M, refine=False).X.numpy()
+    mean = np.nanmean(M, 0)
+    for j in range(6):
+        h = hidden[:, j]
+        err = np.sqrt(np.mean((out[h, j] - X[h, j]) ** 2))
+        assert err < 0.5 * np.sqrt(np.mean((mean[j] - X[h, j]) ** 2)), j

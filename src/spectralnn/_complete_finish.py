@@ -200,11 +200,11 @@ class _Finish:
         hidden: about 12 a column in one part). Each part's mixture (``stats``) then starts
         one of the final refinements, which are averaged (:data:`_gaussian.WARM_PASSES`)."""
         d2 = self.shape[1]
-        _, spread = _preprocess.column_units(self.values, self.cols, d2)
+        scales = _preprocess.judge_scales(self.values, self.cols, d2)
         parts = [self._held_part(f) for f in fitted if f.held is not None]
         X0, obs, h, train = parts[0]
         r, c, v = self.rows[h], self.cols[h], self.values[h]
-        chosen = _gaussian.choose(X0, obs, r, c, v, spread[c], seed)
+        chosen = _gaussian.choose(X0, obs, r, c, v, scales, seed)
         ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
         preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
         args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
@@ -223,8 +223,8 @@ class _Finish:
         weight = _column_weights(pred, mean, v, c, d2)
         worse = _worse_than_mean(pred, mean, v, c, d2) | _at_one_value(v, c, d2)
         final = _cross_fitted(pred, mean, v, c, d2, [len(p[2]) for p in parts], weight)
-        err = np.mean(((final - v) / spread[c]) ** 2)
-        better = bool(err < np.mean(((snn_pred - v) / spread[c]) ** 2))
+        judged = _preprocess.judged
+        better = bool(judged(final - v, c, scales).sum() < judged(snn_pred - v, c, scales).sum())
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
         starts = tuple(st for st in stats if st is not None)
         return _Choice(ridge, components, copula, weight, worse, rmse, better, starts)

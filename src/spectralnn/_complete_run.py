@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from . import _preprocess
-from ._complete_defaults import SNN_DEFAULTS, TABLE_COLUMNS
+from ._complete_defaults import SNN_DEFAULTS, TABLE_COLUMNS, UNITS_SPAN
 from ._complete_finish import _Finish
 from ._complete_result import CompletionResult, _Fold
 from ._completion import train_fold
@@ -152,8 +152,12 @@ class _Context(_Finish):
         m = len(self.values)
         self.n_parts = max(len(parts), 1)
         everything = np.arange(m)
-        if not parts:  # too few entries to hold out: a table gets column units unasked
+        if not parts:  # too few entries to hold out: column units where the units differ
             use_cols = bool(column_scale) and self.shape[1] <= TABLE_COLUMNS
+            if column_scale == "auto" and use_cols:
+                spread = _preprocess.judge_scales(self.values, self.cols, self.shape[1])[0]
+                spread = spread[np.isfinite(spread)]
+                use_cols = len(spread) > 0 and spread.max() > UNITS_SPAN * spread.min()
             norm = self.normalization(everything, None, use_cols)
             fitted = [self.train(0, "all entries", everything, None, norm)]
         else:
@@ -192,5 +196,5 @@ class _Context(_Finish):
             return math.inf
         r, c = self.rows[fold.held], self.cols[fold.held]
         pred = fold.norm.inverse_at(fold.fit.predict(r, c), r, c)
-        _, spread = _preprocess.column_units(self.values, self.cols, self.shape[1])
-        return float(np.mean(((pred - self.values[fold.held]) / spread[c]) ** 2))
+        scales = _preprocess.judge_scales(self.values, self.cols, self.shape[1])
+        return float(_preprocess.judged(pred - self.values[fold.held], c, scales).sum())

@@ -24,9 +24,7 @@ table of ten clusters: 0.311 vs 0.296); a mixture, ``K`` chosen on held-out entr
 clustered rows (``benchmarks/imputers.py``).
 
 Each row's conditional solve works on the smaller of its missing and observed blocks
-(``_gaussian_rows.py``), so a pass costs ``O(n b^3)`` per component for blocks of ``b``, not
-``O(n d2^3)``.
-"""
+(``_gaussian_rows.py``): a pass costs ``O(n b^3)`` per component for blocks of ``b``."""
 
 from __future__ import annotations
 
@@ -38,6 +36,7 @@ import torch
 
 from . import _copula
 from . import _gaussian_rows as _rows
+from ._preprocess import judged
 from ._threads import parallel_map
 
 RIDGES = (1e-3, 1e-2, 0.1, 1.0)
@@ -261,28 +260,33 @@ class Choice(NamedTuple):
     stats: tuple | None
 
 
-def choose(X0, observed, held_rows, held_cols, target, scale, seed=0) -> Choice:
-    """The settings with the lowest held-out error (``scale``: per-column divisor of the
-    errors): the ridge of :data:`RIDGES` with one component on the values, then whether the
-    copula (normal scores) does better with that ridge, then the mixture size of
-    :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the error falls)."""
+def choose(X0, observed, held_rows, held_cols, target, scales, seed=0) -> Choice:
+    """The settings with the lowest held-out error (the sum of the two judges of
+    :func:`spectralnn._preprocess.judged`): the ridge of :data:`RIDGES` with one component on
+    the values, then the copula (normal scores) if it does better on *both* judges (it cannot
+    extrapolate past a column's observed range: breast_cancer cut to 80 rows, 20% hidden,
+    chose it on the sum and got 0.100 relative error, 0.044 without), then the mixture size
+    of :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the error falls)."""
 
     def run(key):
         ridge, K, copula = key
         X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None)
         pred = X[held_rows, held_cols]
-        err = float(np.mean(((pred - target) / scale) ** 2))
+        err = judged(pred - target, held_cols, scales)
         return key, (err, Choice(ridge, K, copula, pred, stats))
 
     tried = dict(parallel_map(run, [(r, 1, False) for r in RIDGES]))  # independent: at once
 
-    def error(ridge, K, copula=False):
+    def errors(ridge, K, copula=False):
         if (ridge, K, copula) not in tried:
             tried.update([run((ridge, K, copula))])
         return tried[ridge, K, copula][0]
 
+    def error(ridge, K, copula=False):
+        return float(errors(ridge, K, copula).sum())
+
     ridge = min(RIDGES, key=lambda r: error(r, 1))
-    copula = error(ridge, 1, True) < error(ridge, 1)
+    copula = bool(np.all(errors(ridge, 1, True) < errors(ridge, 1)))
     n, d = X0.shape
     best, best_err = 1, error(ridge, 1, copula)
     for K in COMPONENTS[1:]:  # doubling stops at the first size that does not help
