@@ -30,6 +30,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::spectralnn.recipe.StallWarning"),
     pytest.mark.filterwarnings("ignore::spectralnn.recipe.StillImprovingWarning"),
     pytest.mark.filterwarnings("ignore::spectralnn.errors.ConvergenceWarning"),
+    # scikit-learn's checks fit random data: no column beats its own mean, and small tables
+    # now hold out entries that show it
+    pytest.mark.filterwarnings("ignore::spectralnn.errors.ColumnWarning"),
 ]
 
 ESTIMATORS = [

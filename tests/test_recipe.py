@@ -248,3 +248,28 @@ def test_a_table_in_different_units_keeps_its_small_columns_near_their_values():
         h = hidden[:, j]
         err = np.sqrt(np.mean((out[h, j] - X[h, j]) ** 2))
         assert err < 0.5 * np.sqrt(np.mean((mean[j] - X[h, j]) ** 2)), j
+
+
+def test_a_small_matrix_holds_out_fifty_entry_parts_and_refits_on_all_of_them():
+    from spectralnn._preprocess import MIN_HELD, held_out_parts
+
+    rows, cols = np.indices((30, 14)).reshape(2, -1)
+    keep = np.random.default_rng(0).random(len(rows)) < 0.8  # 336 entries: 10% is 34
+    parts = held_out_parts(rows[keep], cols[keep], (30, 14), 3, 0.1, seed=0)
+    assert [len(p) for p in parts] == [MIN_HELD] * 3
+    assert held_out_parts(rows[:150], cols[:150], (30, 14), 3, 0.1, seed=0) == []  # > 25%
+
+    # exactly rank 2: parts stopped on a flat stretch of their 50 held-out entries (0.036
+    # off with the default patience), one such part spoiled the parts' average (0.034), and
+    # the Gaussian refinement beat that average on their sum (0.05); with longer patience,
+    # the refit on every entry and a refinement that must win most parts, it is recovered
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 14)) + 3
+    miss = rng.random(X.shape) < 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = complete(np.where(miss, np.nan, X))
+    assert len(res.folds) == 1 and res.folds[0].held is None  # the refit
+    assert len(res.history) > len(res.folds[0].fit.history)  # the parts' runs are kept
+    assert res.refined is None
+    assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 2e-3

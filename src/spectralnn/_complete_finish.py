@@ -54,7 +54,12 @@ class _Finish:
     t0: float
     progress: object
 
-    def _result(self, fitted, use_cols, clip) -> CompletionResult:
+    def _result(self, fitted, use_cols, clip, refit=None) -> CompletionResult:
+        """The result of the parts ``fitted``; its predictions are ``refit``'s (a model trained
+        on every entry) when given, and the parts' average otherwise."""
+        folds = fitted if refit is None else [refit]
+        # the parts' states: the refit runs to its chosen step on purpose, unless it broke
+        broke = [refit] if refit is not None and refit.fit.status in ("diverged", "stalled") else []
         norm_all = _preprocess.fit_normalization(
             self.values,
             self.rows,
@@ -67,22 +72,23 @@ class _Finish:
         res = CompletionResult(
             None,
             norm_all,
-            fitted,
+            folds,
             [],
-            _status(fitted),
+            _status(fitted + broke),
             None,
             use_cols,
             fitted[0].fit.lr,
             self.lr_factor,
             self.kwargs.get("init_scale"),
-            int(np.mean([f.fit.best_step for f in fitted])),
+            int(np.mean([f.fit.best_step for f in folds])),
             0.0,
             self.notes,
             self.shape,
             clip,
         )
-        res.history = [rec for f in fitted for rec in f.fit.history]
-        self._warn_status(fitted)
+        trained = fitted if refit is None else [*fitted, refit]
+        res.history = [rec for f in trained for rec in f.fit.history]
+        self._warn_status(fitted + broke)
         errs = [f.fit.val_rmse for f in fitted if f.fit.val_rmse is not None]
         res.validation_error = float(np.mean(errs)) if errs else None
         if self.shape[0] * self.shape[1] <= DENSE_LIMIT:
@@ -190,7 +196,11 @@ class _Finish:
         then judged on every part's held-out entries, each part refined from its own SNN with
         its held-out entries hidden: the columns' weights (:func:`_column_weights`), the
         held-out RMSE with them (data units) and whether that beats the parts' SNNs on the
-        same entries (column-standardised errors). The RMSE and that comparison use weights
+        same entries (:func:`_preprocess.judged`), in most of the parts: one part's SNN that
+        stopped too early must not decide it (a 30 x 14 rank-2 matrix at 20% hidden: its
+        parts' SNNs stopped at steps 170, 1010 and 2000, the refinement beat their sum, and
+        was 0.05 off where the SNN refit on all entries was 3e-4). The RMSE and that
+        comparison use weights
         cross-fitted across the parts (:func:`_cross_fitted`), not the weights fitted on the
         very entries they judge. A 3000 x 150 ratings matrix at 5% observed:
         refined 0.662 RMSE on hidden entries, the SNN alone 0.677; at 20% the SNN is kept
@@ -223,8 +233,14 @@ class _Finish:
         weight = _column_weights(pred, mean, v, c, d2)
         worse = _worse_than_mean(pred, mean, v, c, d2) | _at_one_value(v, c, d2)
         final = _cross_fitted(pred, mean, v, c, d2, [len(p[2]) for p in parts], weight)
-        judged = _preprocess.judged
-        better = bool(judged(final - v, c, scales).sum() < judged(snn_pred - v, c, scales).sum())
+        judged, wins = _preprocess.judged, 0
+        for k in np.split(np.arange(len(h)), np.cumsum([len(p[2]) for p in parts])[:-1]):
+            ref, alone = (
+                judged(final[k] - v[k], c[k], scales),
+                judged(snn_pred[k] - v[k], c[k], scales),
+            )
+            wins += int(ref.sum() < alone.sum())
+        better = 2 * wins > len(parts)
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
         starts = tuple(st for st in stats if st is not None)
         return _Choice(ridge, components, copula, weight, worse, rmse, better, starts)

@@ -14,6 +14,12 @@ from ._complete_result import CompletionResult, _Fold
 from ._completion import train_fold
 from ._refine import refine_rows
 
+SMALL_PATIENCE = 10
+"""The parts of a small matrix (:data:`_preprocess.SMALL_SHARE`) wait this many times the
+``patience`` before stopping: 50 held-out entries wobble, and an exactly rank-2 30 x 14 matrix
+at 20% hidden stopped on a flat stretch in two of six masks (0.04-0.05 relative error; with
+this, at most 0.002)."""
+
 
 class _Context(_Finish):
     """One completion: the data, the settings and the fold loop."""
@@ -161,6 +167,9 @@ class _Context(_Finish):
             norm = self.normalization(everything, None, use_cols)
             fitted = [self.train(0, "all entries", everything, None, norm)]
         else:
+            small = round(fraction * m) < _preprocess.MIN_HELD  # parts of MIN_HELD entries
+            if small:  # stops on 50 entries are noisy; training so small a matrix is cheap
+                self.patience *= SMALL_PATIENCE
             fitted, use_cols = self._first(parts[0], column_scale, everything)
             lam = fitted[0].norm.lam
             for k, held in enumerate(parts[1:], start=1):
@@ -169,7 +178,24 @@ class _Context(_Finish):
                 train = np.setdiff1d(everything, held, assume_unique=True)
                 norm = self.normalization(train, held, use_cols, lam)
                 fitted.append(self.train(k, f"part {k + 1}/{len(parts)}", train, held, norm))
+            if small:  # the parts hold out a large share: refit on all entries
+                return self._result(fitted, use_cols, clip, self._refit(fitted, use_cols))
         return self._result(fitted, use_cols, clip)
+
+    def _refit(self, fitted, use_cols):
+        """One model on every entry, trained for the parts' median best step: the parts of a
+        small matrix (:data:`_preprocess.SMALL_SHARE`) hold out a large share of its entries,
+        and one of them stopping early on its 50 held-out entries spoils their average (a
+        30 x 14 rank-2 matrix at 20% hidden: parts stopped at steps 170, 1010 and 2000, their
+        average 0.034 off; this refit 1e-4)."""
+        steps = int(np.median([f.fit.best_step for f in fitted]))
+        everything = np.arange(len(self.values))
+        norm = self.normalization(everything, None, use_cols, fitted[0].norm.lam)
+        kept, self.max_steps = self.max_steps, max(steps, 1)
+        try:
+            return self.train(len(fitted), "all entries", everything, None, norm)
+        finally:
+            self.max_steps = kept
 
     def _first(self, held, column_scale, everything):
         train = np.setdiff1d(everything, held, assume_unique=True)

@@ -33,6 +33,15 @@ trained on all its entries, stopped on its training loss (measured on a 12 x 10 
 with 9 held-out entries, parts stopped at steps 100-2000 and the average was 0.073 off)."""
 
 
+SMALL_SHARE = 0.25
+"""A matrix with too few entries for ``fraction`` of them to make a :data:`MIN_HELD`-entry
+part holds out :data:`MIN_HELD` entries a part while they are at most this share of its
+entries, and is then trained once more on all of them (``_complete_run``); smaller ones get
+no parts. Without parts, tables of 25-36 rows trained on everything with no stopping rule
+came out worse than their column means (wine cut to 36 x 13 at 20% hidden: 0.68 relative
+error, its mean fill 0.34)."""
+
+
 LAMBDAS = (0.5, 2.0, 5.0, 15.0, 50.0, math.inf)
 """Shrinkage grid for the row/column effects (``inf``: no effect), chosen on held-out entries."""
 
@@ -228,7 +237,8 @@ def bounds_of(values) -> tuple[float, float]:
 
 
 def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
-    """``folds`` disjoint held-out index sets of ``round(fraction m)`` entries each.
+    """``folds`` disjoint held-out index sets of ``round(fraction m)`` entries each, or of
+    :data:`MIN_HELD` where that is more and at most :data:`SMALL_SHARE` of the entries.
 
     One observation of every row and every column is protected (never held out), so no row or
     column loses all of its training entries. Returns a list of index arrays (may be shorter
@@ -243,7 +253,9 @@ def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
         protected[perm[first]] = True
     free = perm[~protected[perm]]
     n_val = int(round(fraction * m))
-    if n_val < MIN_HELD or m - n_val < 5:
-        return []
+    if n_val < MIN_HELD:  # a small matrix: parts of MIN_HELD entries, if it can spare them
+        if MIN_HELD > SMALL_SHARE * m:
+            return []
+        n_val = MIN_HELD
     parts = [free[i * n_val : (i + 1) * n_val] for i in range(folds)]
     return [np.sort(p) for p in parts if len(p) >= max(5, n_val // 2)]
