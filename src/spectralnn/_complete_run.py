@@ -49,6 +49,7 @@ class _Context(_Finish):
         self.post: list = []  # seconds of each part's work after training (its re-fit)
         self.n_parts = 1
         self.refine = True
+        self.refit_used = False
 
     def build(self, fold: int = 0):
         """The model of part ``fold``: its own seed, so random inits differ between parts."""
