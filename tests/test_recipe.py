@@ -170,8 +170,9 @@ def test_a_rising_loss_halves_the_rate_and_recovers_a_low_rank_matrix():
         res = complete(M)
     miss = np.isnan(M)
     assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 1e-2
-    assert res.lr < res.lr_factor * np.sum(~miss)  # halved at least once
-    losses = [h["train_loss"] for h in res.history]
+    refit = res.folds[0].fit  # 477 entries, a small matrix: one model refit on all of them
+    assert res.refit and refit.lr < res.lr_factor * np.sum(~miss)  # halved at least once
+    losses = [h["train_loss"] for h in refit.history]
     assert res.status != "diverged" and losses[-1] < 1e-4 * losses[0]
 
 
@@ -203,7 +204,7 @@ def test_warnings_point_at_the_callers_line():
     assert {w.filename for w in record} == {__file__}
 
 
-def test_column_units_are_each_columns_own_and_judges_score_the_mean_fill_at_one():
+def test_column_units_are_each_columns_own_and_the_judges_of_the_mean_fill_are_exact():
     from spectralnn._preprocess import column_units, judge_scales, judged
 
     rng = np.random.default_rng(0)
@@ -217,14 +218,14 @@ def test_column_units_are_each_columns_own_and_judges_score_the_mean_fill_at_one
     )
     rows, cols = np.indices(X.shape).reshape(2, -1)
     v = X[rows, cols]
-    center, spread = column_units(v, cols, 4)
+    center, spread, flat = column_units(v, cols, 4)
     np.testing.assert_allclose(center, X.mean(0))
     np.testing.assert_allclose(spread[:2], X[:, :2].std(0))  # nothing pooled across columns
     assert spread[2] == 16.0 / 8  # the range floor, not its tiny deviation (1.13)
-    assert 0 < spread[3] < 1e-6
+    assert 0 < spread[3] < 1e-6 and flat.tolist() == [False, False, False, True]
     scales = judge_scales(v, cols, 4)
     assert np.isinf(scales[0, 3])  # a one-value column's errors do not count per column
-    # each judge scores the column-mean fill at 1 on the entries it was computed from
+    # the column-mean fill on the entries it was computed from: 1 in data units,
     fill = judged(center[cols] - v, cols, scales)
     np.testing.assert_allclose(fill[1], 1.0)
     # per column: 1 for the first two, the floored spread's share for the third, 0 for the last
@@ -258,6 +259,9 @@ def test_a_small_matrix_holds_out_fifty_entry_parts_and_refits_on_all_of_them():
     parts = held_out_parts(rows[keep], cols[keep], (30, 14), 3, 0.1, seed=0)
     assert [len(p) for p in parts] == [MIN_HELD] * 3
     assert held_out_parts(rows[:150], cols[:150], (30, 14), 3, 0.1, seed=0) == []  # > 25%
+    assert held_out_parts(rows[keep], cols[keep], (30, 14), 3, 0.0, seed=0) == []  # asked none
+    r, c = np.indices((300, 300)).reshape(2, -1)  # a large matrix, a tiny fraction: none
+    assert held_out_parts(r, c, (300, 300), 3, 1e-4, seed=0) == []
 
     # exactly rank 2: parts stopped on a flat stretch of their 50 held-out entries (0.036
     # off with the default patience), one such part spoiled the parts' average (0.034), and
@@ -273,3 +277,62 @@ def test_a_small_matrix_holds_out_fifty_entry_parts_and_refits_on_all_of_them():
     assert len(res.history) > len(res.folds[0].fit.history)  # the parts' runs are kept
     assert res.refined is None
     assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 2e-3
+
+
+def test_a_small_matrix_out_of_time_returns_its_parts_average_not_an_untrained_refit():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 14))
+    M = np.where(rng.random(X.shape) < 0.6, X, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = complete(M, max_time=0.5, refine=False)
+    assert not res.refit and all(f.held is not None for f in res.folds)
+    miss = np.isnan(M)
+    assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 0.5
+
+
+def test_an_empty_column_does_not_switch_column_units_on():
+    # without held-out entries column units need spreads 100x apart; an empty column's
+    # placeholder spread of 1 made any table far from unit scale look like that
+    rng = np.random.default_rng(0)
+    X = 1000 * np.outer(rng.uniform(1, 2, 12), rng.uniform(1, 2, 10))
+    M = np.where(rng.random(X.shape) < 0.7, X, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ColumnWarning)
+        res = complete(np.hstack([M, np.full((12, 1), np.nan)]), refine=False)
+    assert not res.column_scale
+    miss = np.isnan(M)
+    err = np.linalg.norm((res.X.numpy()[:, :10] - X)[miss]) / np.linalg.norm(X[miss])
+    assert err < 1e-3
+
+
+def test_a_column_flat_in_training_does_not_overflow_the_effects_choice():
+    # a column observed twice keeps one (protected) entry when a part holds out the other:
+    # measured in that column's floored spread its held-out entry was 1e300 units out
+    rng = np.random.default_rng(0)
+    X = 0.3 * rng.standard_normal((40, 2)) @ rng.standard_normal((2, 10))
+    X += 3 * rng.standard_normal((40, 1))
+    M = np.where(rng.random(X.shape) < 0.8, X, np.nan)
+    M[:, 9] = np.nan
+    M[:2, 9] = [0.0, 1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ColumnWarning)
+        for seed in range(4):
+            res = complete(M, column_scale=True, refine=False, seed=seed)
+            assert np.isfinite(res.X.numpy()).all()
+            assert res.normalization.lam < math.inf  # the row effects are found
+
+
+def test_a_small_matrix_warns_about_a_column_its_parts_predicted_worse_than_its_mean():
+    # the check scores each part's own predictions of the entries it did not see; the refit
+    # was trained on them and would pass every column
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 14)) + 3
+    X[:, 10:] = 3 + 2 * rng.standard_normal((30, 4))  # noise: no column beats its mean
+    M = np.where(rng.random(X.shape) < 0.75, X, np.nan)
+    with pytest.warns(ColumnWarning) as record:
+        res = complete(M, refine=False)
+    assert res.refit
+    flagged = {j for w in record if isinstance(w.message, ColumnWarning) for j in w.message.columns}
+    assert flagged and flagged <= {10, 11, 12, 13}

@@ -1,17 +1,20 @@
 r"""The no-tuning completion recipe behind :func:`spectralnn.recipe.complete`.
 
 1. **Hold out.** ``folds`` disjoint parts of ``validation_fraction`` of the observed entries
-   (never a row's or column's last observation).
+   (never a row's or column's last observation); 50 entries each on a small matrix
+   (:func:`_preprocess.small_matrix`), none when it cannot spare them.
 2. **Normalise** (``_preprocess.py``): per-column units for tables whose columns differ
    (``column_scale="auto"``: tried both ways on the first part for matrices of at most
-   :data:`TABLE_COLUMNS` columns, kept when its column-standardised held-out error is lower);
+   :data:`TABLE_COLUMNS` columns, kept when its held-out error, column-standardised plus in
+   data units, is lower);
    the mean and ridge-shrunk row and column effects with the shrinkage chosen on the first part;
    the residual scaled to a unit-norm matrix.
 3. **Train** one SNN per part on the other entries (``_completion.py``): identity init of
    ``init_scale``, gradient descent at ``lr = c m`` (halved whenever a step raises the training
    loss), the best iterate on the part kept, early stop once the held-out error has left its
    start and stopped falling.
-4. **Average** the parts' predictions in the user's units and clip them to the observed range.
+4. **Average** the parts' predictions in the user's units (a small matrix: one model refit on
+   all entries for the parts' median best step) and clip them to the observed range.
 5. **Warn** when, on the held-out parts, some column is predicted worse than by its own mean.
 
 Measured (2-core machine shared with other jobs; relative error on hidden entries unless said;

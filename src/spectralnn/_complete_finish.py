@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import _gaussian, _preprocess
+from . import _gaussian, _gaussian_choice, _preprocess
 from ._column_weights import (
     _at_one_value,
     _column_means,
@@ -90,6 +90,7 @@ class _Finish:
         )
         trained = fitted if refit is None else [*fitted, refit]
         res.history = [rec for f in trained for rec in f.fit.history]
+        res.refit = refit is not None
         self._warn_status(fitted + broke)
         errs = [f.fit.val_rmse for f in fitted if f.fit.val_rmse is not None]
         res.validation_error = float(np.mean(errs)) if errs else None
@@ -194,9 +195,10 @@ class _Finish:
         self._worse_columns = np.flatnonzero(ch.worse)
 
     def _choose_mixture(self, fitted, seed) -> _Choice:
-        """The settings chosen on the first part's held-out entries (:func:`_gaussian.choose`),
-        then judged on every part's held-out entries, each part refined from its own SNN with
-        its held-out entries hidden: the columns' weights (:func:`_column_weights`), the
+        """The settings chosen on the first part's held-out entries (the copula on every
+        part's: :func:`_gaussian_choice.choose`), then judged on every part's held-out
+        entries, each part refined from its own SNN with its held-out entries hidden: the
+        columns' weights (:func:`_column_weights`), the
         held-out RMSE with them (data units) and whether that beats the parts' SNNs on the
         same entries (:func:`_preprocess.judged`), on their sum. The RMSE and that comparison
         use weights cross-fitted across the parts (:func:`_cross_fitted`), not the weights
@@ -218,7 +220,10 @@ class _Finish:
         parts = [self._held_part(f) for f in fitted if f.held is not None]
         X0, obs, h, train = parts[0]
         r, c, v = self.rows[h], self.cols[h], self.values[h]
-        chosen = _gaussian.choose(X0, obs, r, c, v, scales, seed)
+        others = [
+            (p[0], p[1], self.rows[p[2]], self.cols[p[2]], self.values[p[2]]) for p in parts[1:]
+        ]
+        chosen = _gaussian_choice.choose(X0, obs, r, c, v, scales, seed, others)
         ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
         preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
         args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
@@ -273,12 +278,17 @@ class _Finish:
                 "they are filled by their mean or pulled toward it (CompletionResult.weights; "
                 "SNNCompleter.result_.weights)"
             )
-        else:
+        else:  # each part's own predictions of the entries it did not see
             idx = np.concatenate(held)
-            r, c, v = self.rows[idx], self.cols[idx], self.values[idx]
+            c, v = self.cols[idx], self.values[idx]
             d2 = self.shape[1]
             mean = _column_means(self.values, self.cols, d2)
-            worse = np.flatnonzero(_worse_than_mean(res.predict(r, c), mean[c], v, c, d2))
+            pred = []
+            for f in (f for f in fitted if f.held is not None):
+                fr, fc = self.rows[f.held], self.cols[f.held]
+                pred.append(f.norm.inverse_at(f.fit.predict(fr, fc), fr, fc))
+            pred = np.concatenate(pred)
+            worse = np.flatnonzero(_worse_than_mean(pred, mean[c], v, c, d2))
             how, what = "their values may not follow the low-rank structure of the rest", ""
         if len(worse):
             msg = (

@@ -16,7 +16,8 @@ class CompletionResult:
     """What :func:`complete` returns.
 
     ``X`` is the completed matrix in the user's units (torch, ``None`` past
-    :data:`DENSE_LIMIT` entries: use :meth:`predict`); ``folds`` the trained parts;
+    :data:`DENSE_LIMIT` entries: use :meth:`predict`); ``folds`` the trained parts (or the
+    model refit on all entries of a small matrix: :attr:`refit`);
     ``validation_error`` the mean held-out RMSE of the parts in the user's units (for a
     refined table: the refinement's, on every part's held-out entries, with cross-fitted
     column weights);
@@ -40,6 +41,8 @@ class CompletionResult:
     shape: tuple
     clip: bool = True
     refit: bool = False
+    """Whether :attr:`folds` is one model refit on every entry of a small matrix (its parts'
+    runs are in :attr:`history`; :attr:`lr` is the first part's rate)."""
     candidates: dict = dataclasses.field(default_factory=dict)
     refined: float | None = None
     """The ridge of the Gaussian-mixture refinement of a table (None: not refined)."""

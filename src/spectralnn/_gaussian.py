@@ -29,15 +29,12 @@ Each row's conditional solve works on the smaller of its missing and observed bl
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from . import _copula
 from . import _gaussian_rows as _rows
-from ._preprocess import judged
-from ._threads import parallel_map
 
 RIDGES = (1e-3, 1e-2, 0.1, 1.0)
 """Ridge grid (on the standardised scale), chosen on held-out entries with one component."""
@@ -99,7 +96,8 @@ def refine(
 ) -> np.ndarray:
     """Refill the entries where ``observed`` is False; observed entries are kept as in ``X0``.
     ``copula``: model the columns' normal scores (``_copula.py``) instead of their values;
-    ``init``: start from these mixture statistics (of :func:`choose`) instead of k-means."""
+    ``init``: start from these mixture statistics (of
+    :func:`spectralnn._gaussian_choice.choose`) instead of k-means."""
     return _refine(X0, observed, ridge, components, passes, seed, copula, init)[0]
 
 
@@ -247,53 +245,3 @@ def _complete_rows(Zf, mu, P, logdetP, logpi, stats):
     S1 = S1 + R.mT @ Zf
     S2 = S2 + torch.einsum("rk,ra,rb->kab", R, Zf, Zf)
     return W, S1, S2
-
-
-class Choice(NamedTuple):
-    """What :func:`choose` found: the settings, the held-out predictions with them and the
-    mixture's statistics (a start for the final refinement)."""
-
-    ridge: float
-    components: int
-    copula: bool
-    predictions: np.ndarray
-    stats: tuple | None
-
-
-def choose(X0, observed, held_rows, held_cols, target, scales, seed=0) -> Choice:
-    """The settings with the lowest held-out error (the sum of the two judges of
-    :func:`spectralnn._preprocess.judged`): the ridge of :data:`RIDGES` with one component on
-    the values, then the copula (normal scores) if it does better on *both* judges (it cannot
-    extrapolate past a column's observed range: breast_cancer cut to 80 rows, 20% hidden,
-    chose it on the sum and got 0.100 relative error, 0.044 without), then the mixture size
-    of :data:`COMPONENTS` (at least ``d2`` rows per component, doubled while the error falls)."""
-
-    def run(key):
-        ridge, K, copula = key
-        X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None)
-        pred = X[held_rows, held_cols]
-        err = judged(pred - target, held_cols, scales)
-        return key, (err, Choice(ridge, K, copula, pred, stats))
-
-    tried = dict(parallel_map(run, [(r, 1, False) for r in RIDGES]))  # independent: at once
-
-    def errors(ridge, K, copula=False):
-        if (ridge, K, copula) not in tried:
-            tried.update([run((ridge, K, copula))])
-        return tried[ridge, K, copula][0]
-
-    def error(ridge, K, copula=False):
-        return float(errors(ridge, K, copula).sum())
-
-    ridge = min(RIDGES, key=lambda r: error(r, 1))
-    copula = bool(np.all(errors(ridge, 1, True) < errors(ridge, 1)))
-    n, d = X0.shape
-    best, best_err = 1, error(ridge, 1, copula)
-    for K in COMPONENTS[1:]:  # doubling stops at the first size that does not help
-        if K * d > n:
-            break
-        err = error(ridge, K, copula)
-        if err >= best_err:
-            break
-        best, best_err = K, err
-    return tried[ridge, best, copula][1]

@@ -27,10 +27,13 @@ import math
 
 import numpy as np
 
+from ._defaults import VALIDATION_FRACTION
+
 MIN_HELD = 50
-"""Fewer held-out entries than this make early stopping a coin toss: a matrix this small is
-trained on all its entries, stopped on its training loss (measured on a 12 x 10 rank-1 matrix
-with 9 held-out entries, parts stopped at steps 100-2000 and the average was 0.073 off)."""
+"""Fewer held-out entries than this make early stopping a coin toss (measured on a 12 x 10
+rank-1 matrix with 9 held-out entries: parts stopped at steps 100-2000 and the average was
+0.073 off): a part holds out at least this many (:data:`SMALL_SHARE`), and a matrix too small
+to spare them is trained on all its entries, stopped on its training loss."""
 
 
 SMALL_SHARE = 0.25
@@ -110,16 +113,17 @@ class Normalization:
 
 def column_units(values, cols, d2: int):
     """Per-column centre and spread: each column's own observed mean, and its own standard
-    deviation but at least ``1 / RANGE`` of its observed range.
+    deviation but at least ``1 / RANGE`` of its observed range; and which columns are *flat*
+    (observed, all at one value).
 
     Nothing is pooled across columns: their units may differ (a table with columns from 1e-3
     to 4e3), and a pooled spread put a small-unit column's values hundreds of its own standard
     deviations off. The range floor is for columns that are nearly always one value (a border
     pixel 0 in all but 30 of 1,400 rows): measured in their tiny deviation, the rare other
-    values lie 20-50 units out and dominate the training loss and every comparison. A column
-    with one observed value gets spread ``FLOOR`` times its magnitude (1e-300 at zero): its
-    entries normalise to zero and its predictions stay at its value. A column without
-    observations gets centre 0 and spread 1.
+    values lie 20-50 units out and dominate the training loss and every comparison. A flat
+    column gets spread ``FLOOR`` times its magnitude (1e-300 at zero): its entries normalise
+    to zero and its predictions stay at its value. A column without observations gets centre
+    0 and spread 1.
     """
     n = np.bincount(cols, minlength=d2).astype(np.float64)
     center = np.bincount(cols, values, d2) / np.maximum(n, 1)
@@ -129,24 +133,23 @@ def column_units(values, cols, d2: int):
     np.maximum.at(high, cols, values)
     np.minimum.at(low, cols, values)
     np.maximum.at(size, cols, np.abs(values))
+    flat = (n > 0) & (high == low)
     spread = np.maximum(spread, (high - low) / RANGE)
-    spread = np.maximum(spread, np.maximum(FLOOR * size, 1e-300))
-    return center, np.where(n > 0, spread, 1.0)
+    spread = np.where(flat, np.maximum(FLOOR * size, 1e-300), spread)
+    return center, np.where(n > 0, spread, 1.0), flat
 
 
 def judge_scales(values, cols, d2: int) -> np.ndarray:
     """The two per-column divisors of held-out errors when settings are compared
     (:func:`judged`), shape ``(2, d2)``: each column's spread (:func:`column_units`; ``inf``
-    for a column with one observed value, whose errors every candidate shares), and the
-    root-mean-square deviation of all observed entries from their column means, the same for
-    every column. Each judge is 1 for the column-mean fill on the observed entries.
+    for a flat column, whose errors every candidate shares), and the root-mean-square
+    deviation of all observed entries from their column means, the same for every column.
+    The column-mean fill scores 1 on the second judge on the observed entries, and 1 on the
+    first unless a spread is floored (less) or a column is flat (it does not count).
 
     The first alone ignores that, on a table whose columns have different units, most of the
     user's error sits in the large columns; the second alone ignores the small columns."""
-    center, spread = column_units(values, cols, d2)
-    size = np.zeros(d2)
-    np.maximum.at(size, cols, np.abs(values))
-    flat = spread <= np.maximum(FLOOR * size, 1e-300) * (1 + 1e-9)
+    center, spread, flat = column_units(values, cols, d2)
     dev = values - center[cols]
     rms = math.sqrt(max(float(np.mean(dev * dev)), 1e-300))
     return np.stack([np.where(flat, np.inf, spread), np.full(d2, rms)])
@@ -194,7 +197,7 @@ def fit_normalization(
     center = spread = None
     u = values
     if column_scale:
-        center, spread = column_units(values, cols, d2)
+        center, spread, _ = column_units(values, cols, d2)
         u = (values - center[cols]) / spread[cols]
     mean, a, b = effects(u, rows, cols, shape, lam)
     unused = math.isinf(lam)
@@ -236,9 +239,18 @@ def bounds_of(values) -> tuple[float, float]:
     return (0.0 if lo >= 0 else -np.inf), np.inf
 
 
+def small_matrix(m: int, fraction: float) -> bool:
+    """Whether ``m`` entries make a small matrix (:data:`SMALL_SHARE`): ``fraction`` of them is
+    under :data:`MIN_HELD`, but :data:`MIN_HELD` is at most :data:`SMALL_SHARE` of them, and
+    there are fewer than ``MIN_HELD / VALIDATION_FRACTION`` (500): a smaller ``fraction`` on a
+    larger matrix, or ``fraction = 0``, still means no held-out parts."""
+    small = MIN_HELD <= SMALL_SHARE * m and m * VALIDATION_FRACTION < MIN_HELD
+    return fraction > 0 and round(fraction * m) < MIN_HELD and small
+
+
 def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
     """``folds`` disjoint held-out index sets of ``round(fraction m)`` entries each, or of
-    :data:`MIN_HELD` where that is more and at most :data:`SMALL_SHARE` of the entries.
+    :data:`MIN_HELD` on a :func:`small_matrix`.
 
     One observation of every row and every column is protected (never held out), so no row or
     column loses all of its training entries. Returns a list of index arrays (may be shorter
@@ -252,10 +264,8 @@ def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
         _, first = np.unique(axis[perm], return_index=True)
         protected[perm[first]] = True
     free = perm[~protected[perm]]
-    n_val = int(round(fraction * m))
-    if n_val < MIN_HELD:  # a small matrix: parts of MIN_HELD entries, if it can spare them
-        if MIN_HELD > SMALL_SHARE * m:
-            return []
-        n_val = MIN_HELD
+    n_val = MIN_HELD if small_matrix(m, fraction) else int(round(fraction * m))
+    if n_val < MIN_HELD or m - n_val < 5:
+        return []
     parts = [free[i * n_val : (i + 1) * n_val] for i in range(folds)]
     return [np.sort(p) for p in parts if len(p) >= max(5, n_val // 2)]

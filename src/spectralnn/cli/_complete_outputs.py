@@ -158,6 +158,8 @@ def _history_figure(args, res, est):
         key = "val_rmse" if held else "train_loss"
         for k in sorted({h["fold"] for h in res.history}):
             pts = [(h["step"], h[key]) for h in res.history if h["fold"] == k]
+            if any(y is None for _, y in pts):  # a small matrix's refit: nothing held out
+                continue
             ax.plot(*zip(*pts), label=f"part {k + 1}" if held else "all entries")
         ax.set_xlabel("gradient step")
         ax.set_ylabel("held-out RMSE (data units)" if held else "training loss (normalised)")
