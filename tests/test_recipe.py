@@ -314,7 +314,7 @@ def test_a_column_flat_in_training_does_not_overflow_the_effects_choice():
     X += 3 * rng.standard_normal((40, 1))
     M = np.where(rng.random(X.shape) < 0.8, X, np.nan)
     M[:, 9] = np.nan
-    M[:2, 9] = [0.0, 1.0]
+    M[:2, 9] = [1.0, 0.0]  # the 1.0 is held out in some seeds: 1e300 spreads of 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", ColumnWarning)
@@ -336,3 +336,28 @@ def test_a_small_matrix_warns_about_a_column_its_parts_predicted_worse_than_its_
     assert res.refit
     flagged = {j for w in record if isinstance(w.message, ColumnWarning) for j in w.message.columns}
     assert flagged and flagged <= {10, 11, 12, 13}
+
+
+def test_a_column_flat_up_to_rounding_is_flat_and_a_constant_table_completes_quietly():
+    from spectralnn._preprocess import column_units
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2)) @ rng.standard_normal((2, 8)) + 5
+    X[:, 7] = 0.3
+    X[rng.random(60) < 0.3, 7] = 0.1 + 0.2  # 0.30000000000000004: rounding noise
+    M = np.where(rng.random(X.shape) < 0.8, X, np.nan)
+    r, c = np.nonzero(~np.isnan(M))
+    _, spread, flat = column_units(M[r, c], c, 8)
+    assert flat.tolist() == [False] * 7 + [True] and spread[7] > 1e-10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StillImprovingWarning)
+        res = complete(M, column_scale=True, refine=False)
+    miss = np.isnan(M)  # its noise, in a 2.6e-16 spread, had outweighed every other column
+    assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 1e-3
+
+    C = np.tile(rng.uniform(1, 5, 8), (40, 1))  # every column constant: no held-out entry
+    C = np.where(rng.random(C.shape) < 0.8, C, np.nan)  # left to choose the effects on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = complete(C, column_scale=True, refine=False).X.numpy()
+    np.testing.assert_allclose(out, np.nanmax(C, axis=0)[None, :].repeat(40, 0), rtol=1e-9)

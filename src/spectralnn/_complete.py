@@ -100,7 +100,9 @@ def complete(
     max_steps : int, default=2000
         Gradient steps per part (at most 10**7).
     validation_fraction : float, default=0.1
-        Size of each held-out part.
+        Size of each held-out part; 50 entries on a matrix of 200-500 entries where that is
+        more (:func:`_preprocess.small_matrix`: the result is then one model refit on all
+        entries, :attr:`CompletionResult.refit`); 0 holds none out.
     folds : int or "auto", default="auto"
         Number of averaged parts (``"auto"``: 3 below :data:`AVERAGE_BELOW` observed entries,
         else 1).
@@ -109,7 +111,8 @@ def complete(
     clip : bool, default=True
         Clip predictions to a rating scale or at zero (:func:`_preprocess.bounds_of`).
     max_time : float, optional
-        Wall-time budget in seconds; parts stop at it and keep their best iterates.
+        Wall-time budget in seconds; parts stop at it and keep their best iterates (a small
+        matrix's refit too late to finish is dropped for its parts' average).
     patience, tol :
         Early stopping (``_completion._done``).
     seed : int, default=0
@@ -120,7 +123,7 @@ def complete(
     refine : bool, default=True
         The ridge re-fit of rows and the Gaussian-mixture step of tables
         (:func:`spectralnn._gaussian.applies`); False gives
-        the averaged SNN parts alone.
+        the averaged SNN parts (or a small matrix's refit) alone.
     refit : ignored
         Kept for callers of the earlier recipe.
 

@@ -55,13 +55,13 @@ class _Finish:
     t0: float
     progress: object
 
-    def _result(self, fitted, use_cols, clip, refit=None) -> CompletionResult:
+    def _result(self, fitted, use_cols, clip, refit=None, late=None) -> CompletionResult:
         """The result of the parts ``fitted``; its predictions are ``refit``'s (a model trained
-        on every entry) when given, and the parts' average otherwise."""
+        on every entry) when given, and the parts' average otherwise (``late``: a refit that
+        ran out of time, diverged or stalled; its status is the result's)."""
         folds = fitted if refit is None else [refit]
         self.refit_used = refit is not None
-        # the parts' states: the refit runs to its chosen step on purpose, unless it broke
-        broke = [refit] if refit is not None and refit.fit.status in ("diverged", "stalled") else []
+        broke = [] if late is None else [late]  # the refit stops at its chosen step on purpose
         norm_all = _preprocess.fit_normalization(
             self.values,
             self.rows,
@@ -269,7 +269,8 @@ class _Finish:
         return X0, obs, part.held, train
 
     def _column_check(self, res, fitted):
-        held = [f.held for f in fitted if f.held is not None]
+        live = [f for f in fitted if f.held is not None and f.fit.status != "diverged"]
+        held = [f.held for f in live]
         if not held or self.shape[1] > TABLE_COLUMNS:  # a table's columns, not a ratings matrix's
             return
         if res.mean_columns is not None:  # refined: the held-out entries are observed in X
@@ -284,7 +285,7 @@ class _Finish:
             d2 = self.shape[1]
             mean = _column_means(self.values, self.cols, d2)
             pred = []
-            for f in (f for f in fitted if f.held is not None):
+            for f in live:
                 fr, fc = self.rows[f.held], self.cols[f.held]
                 pred.append(f.norm.inverse_at(f.fit.predict(fr, fc), fr, fc))
             pred = np.concatenate(pred)

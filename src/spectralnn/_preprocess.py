@@ -37,12 +37,12 @@ to spare them is trained on all its entries, stopped on its training loss."""
 
 
 SMALL_SHARE = 0.25
-"""A matrix with too few entries for ``fraction`` of them to make a :data:`MIN_HELD`-entry
-part holds out :data:`MIN_HELD` entries a part while they are at most this share of its
-entries, and is then trained once more on all of them (``_complete_run``); smaller ones get
-no parts. Without parts, tables of 25-36 rows trained on everything with no stopping rule
-came out worse than their column means (wine cut to 36 x 13 at 20% hidden: 0.68 relative
-error, its mean fill 0.34)."""
+"""A matrix of fewer than 500 entries, too few for ``fraction`` of them to make a
+:data:`MIN_HELD`-entry part, holds out :data:`MIN_HELD` entries a part while they are at most
+this share of its entries, and is then trained once more on all of them (``_complete_run``;
+:func:`small_matrix`); smaller ones get no parts. Without parts, tables of 25-36 rows trained
+on everything with no stopping rule came out worse than their column means (wine cut to
+36 x 13 at 20% hidden: 0.68 relative error, its mean fill 0.34)."""
 
 
 LAMBDAS = (0.5, 2.0, 5.0, 15.0, 50.0, math.inf)
@@ -52,7 +52,8 @@ RANGE = 8.0
 """A column's spread is at least its observed range over this (:func:`column_units`)."""
 
 FLOOR = 1e-9
-"""A column's spread is at least this fraction of its largest observed magnitude."""
+"""A column's spread is at least this fraction of its largest observed magnitude; a column at
+that floor counts as flat (:func:`column_units`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +121,12 @@ def column_units(values, cols, d2: int):
     to 4e3), and a pooled spread put a small-unit column's values hundreds of its own standard
     deviations off. The range floor is for columns that are nearly always one value (a border
     pixel 0 in all but 30 of 1,400 rows): measured in their tiny deviation, the rare other
-    values lie 20-50 units out and dominate the training loss and every comparison. A flat
-    column gets spread ``FLOOR`` times its magnitude (1e-300 at zero): its entries normalise
-    to zero and its predictions stay at its value. A column without observations gets centre
-    0 and spread 1.
+    values lie 20-50 units out and dominate the training loss and every comparison. Every
+    spread is at least ``FLOOR`` times the column's largest magnitude (1e-300 at zero), and a
+    column at that floor is flat (0.3 with some entries 0.1 + 0.2 = 0.30000000000000004 is):
+    its entries normalise to (nearly) zero and its predictions stay at its value, where its
+    rounding noise measured in its own 2.6e-16 spread dominated every comparison. A column
+    without observations gets centre 0 and spread 1.
     """
     n = np.bincount(cols, minlength=d2).astype(np.float64)
     center = np.bincount(cols, values, d2) / np.maximum(n, 1)
@@ -133,9 +136,9 @@ def column_units(values, cols, d2: int):
     np.maximum.at(high, cols, values)
     np.minimum.at(low, cols, values)
     np.maximum.at(size, cols, np.abs(values))
-    flat = (n > 0) & (high == low)
-    spread = np.maximum(spread, (high - low) / RANGE)
-    spread = np.where(flat, np.maximum(FLOOR * size, 1e-300), spread)
+    floor = np.maximum(FLOOR * size, 1e-300)
+    spread = np.maximum(np.maximum(spread, (high - low) / RANGE), floor)
+    flat = (n > 0) & (spread <= floor * (1 + 1e-9))  # one value, up to rounding
     return center, np.where(n > 0, spread, 1.0), flat
 
 
