@@ -58,10 +58,10 @@ class _Finish:
     def _result(self, fitted, use_cols, clip, refit=None, late=None) -> CompletionResult:
         """The result of the parts ``fitted``; its predictions are ``refit``'s (a model trained
         on every entry) when given, and the parts' average otherwise (``late``: a refit that
-        ran out of time, diverged or stalled; its status is the result's)."""
+        ran out of time, diverged or stalled; the result's status says "time" for the first)."""
         folds = fitted if refit is None else [refit]
         self.refit_used = refit is not None
-        broke = [] if late is None else [late]  # the refit stops at its chosen step on purpose
+        broke = [late] if late is not None and late.fit.status == "time" else []
         norm_all = _preprocess.fit_normalization(
             self.values,
             self.rows,
