@@ -61,9 +61,11 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
     )
     n, d = X0.shape
     best, best_err = 1, error(ridge, 1, copula)
-    for K in COMPONENTS[1:]:  # doubling stops at the first size that does not help
-        if K * d > n:
-            break
+    sizes = [K for K in COMPONENTS[1:] if K * d <= n]
+    for i, K in enumerate(sizes):  # doubling stops at the first size that does not help
+        if i % 2 == 0:  # two sizes at once: the larger is often next (digits: 2, 4, 8, 16)
+            pair = [(ridge, k, copula) for k in sizes[i : i + 2]]
+            tried.update(parallel_map(run, [key for key in pair if key not in tried]))
         err = error(ridge, K, copula)
         if err >= best_err:
             break
