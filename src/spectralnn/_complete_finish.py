@@ -51,7 +51,6 @@ class _Finish:
     notes: list
     _worse_columns: np.ndarray
     refine: bool
-    refit_used: bool
     t0: float
     progress: object
 
@@ -60,7 +59,6 @@ class _Finish:
         on every entry) when given, and the parts' average otherwise (``late``: a refit that
         ran out of time, diverged or stalled; the result's status says "time" for the first)."""
         folds = fitted if refit is None else [refit]
-        self.refit_used = refit is not None
         broke = [late] if late is not None and late.fit.status == "time" else []
         norm_all = _preprocess.fit_normalization(
             self.values,
@@ -172,7 +170,7 @@ class _Finish:
         if fitted[0].held is None:
             ch = _Choice(_gaussian.DEFAULT_RIDGE, 1, False, np.ones(d2), np.zeros(d2, bool))
         else:
-            ch = self._choose_mixture(fitted, seed)
+            ch = self._choose_mixture(fitted, seed, res.refit)
             if not ch.better:  # e.g. a sparse ratings matrix with few items: the SNN stays
                 return
             res.validation_error = ch.rmse  # of what is returned, not of the SNN parts
@@ -194,7 +192,7 @@ class _Finish:
         res.weights, res.mean_columns = ch.weight, np.flatnonzero(ch.weight == 0)
         self._worse_columns = np.flatnonzero(ch.worse)
 
-    def _choose_mixture(self, fitted, seed) -> _Choice:
+    def _choose_mixture(self, fitted, seed, refit=False) -> _Choice:
         """The settings chosen on the first part's held-out entries (the copula on every
         part's: :func:`_gaussian_choice.choose`), then judged on every part's held-out
         entries, each part refined from its own SNN with its held-out entries hidden: the
@@ -243,7 +241,7 @@ class _Finish:
         worse = _worse_than_mean(pred, mean, v, c, d2) | _at_one_value(v, c, d2)
         final = _cross_fitted(pred, mean, v, c, d2, [len(p[2]) for p in parts], weight)
         judged = _preprocess.judged
-        if self.refit_used:  # the parts only stand in for the refit: most of them must agree
+        if refit:  # the parts only stand in for the refit: most of them must agree
             ends = np.cumsum([len(p[2]) for p in parts])[:-1]
             wins = sum(
                 judged(final[k] - v[k], c[k], scales).sum()

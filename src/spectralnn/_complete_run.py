@@ -49,7 +49,6 @@ class _Context(_Finish):
         self.post: list = []  # seconds of each part's work after training (its re-fit)
         self.n_parts = 1
         self.refine = True
-        self.refit_used = False
 
     def build(self, fold: int = 0):
         """The model of part ``fold``: its own seed, so random inits differ between parts."""
@@ -62,34 +61,31 @@ class _Context(_Finish):
     def normalization(self, train, held, column_scale, lam=None):
         r, c, v = self.rows[train], self.cols[train], self.values[train]
         if lam is None:
-            lam = math.inf
-            if held is not None:
-                u = v
-                if column_scale:
-                    center, spread, flat = _preprocess.column_units(v, c, self.shape[1])
-                    # a column flat in training measures its held-out entries in no unit
-                    held = held[~flat[self.cols[held]]]
-                    if len(held) == 0:  # nothing left to judge the effects on
-                        return _preprocess.fit_normalization(
-                            v, r, c, self.shape, column_scale=column_scale, lam=lam
-                        )
-                    u = (v - center[c]) / spread[c]
-                    uh = (self.values[held] - center[self.cols[held]]) / spread[self.cols[held]]
-                else:
-                    uh = self.values[held]
-                r_all = np.concatenate([r, self.rows[held]])
-                c_all = np.concatenate([c, self.cols[held]])
-                idx = np.arange(len(r))
-                lam = _preprocess.choose_lambda(
-                    np.concatenate([u, uh]),
-                    r_all,
-                    c_all,
-                    self.shape,
-                    idx,
-                    np.arange(len(r), len(r_all)),
-                )
+            lam = math.inf if held is None else self._shrinkage(r, c, v, held, column_scale)
         return _preprocess.fit_normalization(
             v, r, c, self.shape, column_scale=column_scale, lam=lam
+        )
+
+    def _shrinkage(self, r, c, v, held, column_scale) -> float:
+        """The effects' shrinkage chosen on the ``held`` entries (:func:`choose_lambda`), in
+        column units when ``column_scale``."""
+        u, uh = v, self.values[held]
+        if column_scale:
+            center, spread, flat = _preprocess.column_units(v, c, self.shape[1])
+            held = held[~flat[self.cols[held]]]  # a column flat in training has no unit
+            if len(held) == 0:  # nothing left to judge the effects on
+                return math.inf
+            u = (v - center[c]) / spread[c]
+            uh = (self.values[held] - center[self.cols[held]]) / spread[self.cols[held]]
+        r_all = np.concatenate([r, self.rows[held]])
+        c_all = np.concatenate([c, self.cols[held]])
+        return _preprocess.choose_lambda(
+            np.concatenate([u, uh]),
+            r_all,
+            c_all,
+            self.shape,
+            np.arange(len(r)),
+            np.arange(len(r), len(r_all)),
         )
 
     def _eta(self, k, step, spent) -> float | None:

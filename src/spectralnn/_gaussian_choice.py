@@ -51,14 +51,13 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
             tried.update([run((ridge, K, copula))])
         return float(tried[ridge, K, copula][0].sum())
 
+    def pooled(ridge, copula):  # one Gaussian's judges on every part's held-out entries
+        error(ridge, 1, copula)
+        first = tried[ridge, 1, copula][1].predictions - target
+        return _pooled(first, ridge, copula, others, seed, scales, held_cols)
+
     ridge = min(RIDGES, key=lambda r: error(r, 1))
-    error(ridge, 1, True)
-    copula = bool(
-        np.all(
-            _pooled(tried, ridge, True, others, seed, scales, held_cols, target)
-            < _pooled(tried, ridge, False, others, seed, scales, held_cols, target)
-        )
-    )
+    copula = bool(np.all(pooled(ridge, True) < pooled(ridge, False)))
     n, d = X0.shape
     best, best_err = 1, error(ridge, 1, copula)
     sizes = [K for K in COMPONENTS[1:] if K * d <= n]
@@ -73,15 +72,15 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
     return tried[ridge, best, copula][1]
 
 
-def _pooled(tried, ridge, copula, others, seed, scales, cols, target):
-    """The judges of one Gaussian (``ridge``, ``copula``) on the first part's held-out entries
-    (from ``tried``) and the ``others``' together."""
+def _pooled(first, ridge, copula, others, seed, scales, cols):
+    """The judges of one Gaussian (``ridge``, ``copula``) on the first part's held-out
+    residuals ``first`` (in columns ``cols``) and the ``others``' together."""
 
     def part(p):
         X, _ = _refine(p[0], p[1], ridge, 1, CHOICE_PASSES, seed, copula, None)
         return X[p[2], p[3]] - p[4], p[3]
 
-    runs = [(tried[ridge, 1, copula][1].predictions - target, cols)]
+    runs = [(first, cols)]
     runs += parallel_map(part, others)
     return judged(
         np.concatenate([r for r, _ in runs]), np.concatenate([c for _, c in runs]), scales
