@@ -454,3 +454,26 @@ def test_the_copula_is_judged_on_every_parts_held_out_entries():
         res = complete(np.where(miss, np.nan, X))
     assert res.refined is not None and res.copula is False
     assert np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss]) < 0.15  # 0.102
+
+
+@pytest.mark.parametrize("copula", [False, True])
+def test_sparse_em_passes_leave_out_negligible_components_and_match_full_passes(
+    monkeypatch, copula
+):
+    X, hidden = _clusters()
+    X0 = np.where(hidden, X[~hidden].mean(), X)
+    solved = []
+    real = _gaussian_rows.Chunk.solve
+
+    def counting(self, zc, *args):
+        solved.append(len(zc))
+        return real(self, zc, *args)
+
+    monkeypatch.setattr(_gaussian_rows.Chunk, "solve", counting)
+    sparse = _gaussian.refine(X0, ~hidden, 0.01, 8, passes=8, copula=copula)
+    n_sparse, solved[:] = sum(solved), []
+    monkeypatch.setattr(_gaussian, "FULL_EVERY", 1)  # every pass with every component
+    full = _gaussian.refine(X0, ~hidden, 0.01, 8, passes=8, copula=copula)
+    assert n_sparse < 0.75 * sum(solved)  # most rows belong to few of the 8 components
+    assert np.abs(sparse - full).max() < 1e-4 * np.abs(full).max()
+    assert np.array_equal(sparse[~hidden], X[~hidden])

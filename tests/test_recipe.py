@@ -258,7 +258,9 @@ def test_a_small_matrix_holds_out_fifty_entry_parts_and_refits_on_all_of_them():
     keep = np.random.default_rng(0).random(len(rows)) < 0.8  # 336 entries: 10% is 34
     parts = held_out_parts(rows[keep], cols[keep], (30, 14), 3, 0.1, seed=0)
     assert [len(p) for p in parts] == [MIN_HELD] * 3
-    assert held_out_parts(rows[:150], cols[:150], (30, 14), 3, 0.1, seed=0) == []  # > 25%
+    # a tiny matrix (under 200 entries): parts of a quarter of its entries, none under 80
+    assert [len(p) for p in held_out_parts(rows[:150], cols[:150], (30, 14), 3, 0.1, 0)] == [38] * 3
+    assert held_out_parts(rows[:70], cols[:70], (30, 14), 3, 0.1, seed=0) == []
     assert held_out_parts(rows[keep], cols[keep], (30, 14), 3, 0.0, seed=0) == []  # asked none
     r, c = np.indices((300, 300)).reshape(2, -1)  # a large matrix, a tiny fraction: none
     assert held_out_parts(r, c, (300, 300), 3, 1e-4, seed=0) == []
@@ -361,3 +363,61 @@ def test_a_column_flat_up_to_rounding_is_flat_and_a_constant_table_completes_qui
         warnings.simplefilter("error")
         out = complete(C, column_scale=True, refine=False).X.numpy()
     np.testing.assert_allclose(out, np.nanmax(C, axis=0)[None, :].repeat(40, 0), rtol=1e-9)
+
+
+def test_a_tiny_table_stops_on_its_parts_instead_of_fitting_every_entry():
+    # 15 rows of scikit-learn's diabetes table in its own units (105-130 observed entries):
+    # trained on every entry to the step limit, worse than the column means (relative error
+    # 0.58 and 0.24 against 0.28 and 0.17; worst column 6.7x and 7.9x its mean fill's error);
+    # stopped on parts of a quarter of the entries and refit: 0.26 and 0.16, 1.2x and 1.4x
+    sklearn = pytest.importorskip("sklearn.datasets")
+    d = sklearn.load_diabetes(scaled=False).data
+    for seed, level in ((1, 0.2), (2, 0.3)):
+        rng = np.random.default_rng(seed)
+        X = d[np.sort(rng.permutation(len(d))[:15])]
+        hidden = rng.random(X.shape) < level
+        hidden[np.arange(15), np.arange(15) % 10] = False  # every row and column observed
+        M = np.where(hidden, np.nan, X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = complete(M)
+        assert res.refit and res.normalization.lam == math.inf  # no row/column effects
+        mean = np.nanmean(M, 0) + 0 * X
+        sq = [np.where(hidden, A - X, 0.0) ** 2 for A in (res.X.numpy(), mean)]
+        some = hidden.any(0)  # columns with hidden entries
+        worst = np.max(np.sqrt(sq[0].sum(0)[some] / sq[1].sum(0)[some]))
+        assert worst < 2.0
+        assert _miss_error(res.X.numpy(), M, X) < _miss_error(mean, M, X)
+
+
+def test_a_tiny_exactly_low_rank_matrix_is_recovered_and_its_parts_stop_once_fitted():
+    M, X = _low_rank(d1=12, d2=10, frac=0.75, seed=0)
+    res = complete(M)
+    assert res.refit and res.refined is None
+    assert _miss_error(res.X.numpy(), M, X) < 1e-3
+    steps = [h["step"] for h in res.history if h["fold"] < 3 and h["val_rmse"] is not None]
+    assert max(steps) < 2000  # the parts stop once their training entries are fitted
+
+
+def test_an_unrefined_table_fills_columns_observed_at_one_value_by_their_mean():
+    # 20 rows, 30 columns (fewer rows than columns: never refined); column 0 is 0 in all
+    # observed entries but one, and its hidden entries are 0: a low-rank model borrows the
+    # other columns' values for it
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.standard_normal((20, 3)) @ rng.standard_normal((3, 30))) + 1.0
+    X[:, 0] = 0.0
+    X[4, 0] = 6.0
+    X[:, 0] += 0.0 * X[:, 1]
+    hidden = rng.random(X.shape) < 0.2
+    hidden[4, 0] = False
+    hidden[np.arange(20), np.arange(20)] = False
+    M = np.where(hidden, np.nan, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = complete(M)
+    assert res.refined is None and 0 in res.mean_columns.tolist()
+    mean0 = np.nanmean(M[:, 0])
+    assert np.allclose(res.X.numpy()[hidden[:, 0], 0], mean0)
+    r, c = np.nonzero(hidden)
+    assert np.allclose(res.predict(r, c), res.X.numpy()[r, c])  # predict agrees with X
+    assert len(res.mean_columns) < 5  # the other columns keep the model

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -15,26 +14,15 @@ from ._column_weights import (
     _column_means,
     _column_weights,
     _cross_fitted,
+    _one_value_fill,
     _worse_than_mean,
 )
 from ._complete_defaults import DENSE_LIMIT, TABLE_COLUMNS
 from ._complete_result import ColumnWarning, CompletionResult, _status
 from ._completion import STALL_STEPS
+from ._gaussian_choice import Judged
 from ._threads import parallel_map
 from .errors import StallWarning, StillImprovingWarning, warn_user
-
-
-class _Choice(NamedTuple):
-    """The refinement's settings and columns' weights (:meth:`_Finish._choose_mixture`)."""
-
-    ridge: float
-    components: int
-    copula: bool
-    weight: np.ndarray  # per column, in [0, 1]: see _column_weights
-    worse: np.ndarray  # per column: the refinement lost to the mean, or could not be judged
-    rmse: float = math.nan
-    better: bool = True
-    stats: tuple = ()  # the chosen mixture of every part: the final refinements' starts
 
 
 class _Finish:
@@ -97,6 +85,9 @@ class _Finish:
             res.X = torch.from_numpy(res.predict(r, c).reshape(self.shape))
         if self.refine and _gaussian.applies(self.shape, fitted[0].held is not None):
             self._gaussian_step(res, fitted)
+        if res.refined is None and res.X is not None and self.shape[1] <= TABLE_COLUMNS:
+            X, res.mean_columns = _one_value_fill(res.X.numpy(), self.values, self.rows, self.cols)
+            res.X = torch.from_numpy(X)
         self._column_check(res, fitted)
         res.wall_time = time.perf_counter() - self.t0
         return res
@@ -168,7 +159,7 @@ class _Finish:
                 }
             )
         if fitted[0].held is None:
-            ch = _Choice(_gaussian.DEFAULT_RIDGE, 1, False, np.ones(d2), np.zeros(d2, bool))
+            ch = Judged(_gaussian.DEFAULT_RIDGE, 1, False, np.ones(d2), np.zeros(d2, bool))
         else:
             ch = self._choose_mixture(fitted, seed, res.refit)
             if not ch.better:  # e.g. a sparse ratings matrix with few items: the SNN stays
@@ -192,7 +183,7 @@ class _Finish:
         res.weights, res.mean_columns = ch.weight, np.flatnonzero(ch.weight == 0)
         self._worse_columns = np.flatnonzero(ch.worse)
 
-    def _choose_mixture(self, fitted, seed, refit=False) -> _Choice:
+    def _choose_mixture(self, fitted, seed, refit=False) -> Judged:
         """The settings chosen on the first part's held-out entries (the copula on every
         part's: :func:`_gaussian_choice.choose`), then judged on every part's held-out
         entries, each part refined from its own SNN with its held-out entries hidden: the
@@ -253,7 +244,7 @@ class _Finish:
             better = judged(final - v, c, scales).sum() < judged(snn_pred - v, c, scales).sum()
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
         starts = tuple(st for st in stats if st is not None)
-        return _Choice(ridge, components, copula, weight, worse, rmse, better, starts)
+        return Judged(ridge, components, copula, weight, worse, rmse, better, starts)
 
     def _held_part(self, part):
         """``(X0, observed, held, train)`` of a part: its SNN's completion in data units with
@@ -271,7 +262,7 @@ class _Finish:
         held = [f.held for f in live]
         if not held or self.shape[1] > TABLE_COLUMNS:  # a table's columns, not a ratings matrix's
             return
-        if res.mean_columns is not None:  # refined: the held-out entries are observed in X
+        if res.refined is not None:  # the held-out entries are observed in X
             worse, what = self._worse_columns, " or held out at one value"
             how = (
                 "they are filled by their mean or pulled toward it (CompletionResult.weights; "
@@ -288,6 +279,8 @@ class _Finish:
                 pred.append(f.norm.inverse_at(f.fit.predict(fr, fc), fr, fc))
             pred = np.concatenate(pred)
             worse = np.flatnonzero(_worse_than_mean(pred, mean[c], v, c, d2))
+            filled = [] if res.mean_columns is None else res.mean_columns  # by their mean
+            worse = np.setdiff1d(worse, filled)
             how, what = "their values may not follow the low-rank structure of the rest", ""
         if len(worse):
             msg = (

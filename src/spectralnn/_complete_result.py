@@ -55,9 +55,11 @@ class CompletionResult:
     """Per column of a refined table, the weight w of its refined values in mean + w (refined -
     mean), chosen on held-out entries (None: not refined)."""
     mean_columns: np.ndarray | None = None
-    """Columns of a refined table filled by their observed mean (weight 0 in :attr:`weights`):
-    held out at one value, or predicted with no useful correlation on their held-out entries
-    (None: not refined)."""
+    """Columns of a table filled by their observed mean: of a refined table, those of weight 0
+    in :attr:`weights` (held out at one value, or predicted with no useful correlation on
+    their held-out entries); of a table left unrefined, those observed at one value (all but
+    a few of their entries). None for a ratings matrix (over 200 columns) or without
+    :attr:`X`."""
 
     def __repr__(self) -> str:  # the fields hold matrices and histories: a summary instead
         val = "n/a" if self.validation_error is None else f"{self.validation_error:.4g}"
@@ -92,7 +94,7 @@ class CompletionResult:
         """Predictions at integer positions ``rows, cols`` (1-D, the user's units)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         cols = np.asarray(cols, dtype=np.int64).reshape(-1)
-        if self.refined is not None and self.X is not None:
+        if self.X is not None and self.mean_columns is not None:  # refined, or mean columns
             return self.X.numpy()[rows, cols]
         live = [f for f in self.folds if f.fit.status != "diverged"] or self.folds
         out = np.mean(

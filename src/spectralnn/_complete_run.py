@@ -49,6 +49,7 @@ class _Context(_Finish):
         self.post: list = []  # seconds of each part's work after training (its re-fit)
         self.n_parts = 1
         self.refine = True
+        self.effects = True  # row/column effects chosen on held-out entries (not on tiny ones)
 
     def build(self, fold: int = 0):
         """The model of part ``fold``: its own seed, so random inits differ between parts."""
@@ -60,8 +61,9 @@ class _Context(_Finish):
 
     def normalization(self, train, held, column_scale, lam=None):
         r, c, v = self.rows[train], self.cols[train], self.values[train]
-        if lam is None:
-            lam = math.inf if held is None else self._shrinkage(r, c, v, held, column_scale)
+        if lam is None:  # no row/column effects without held-out entries to choose them on
+            use = held is not None and self.effects
+            lam = self._shrinkage(r, c, v, held, column_scale) if use else math.inf
         return _preprocess.fit_normalization(
             v, r, c, self.shape, column_scale=column_scale, lam=lam
         )
@@ -162,15 +164,12 @@ class _Context(_Finish):
         self.n_parts = max(len(parts), 1)
         everything = np.arange(m)
         if not parts:  # too few entries to hold out: column units where the units differ
-            use_cols = bool(column_scale) and self.shape[1] <= TABLE_COLUMNS
-            if column_scale == "auto" and use_cols:
-                n = np.bincount(self.cols, minlength=self.shape[1])
-                _, spread, flat = _preprocess.column_units(self.values, self.cols, self.shape[1])
-                spread = spread[(n > 0) & ~flat]  # columns with a spread of their own
-                use_cols = len(spread) > 0 and spread.max() > UNITS_SPAN * spread.min()
+            use_cols = self._units_differ(column_scale)
             norm = self.normalization(everything, None, use_cols)
             fitted = [self.train(0, "all entries", everything, None, norm)]
         else:
+            if _preprocess.tiny_matrix(m):  # parts too small to choose the normalization
+                column_scale, self.effects = self._units_differ(column_scale), False
             small = _preprocess.small_matrix(m, fraction)  # parts of MIN_HELD entries
             if small:  # stops on 50 entries are noisy; training so small a matrix is cheap
                 self.patience *= SMALL_PATIENCE
@@ -189,13 +188,28 @@ class _Context(_Finish):
                 return self._result(fitted, use_cols, clip, refit)
         return self._result(fitted, use_cols, clip)
 
+    def _units_differ(self, column_scale) -> bool:
+        """``column_scale`` decided without held-out entries: column units on a table whose
+        columns' spreads span more than :data:`UNITS_SPAN` (``"auto"``)."""
+        use_cols = bool(column_scale) and self.shape[1] <= TABLE_COLUMNS
+        if column_scale == "auto" and use_cols:
+            n = np.bincount(self.cols, minlength=self.shape[1])
+            _, spread, flat = _preprocess.column_units(self.values, self.cols, self.shape[1])
+            spread = spread[(n > 0) & ~flat]  # columns with a spread of their own
+            use_cols = len(spread) > 0 and spread.max() > UNITS_SPAN * spread.min()
+        return use_cols
+
     def _refit(self, fitted, use_cols):
         """One model on every entry, trained for the parts' median best step: the parts of a
         small matrix (:data:`_preprocess.SMALL_SHARE`) hold out a large share of its entries,
         and one of them stopping early on its 50 held-out entries spoils their average (a
         30 x 14 rank-2 matrix at 20% hidden: parts stopped at steps 170, 1010 and 2000, their
         average 0.034 off; this refit 3e-4)."""
-        steps = max(int(np.median([f.fit.best_step for f in fitted])), 1)
+        last = [f.fit.history[-1]["step"] for f in fitted]  # a part best at its end found
+        best = [
+            f.fit.best_step if f.fit.best_step < n else self.max_steps for f, n in zip(fitted, last)
+        ]
+        steps = max(int(np.median(best)), 1)  # no stop: the refit stops on its own fit
         everything = np.arange(len(self.values))
         norm = self.normalization(everything, None, use_cols, fitted[0].norm.lam)
         kept, self.max_steps = self.max_steps, steps

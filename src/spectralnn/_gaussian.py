@@ -62,6 +62,18 @@ DEFAULT_RIDGE = 1e-2
 """The ridge of a table too small for a held-out part (the value chosen most often on the
 scikit-learn tables); such a table gets one component."""
 
+NEGLIGIBLE = 1e-8
+"""A row's component whose responsibility fell below this in the last pass is left out of the
+next (its share of the row's estimate is below it too): most rows of a mixture belong to one
+or two components, and solving each row's block under every component cost ``K`` times the
+work (digits at 20% hidden, 16 components: 8 passes took 1.52 s with every component and
+0.72 s this way, the estimates within 3e-4 of each other on a 0..16 scale). Every
+:data:`FULL_EVERY`-th pass, the first included, uses every component, so a component a row
+was leaving can win it back (sparse EM, Neal and Hinton 1998)."""
+
+FULL_EVERY = 4
+"""Every this many passes one uses every component for every row (:data:`NEGLIGIBLE`)."""
+
 CHUNK_ROWS = 512
 """Rows solved per batch, at most: the temporaries are ``K x rows x b x d`` for blocks of
 ``b`` (see :func:`_chunk_rows`)."""
@@ -117,9 +129,11 @@ def _refine(X0, observed, ridge, components, passes, seed, copula, init):
     chunks = _rows.chunks(miss, _chunk_rows(components, X.shape[1]))
     stats = _initial_stats(Z, components, seed) if init is None else init
     var = torch.zeros_like(Z)  # predictive variances (of the last pass; none without passes)
+    resp = None  # the last pass's responsibilities: which components each row needs
     for k in range(passes):  # only the copula's back-transform reads the variances
         last = marg is not None and k == passes - 1
-        Z, stats, v = _em_pass(Z, miss, chunks, stats, ridge, variance=last)
+        active = None if k % FULL_EVERY == 0 or resp is None else resp > NEGLIGIBLE
+        Z, stats, v, resp = _em_pass(Z, miss, chunks, stats, ridge, last, active)
         var = var if v is None else v
     if marg is None:
         low, high = _observed_range(Z, miss)
@@ -189,10 +203,12 @@ def _parameters(stats, ridge, n):
     return mu, cov, P, torch.linalg.slogdet(P)[1], torch.log(Wc / n)
 
 
-def _em_pass(Z, miss, chunks, stats, ridge, variance=False):
+def _em_pass(Z, miss, chunks, stats, ridge, variance=False, active=None):
     """One EM pass: parameters from ``stats``, then every row's responsibilities and
-    conditional means, the next statistics and (``variance``) each missing entry's predictive
-    variance under the mixture (zero on observed entries; else None)."""
+    conditional means, the next statistics, (``variance``) each missing entry's predictive
+    variance under the mixture (zero on observed entries; else None) and the responsibilities
+    of the rows with missing entries (zero elsewhere). ``active``: ``(n, K)``, the components
+    each row is solved under (default all; :data:`NEGLIGIBLE`)."""
     n, d = Z.shape
     mu, cov, P, logdetP, logpi = _parameters(stats, ridge, n)
     K = len(mu)
@@ -205,35 +221,43 @@ def _em_pass(Z, miss, chunks, stats, ridge, variance=False):
     inv_obs = torch.zeros(K, (d + 1) ** 2, dtype=Z.dtype)  # inverses of observed blocks
     weight_obs = torch.zeros(K, dtype=Z.dtype)
     var = torch.zeros_like(Z) if variance else None
+    resp = torch.zeros(n, K, dtype=Z.dtype)
     for chunk in chunks:
         rows, m = chunk.rows, miss[chunk.rows]
-        zs, ll, covs = [], [], []
+        zk = torch.zeros(len(rows), K, d, dtype=Z.dtype)
+        ll = torch.full((len(rows), K), -math.inf, dtype=Z.dtype)
+        parts = []  # (the chunk's rows solved under component k, their sub-chunk, C)
         for k in range(K):
-            zc = torch.where(m, 0.0, Z[rows] - mu[k])
-            z, lk, C = chunk.solve(zc, m, P[k], pads[chunk.form][k], logdetP[k])
-            zs.append(z + mu[k])
-            ll.append(lk + logpi[k])
-            covs.append(C)
-        R = torch.softmax(torch.stack(ll, 1), 1)  # (rows, K)
-        zk = torch.stack(zs, 1)  # (rows, K, d)
+            sel = _rows.ALL if active is None else torch.nonzero(active[rows, k])[:, 0]
+            sub = chunk.subset(sel)
+            if len(sub.rows) == 0:
+                continue
+            zc = torch.where(m[sel], 0.0, Z[sub.rows] - mu[k])
+            z, lk, C = sub.solve(zc, m[sel], P[k], pads[chunk.form][k], logdetP[k])
+            zk[sel, k] = z + mu[k]
+            ll[sel, k] = lk + logpi[k]
+            parts.append((k, sel, sub, C))
+        R = torch.softmax(ll, 1)  # (rows, K); zero where a component was left out
+        resp[rows] = R
         out[rows] = (R[:, :, None] * zk).sum(1)
         if var is not None:  # E[z^2] - E[z]^2 over the components, on the missing entries
-            pad = pads[chunk.form]
-            second = [chunk.variance(C, pad[k], m) + zs[k] ** 2 for k, C in enumerate(covs)]
-            v = (R[:, :, None] * torch.stack(second, 1)).sum(1) - out[rows] ** 2
-            var[rows] = torch.where(m, v.clamp_min(0.0), 0.0)
+            second = torch.zeros(len(rows), d, dtype=Z.dtype)
+            for k, sel, sub, C in parts:
+                v = sub.variance(C, pads[chunk.form][k], m[sel]) + zk[sel, k] ** 2
+                second[sel] += R[sel, k, None] * v
+            var[rows] = torch.where(m, (second - out[rows] ** 2).clamp_min(0.0), 0.0)
         W += R.sum(0)
         S1 += torch.einsum("ik,ika->ka", R, zk)
         S2 += torch.einsum("ik,ika,ikb->kab", R, zk, zk)
-        for k in range(K):
-            chunk.add_covariance(cond[k], inv_obs[k], weight_obs[k : k + 1], R[:, k], covs[k])
+        for k, sel, sub, C in parts:
+            sub.add_covariance(cond[k], inv_obs[k], weight_obs[k : k + 1], R[sel, k], C)
     S2 += _rows.conditional_sum(cond, inv_obs, weight_obs, cov)
     full = torch.ones(n, dtype=torch.bool)
     for chunk in chunks:
         full[chunk.rows] = False
     if bool(full.any()):  # rows without missing entries: responsibilities only
         W, S1, S2 = _complete_rows(Z[full], mu, P, logdetP, logpi, (W, S1, S2))
-    return out, (W, S1, S2), var
+    return out, (W, S1, S2), var, resp
 
 
 def _complete_rows(Zf, mu, P, logdetP, logpi, stats):

@@ -4,6 +4,7 @@ components."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +23,20 @@ class Choice(NamedTuple):
     copula: bool
     predictions: np.ndarray
     stats: tuple | None
+
+
+class Judged(NamedTuple):
+    """The refinement's settings and columns' weights, judged on every part's held-out entries
+    (``_Finish._choose_mixture`` of ``_complete_finish.py``)."""
+
+    ridge: float
+    components: int
+    copula: bool
+    weight: np.ndarray  # per column, in [0, 1]: see ``_column_weights``
+    worse: np.ndarray  # per column: the refinement lost to the mean, or could not be judged
+    rmse: float = math.nan
+    better: bool = True
+    stats: tuple = ()  # the chosen mixture of every part: the final refinements' starts
 
 
 def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()) -> Choice:

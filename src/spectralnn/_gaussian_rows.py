@@ -30,12 +30,22 @@ def padded(M: torch.Tensor) -> torch.Tensor:
     return out.reshape(K, -1)
 
 
+ALL = slice(None)
+"""Every row of a chunk (:meth:`Chunk.subset`)."""
+
+
 @dataclasses.dataclass
 class Chunk:
     rows: torch.Tensor
     idx: torch.Tensor  # (n, q): the block's columns, padded with d
     pair: torch.Tensor  # (n, q, q): flat indices of the block in the padded layout
     form: str  # "precision" (idx = missing columns) or "covariance" (idx = observed columns)
+
+    def subset(self, sel) -> Chunk:
+        """The chunk of the rows ``sel`` (indices into this chunk's rows, or :data:`ALL`)."""
+        if sel is ALL:
+            return self
+        return Chunk(self.rows[sel], self.idx[sel], self.pair[sel], self.form)
 
     def solve(self, zc, m, P, pad, logdetP):
         """``(conditional means, log-likelihoods of the observed entries, C)`` of rows ``zc``

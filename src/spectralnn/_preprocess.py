@@ -32,17 +32,22 @@ from ._defaults import VALIDATION_FRACTION
 MIN_HELD = 50
 """Fewer held-out entries than this make early stopping a coin toss (measured on a 12 x 10
 rank-1 matrix with 9 held-out entries: parts stopped at steps 100-2000 and the average was
-0.073 off): a part holds out at least this many (:data:`SMALL_SHARE`), and a matrix too small
-to spare them is trained on all its entries, stopped on its training loss."""
+0.073 off): a part holds out at least this many (:data:`SMALL_SHARE`), fewer only on a
+:func:`tiny_matrix`, whose parts stop on fewer entries but whose completion is a model refit
+on all entries for their median best step."""
 
 
 SMALL_SHARE = 0.25
 """A matrix of fewer than 500 entries, too few for ``fraction`` of them to make a
 :data:`MIN_HELD`-entry part, holds out :data:`MIN_HELD` entries a part while they are at most
-this share of its entries, and is then trained once more on all of them (``_complete_run``;
-:func:`small_matrix`); smaller ones get no parts. Without parts, tables of 25-36 rows trained
-on everything with no stopping rule came out worse than their column means (wine cut to
-36 x 13 at 20% hidden: 0.68 relative error, its mean fill 0.34)."""
+this share of its entries (this share of them on a :func:`tiny_matrix`), and is then trained
+once more on all of them (``_complete_run``; :func:`small_matrix`). Without parts, tables of
+25-36 rows trained on everything with no stopping rule came out worse than their column means
+(wine cut to 36 x 13 at 20% hidden: 0.68 relative error, its mean fill 0.34)."""
+
+MIN_TINY = 20
+"""The fewest entries a part of a :func:`tiny_matrix` holds out; smaller matrices (under 80
+entries) get no parts."""
 
 
 LAMBDAS = (0.5, 2.0, 5.0, 15.0, 50.0, math.inf)
@@ -247,13 +252,24 @@ def small_matrix(m: int, fraction: float) -> bool:
     under :data:`MIN_HELD`, but :data:`MIN_HELD` is at most :data:`SMALL_SHARE` of them, and
     there are fewer than ``MIN_HELD / VALIDATION_FRACTION`` (500): a smaller ``fraction`` on a
     larger matrix, or ``fraction = 0``, still means no held-out parts."""
-    small = MIN_HELD <= SMALL_SHARE * m and m * VALIDATION_FRACTION < MIN_HELD
+    small = MIN_TINY <= SMALL_SHARE * m and m * VALIDATION_FRACTION < MIN_HELD
     return fraction > 0 and round(fraction * m) < MIN_HELD and small
+
+
+def tiny_matrix(m: int) -> bool:
+    """Fewer than ``MIN_HELD / SMALL_SHARE`` (200) entries: a :func:`small_matrix` whose parts
+    hold out :data:`SMALL_SHARE` of its entries, fewer than :data:`MIN_HELD`. Their 20-50
+    entries stop the training (tables of 15-20 rows trained to the step limit on every entry:
+    diabetes 15 x 10 at 30% hidden 0.44 relative error and a column 8.4x its mean fill's
+    error; with these parts 0.17 and 1.4x) but are too few to choose the units and the
+    row/column effects (``_complete_run``)."""
+    return SMALL_SHARE * m < MIN_HELD
 
 
 def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
     """``folds`` disjoint held-out index sets of ``round(fraction m)`` entries each, or of
-    :data:`MIN_HELD` on a :func:`small_matrix`.
+    :data:`MIN_HELD` on a :func:`small_matrix` (:data:`SMALL_SHARE` of them on a
+    :func:`tiny_matrix`).
 
     One observation of every row and every column is protected (never held out), so no row or
     column loses all of its training entries. Returns a list of index arrays (may be shorter
@@ -267,8 +283,11 @@ def held_out_parts(rows, cols, shape, folds: int, fraction: float, seed: int):
         _, first = np.unique(axis[perm], return_index=True)
         protected[perm[first]] = True
     free = perm[~protected[perm]]
-    n_val = MIN_HELD if small_matrix(m, fraction) else int(round(fraction * m))
-    if n_val < MIN_HELD or m - n_val < 5:
+    small = small_matrix(m, fraction)
+    n_val = int(round(fraction * m))
+    if small:
+        n_val = int(round(SMALL_SHARE * m)) if tiny_matrix(m) else MIN_HELD
+    if (n_val < MIN_HELD and not small) or m - n_val < 5:
         return []
     parts = [free[i * n_val : (i + 1) * n_val] for i in range(folds)]
     return [np.sort(p) for p in parts if len(p) >= max(5, n_val // 2)]
