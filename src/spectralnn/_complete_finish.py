@@ -216,7 +216,8 @@ class _Finish:
         ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
         preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
         args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
-        runs = parallel_map(lambda p: _gaussian._refine(p[0], p[1], *args), parts[1:])
+        at = [(self.rows[p[2]], self.cols[p[2]]) for p in parts[1:]]
+        runs = parallel_map(lambda q: _gaussian._refine(*q[0][:2], *args, q[1]), zip(parts[1:], at))
         for (X0, _, h, _), (X, part_stats) in zip(parts[1:], runs):
             preds.append(X[self.rows[h], self.cols[h]])
             stats.append(part_stats)

@@ -113,9 +113,12 @@ def refine(
     return _refine(X0, observed, ridge, components, passes, seed, copula, init)[0]
 
 
-def _refine(X0, observed, ridge, components, passes, seed, copula, init):
+def _refine(X0, observed, ridge, components, passes, seed, copula, init, at=None):
     """:func:`refine`'s estimates and the mixture's final statistics (None if nothing is
-    missing)."""
+    missing). ``at``: ``(rows, cols)``, the only missing entries a copula maps back (the others
+    keep ``X0``'s values): the choice on held-out entries reads no others, and mapping every
+    missing entry back was half a copula run's time (a photo's 3969 x 64 patch matrix at 50%
+    missing: 0.85 of 1.9 s)."""
     X0 = np.asarray(X0, dtype=np.float64)
     observed = np.asarray(observed, dtype=bool)
     if observed.all():
@@ -139,6 +142,10 @@ def _refine(X0, observed, ridge, components, passes, seed, copula, init):
         low, high = _observed_range(Z, miss)
         Z = torch.minimum(torch.maximum(Z, low), high)
         return np.where(observed, X0, (Z * sd + mu0).numpy()), stats
+    if at is not None:
+        wanted = torch.zeros_like(miss)
+        wanted[torch.as_tensor(at[0]), torch.as_tensor(at[1])] = True
+        miss = miss & wanted
     i, j = torch.nonzero(miss, as_tuple=True)
     out = X0.copy()
     out[i, j] = marg.expectation(Z[i, j] * sd[j] + mu0[j], var[i, j] * sd[j] ** 2, j).numpy()

@@ -52,7 +52,8 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
 
     def run(key):
         ridge, K, copula = key
-        X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None)
+        at = (held_rows, held_cols)
+        X, stats = _refine(X0, observed, ridge, K, CHOICE_PASSES, seed, copula, None, at)
         pred = X[held_rows, held_cols]
         return key, (
             judged(pred - target, held_cols, scales),
@@ -92,7 +93,7 @@ def _pooled(first, ridge, copula, others, seed, scales, cols):
     residuals ``first`` (in columns ``cols``) and the ``others``' together."""
 
     def part(p):
-        X, _ = _refine(p[0], p[1], ridge, 1, CHOICE_PASSES, seed, copula, None)
+        X, _ = _refine(p[0], p[1], ridge, 1, CHOICE_PASSES, seed, copula, None, (p[2], p[3]))
         return X[p[2], p[3]] - p[4], p[3]
 
     runs = [(first, cols)]
