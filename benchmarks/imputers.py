@@ -135,7 +135,7 @@ def photo_methods():
 
     return {
         # what `spectralnn recover photo.png --mask m.png` runs: the recipe on the matrix of
-        # the photo's 8x8 patches (stride 4)
+        # the photo's 8x8 patches (stride 2 at 256 x 256)
         "snn": lambda M: spectralnn.recipe.inpaint(M).image,
         # the pixel matrix itself, as for any matrix
         "snn-matrix": lambda M: spectralnn.SNNCompleter().fit_transform(M),

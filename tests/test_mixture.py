@@ -117,7 +117,8 @@ def test_patches_round_trip_and_average():
 
 def test_the_default_stride_keeps_the_patch_matrix_within_its_row_budget():
     assert _patches.default_stride((128, 128), 8) == 2  # 61^2 = 3721 patches
-    assert _patches.default_stride((256, 256), 8) == 4  # 127^2 = 16129 at stride 2: too many
+    assert _patches.default_stride((256, 256), 8) == 2  # 125^2 = 15625 patches
+    assert _patches.default_stride((300, 300), 8) == 4  # 147^2 = 21609 at stride 2: too many
     assert _patches.default_stride((200, 64), 8) == 2
     assert _patches.default_stride((40, 40), 3) == 1
 

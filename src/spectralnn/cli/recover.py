@@ -70,7 +70,7 @@ def _add_mode_flags(p) -> None:
         type=int,
         default=None,
         help="inpainting with snn: complete the matrix of the image's PATCH x PATCH patches "
-        "(stride PATCH/4 while that gives at most 4096 patches, else PATCH/2); 0 = the "
+        "(stride PATCH/4 while that gives at most 16384 patches, else PATCH/2); 0 = the "
         "pixel matrix itself (default: 8 when the image has "
         "at least 3 patches per patch pixel, about 33 x 33 and up; else 0)",
     )
