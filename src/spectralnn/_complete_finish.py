@@ -217,7 +217,9 @@ class _Finish:
         preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
         args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
         at = [(self.rows[p[2]], self.cols[p[2]]) for p in parts[1:]]
-        runs = parallel_map(lambda q: _gaussian._refine(*q[0][:2], *args, q[1]), zip(parts[1:], at))
+        runs = parallel_map(
+            lambda q: _gaussian._refine(q[0][0], q[0][1], *args, q[1]), zip(parts[1:], at)
+        )
         for (X0, _, h, _), (X, part_stats) in zip(parts[1:], runs):
             preds.append(X[self.rows[h], self.cols[h]])
             stats.append(part_stats)

@@ -75,6 +75,15 @@ def _predict(L, R, X, rows, cols) -> torch.Tensor:
         return out
 
 
+FITTED = 1e-4
+"""A part whose training RMS fell below this fraction of its first value stops, the rule of a
+run without held-out entries: its training entries are interpolated and its held-out error
+moves only by the slow drift between interpolating solutions (a 12 x 10 rank-1 matrix, 21
+entries held out a part: 0.0105 at step 2000 and still falling by 1e-5 a check). A looser
+1e-3 stopped parts of 30 x 20 rank-2 matrices early enough to change their choice of column
+units (one of four came out 0.04 off instead of 4e-4)."""
+
+
 def train_fold(
     build,
     y,
@@ -94,17 +103,21 @@ def train_fold(
     deadline: float,
     report=None,
     fold: int = 0,
+    fitted: float = FITTED,
 ) -> FoldFit:
     """Train one model on the entries ``train`` and keep its best iterate on ``held``.
 
     ``values`` are the observed entries in user units; ``to_user(z, idx)`` maps normalised
     predictions at the entries ``idx`` to user units (the held-out RMSE is reported in them).
-    A diverging run restarts at half the rate (3 tries).
+    A diverging run restarts at half the rate (3 tries). ``fitted``: the training RMS, as a
+    fraction of its first value, at which a run with held-out entries stops (:data:`FITTED`).
     """
     data = (build, y, values, rows, cols, shape, train, held, to_user)
     loop = (max_steps, every, patience, tol, deadline, report, fold)
     for attempt in range(3):
-        fit = _train_once(_Run(*data, lr_factor / 2**attempt), *loop)
+        run = _Run(*data, lr_factor / 2**attempt)
+        run.fitted = fitted
+        fit = _train_once(run, *loop)
         if fit.status != "diverged":
             return fit
     return fit
@@ -120,6 +133,7 @@ class _Run:
         from .sensing import CompletionOperator, Problem
 
         self.model = build()
+        self.fitted = FITTED  # see train_fold
         self.dtype = next(self.model.parameters()).dtype
         tr = torch.as_tensor(train, dtype=torch.long)
         op = CompletionOperator(
@@ -191,7 +205,7 @@ class _Run:
         if self.held is None:
             fitted = len(self.trace) > 1 and self.trace[-1] < 1e-4 * self.trace[0]
             return "converged" if fitted else None
-        if loss < FITTED**2 * loss0:  # the training entries are fitted: too few to learn more
+        if loss < self.fitted**2 * loss0:  # the training entries are fitted: too few to learn more
             return "converged"
         if not self.moved:  # still on the starting plateau
             return None
@@ -204,13 +218,6 @@ class _Run:
         val = self.best[0] if self.held is not None else None
         return FoldFit(L, R, X, self.model, best_step, val, status, self.lr, self.history)
 
-
-FITTED = 1e-3
-"""A part whose training RMS fell below this fraction of its first value stops: its training
-entries are interpolated and its held-out error moves only by the slow drift between
-interpolating solutions (a 12 x 10 rank-1 matrix with 21 entries held out a part: 0.0105 at
-step 2000 and still falling, every part ran to ``max_steps``; stopped here, the refit on all
-entries was as accurate)."""
 
 RISE = 1e-6
 """A step that raises the training loss by more than this fraction (rounding aside) halves the
