@@ -421,3 +421,35 @@ def test_an_unrefined_table_fills_columns_observed_at_one_value_by_their_mean():
     r, c = np.nonzero(hidden)
     assert np.allclose(res.predict(r, c), res.X.numpy()[r, c])  # predict agrees with X
     assert len(res.mean_columns) < 5  # the other columns keep the model
+
+
+def test_a_tiny_matrix_refit_is_not_cut_to_one_step_by_parts_that_only_overfit():
+    # 12 x 10, rank 2, columns in units from 1 to 1000, 20% missing (99 entries): two of the
+    # three parts (a quarter of the entries held out) were best at step 0, their median cut
+    # the refit to one step, and the row/column baseline came back 0.75 off
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # the draws of the case found in review
+        rng.normal(size=(12, 2)) @ rng.normal(size=(2, 10))
+        rng.random((12, 10))
+    X = (rng.normal(size=(12, 2)) @ rng.normal(size=(2, 10))) * np.logspace(0, 3, 10)
+    M = np.where(rng.random(X.shape) < 0.2, np.nan, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = complete(M, seed=0)
+    assert res.refit and res.folds[0].fit.best_step > 1
+    assert _miss_error(res.X.numpy(), M, X) < 0.01
+
+
+def test_predict_honours_clip_false_on_an_unrefined_table():
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.normal(size=(40, 2)) @ rng.normal(size=(2, 8)))
+    X[X < 0.3] = 0.0  # non-negative: predictions are clipped at 0 by default
+    M = np.where(rng.random(X.shape) < 0.3, X, X)
+    M[rng.random(X.shape) < 0.3] = np.nan
+    res = complete(M, refine=False, max_steps=300, seed=0)
+    r, c = np.nonzero(np.isnan(M))
+    live = [f for f in res.folds if f.fit.status != "diverged"]
+    raw = np.mean([f.norm.inverse_at(f.fit.predict(r, c), r, c, clip=False) for f in live], 0)
+    assert raw.min() < 0  # the model itself goes below the range here
+    np.testing.assert_allclose(res.predict(r, c, clip=False), raw)
+    np.testing.assert_allclose(res.predict(r, c), np.maximum(raw, 0.0))

@@ -82,17 +82,19 @@ def _column_weights(pred, mean, values, cols, d2, zero=None) -> np.ndarray:
     return w
 
 
-def _one_value_fill(X, values, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+def _one_value_fill(X, values, rows, cols):
     """``X`` with the missing entries of the columns *observed* at one value
-    (:func:`_at_one_value` on the observed entries) set to the column's mean, and those
-    columns: the rule of the refinement's held-out entries, for a table left unrefined, whose
-    columns hold too few held-out entries to judge (digits cut to 40 x 64 at 20% hidden: a
-    border pixel observed 0 in 34 of its 35 entries was imputed at 0.3-1.0, 14.6x its mean
-    fill's error; 17 such columns, relative error 0.4456 -> 0.4408)."""
+    (:func:`_at_one_value` on the observed entries) set to the column's mean, those columns
+    and the mask of the entries set (None if none): the rule of the refinement's held-out
+    entries, for a table left unrefined, whose columns hold too few held-out entries to
+    judge (digits cut to 40 x 64 at 20% hidden: a border pixel observed 0 in 34 of its 35
+    entries was imputed at 0.3-1.0, 14.6x its mean fill's error; 17 such columns, relative
+    error 0.4456 -> 0.4408)."""
     d2 = X.shape[1]
     one = _at_one_value(values, cols, d2)
-    if one.any():
-        missing = np.ones(X.shape, dtype=bool)
-        missing[rows, cols] = False
-        X = np.where(missing & one, _column_means(values, cols, d2), X)
-    return X, np.flatnonzero(one)
+    if not one.any():
+        return X, np.flatnonzero(one), None
+    filled = np.ones(X.shape, dtype=bool)
+    filled[rows, cols] = False
+    filled &= one
+    return np.where(filled, _column_means(values, cols, d2), X), np.flatnonzero(one), filled

@@ -86,7 +86,9 @@ class _Finish:
         if self.refine and _gaussian.applies(self.shape, fitted[0].held is not None):
             self._gaussian_step(res, fitted)
         if res.refined is None and res.X is not None and self.shape[1] <= TABLE_COLUMNS:
-            X, res.mean_columns = _one_value_fill(res.X.numpy(), self.values, self.rows, self.cols)
+            X, res.mean_columns, res.filled = _one_value_fill(
+                res.X.numpy(), self.values, self.rows, self.cols
+            )
             res.X = torch.from_numpy(X)
         self._column_check(res, fitted)
         res.wall_time = time.perf_counter() - self.t0

@@ -61,6 +61,10 @@ class CompletionResult:
     a few of their entries). None for a ratings matrix (over 200 columns) or without
     :attr:`X`."""
 
+    filled: np.ndarray | None = None
+    """The entries of an unrefined table set to their column's mean (the missing entries of
+    :attr:`mean_columns`; None if none)."""
+
     def __repr__(self) -> str:  # the fields hold matrices and histories: a summary instead
         val = "n/a" if self.validation_error is None else f"{self.validation_error:.4g}"
         mixture = (
@@ -94,14 +98,18 @@ class CompletionResult:
         """Predictions at integer positions ``rows, cols`` (1-D, the user's units)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         cols = np.asarray(cols, dtype=np.int64).reshape(-1)
-        if self.X is not None and self.mean_columns is not None:  # refined, or mean columns
+        if self.X is not None and self.refined is not None:
             return self.X.numpy()[rows, cols]
         live = [f for f in self.folds if f.fit.status != "diverged"] or self.folds
         out = np.mean(
             [f.norm.inverse_at(f.fit.predict(rows, cols), rows, cols, clip=False) for f in live],
             axis=0,
         )
-        return self._clip(out, cols) if (self.clip if clip is None else clip) else out
+        out = self._clip(out, cols) if (self.clip if clip is None else clip) else out
+        if self.filled is not None and self.X is not None:  # column means, within the range
+            at = self.filled[rows, cols]
+            out[at] = self.X.numpy()[rows[at], cols[at]]
+        return out
 
     def clip_dense(self, X):
         """``X`` (the whole matrix) clipped as :meth:`predict` clips its entries."""
