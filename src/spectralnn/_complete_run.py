@@ -181,10 +181,10 @@ class _Context(_Finish):
             norm = self.normalization(everything, None, use_cols)
             fitted = [self.train(0, "all entries", everything, None, norm)]
         else:
-            if _preprocess.tiny_matrix(m):  # parts too small to choose the normalization
+            small = _preprocess.small_matrix(m, fraction)  # parts of MIN_HELD entries, or fewer
+            if small and _preprocess.tiny_matrix(m):  # too few to choose the normalization
                 column_scale, self.effects = self._units_differ(column_scale), False
                 self.fitted = TINY_FITTED
-            small = _preprocess.small_matrix(m, fraction)  # parts of MIN_HELD entries
             if small:  # stops on 50 entries are noisy; training so small a matrix is cheap
                 self.patience *= SMALL_PATIENCE
             fitted, use_cols = self._first(parts[0], column_scale, everything)
