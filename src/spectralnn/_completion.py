@@ -115,9 +115,7 @@ def train_fold(
     data = (build, y, values, rows, cols, shape, train, held, to_user)
     loop = (max_steps, every, patience, tol, deadline, report, fold)
     for attempt in range(3):
-        run = _Run(*data, lr_factor / 2**attempt)
-        run.fitted = fitted
-        fit = _train_once(run, *loop)
+        fit = _train_once(_Run(*data, lr_factor / 2**attempt, fitted), *loop)
         if fit.status != "diverged":
             return fit
     return fit
@@ -127,13 +125,15 @@ def train_fold(
 class _Run:
     """One training run of a part: the objective, the optimizer and the held-out bookkeeping."""
 
-    def __init__(self, build, y, values, rows, cols, shape, train, held, to_user, lr_factor):
+    def __init__(
+        self, build, y, values, rows, cols, shape, train, held, to_user, lr_factor, fitted
+    ):
         from ._objective import make_objective
         from ._optim import Optimizer
         from .sensing import CompletionOperator, Problem
 
         self.model = build()
-        self.fitted = FITTED  # see train_fold
+        self.fitted = fitted  # see train_fold
         self.dtype = next(self.model.parameters()).dtype
         tr = torch.as_tensor(train, dtype=torch.long)
         op = CompletionOperator(
