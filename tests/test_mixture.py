@@ -92,8 +92,10 @@ def test_a_mixture_beats_one_gaussian_on_clustered_rows_and_is_chosen():
     ]
     assert err[1] < 0.5 * err[0]
     r, c = np.nonzero(hidden)
-    _, K, _, pred, _ = _gaussian_choice.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
-    assert K >= 2 and pred.shape == r.shape
+    chosen = _gaussian_choice.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
+    pred = chosen.predictions[0]
+    assert chosen.components >= 2 and pred.shape == r.shape
+    assert np.isclose(sum(w for _, w in chosen.mix), 1.0)
 
 
 def test_refined_entries_stay_in_each_columns_observed_range():
@@ -201,10 +203,9 @@ def test_a_column_without_observed_entries_stays_finite():
     out = _gaussian.refine(X0, ~hidden, 1e-2, 2)
     assert np.all(np.isfinite(out))
     r, c = np.nonzero(hidden & (np.arange(6) < 5))
-    ridge, K, _, pred, _ = _gaussian_choice.choose(
-        X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1]))
-    )
-    assert np.all(np.isfinite(pred)) and K >= 2  # the choice still sees the clusters
+    chosen = _gaussian_choice.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
+    pred = chosen.predictions[0]
+    assert np.all(np.isfinite(pred)) and chosen.components >= 2  # it still sees the clusters
 
 
 def test_inpaint_names_the_problem_with_a_tiny_or_empty_image():
@@ -365,6 +366,8 @@ def test_cli_complete_reports_the_refinement_and_its_column_weights(tmp_path):
     assert main(["complete", str(tmp_path / "t.csv"), "--out", str(out), "--quiet"]) == 0
     ref = json.loads((tmp_path / "done.summary.json").read_text())["refinement"]
     assert ref["components"] >= 2 and isinstance(ref["copula"], bool)
+    assert str(ref["components"]) in ref["mixture"]
+    assert abs(sum(ref["mixture"].values()) - 1) < 1e-3
     weights = np.array(ref["column_weights"])
     assert weights.shape == (5,) and np.all((weights >= 0) & (weights <= 1))
     done = np.loadtxt(out, delimiter=",")
@@ -378,13 +381,14 @@ def test_a_warm_start_from_the_chosen_mixture_needs_few_passes():
     r, c = np.nonzero(hidden)
     chosen = _gaussian_choice.choose(X0, ~hidden, r, c, X[r, c], np.ones((2, X.shape[1])))
     K = chosen.components
-    assert K >= 2 and chosen.stats is not None and chosen.stats[1].shape == (K, X.shape[1])
+    start = chosen.stats[K][0]
+    assert K >= 2 and start is not None and start[1].shape == (K, X.shape[1])
 
     def rmse(out):
         return np.sqrt(np.mean((out - X)[hidden] ** 2))
 
     cold1 = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=1))
-    warm1 = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=1, init=chosen.stats))
+    warm1 = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=1, init=start))
     full = rmse(_gaussian.refine(X0, ~hidden, chosen.ridge, K, passes=_gaussian.PASSES))
     assert warm1 < 0.7 * cold1  # one pass from the chosen mixture beats one from k-means
     assert warm1 < 1.1 * full  # and is about as good as the full cold run

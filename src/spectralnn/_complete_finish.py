@@ -139,7 +139,7 @@ class _Finish:
 
     def _gaussian_step(self, res, fitted):
         """The Gaussian-mixture refinement of a table (``_gaussian.py``), its ridge,
-        number of components and copula chosen on the held-out entries (:meth:`_choose_mixture`;
+        stacked mixture sizes and copula chosen on the held-out entries (:meth:`_choose_mixture`;
         :data:`_gaussian.DEFAULT_RIDGE` and one Gaussian on the values without them).
 
         Each column's refined values are pulled toward its mean by the weight that fits the
@@ -174,22 +174,25 @@ class _Finish:
         X[self.rows, self.cols] = self.values
         if not ch.stats:
             X = _gaussian.refine(X, obs, ch.ridge, ch.components, seed=seed, copula=ch.copula)
-        else:  # one refinement from each part's mixture, averaged
-            args = (X, obs, ch.ridge, ch.components, _gaussian.WARM_PASSES, seed, ch.copula)
-            runs = parallel_map(lambda init: _gaussian.refine(*args, init=init), ch.stats)
-            X = np.mean(runs, axis=0)
+        else:  # per stacked size, one refinement from each part's mixture, averaged
+            args = (X, obs, ch.ridge)
+            tail = (_gaussian.WARM_PASSES, seed, ch.copula)
+            todo = [(K, a / len(ch.stats[K]), st) for K, a in ch.mix for st in ch.stats[K]]
+            runs = parallel_map(lambda t: t[1] * _gaussian.refine(*args, t[0], *tail, t[2]), todo)
+            X = np.sum(runs, axis=0)
         mean = _column_means(self.values, self.cols, d2)
         X = np.where(obs, X, mean + ch.weight * (X - mean))
         res.X = torch.from_numpy(res.clip_dense(X))
         res.refined, res.components, res.copula = ch.ridge, ch.components, ch.copula
+        res.mixture = dict(ch.mix) if ch.mix else {ch.components: 1.0}
         res.weights, res.mean_columns = ch.weight, np.flatnonzero(ch.weight == 0)
         self._worse_columns = np.flatnonzero(ch.worse)
 
     def _choose_mixture(self, fitted, seed, refit=False) -> Judged:
-        """The settings chosen on the first part's held-out entries (the copula on every
-        part's: :func:`_gaussian_choice.choose`), then judged on every part's held-out
-        entries, each part refined from its own SNN with its held-out entries hidden: the
-        columns' weights (:func:`_column_weights`), the
+        """The settings chosen on held-out entries (the ridge on the first part's, the copula
+        and the stacked mixture sizes on every part's: :func:`_gaussian_choice.choose`, each
+        part refined from its own SNN with its held-out entries hidden), then judged on every
+        part's held-out entries: the columns' weights (:func:`_column_weights`), the
         held-out RMSE with them (data units) and whether that beats the parts' SNNs on the
         same entries (:func:`_preprocess.judged`), on their sum. The RMSE and that comparison
         use weights cross-fitted across the parts (:func:`_cross_fitted`), not the weights
@@ -204,8 +207,9 @@ class _Finish:
         gave 0.915 RMSE on the hidden entries against the SNN's 0.942.
 
         Judging on all parts triples the entries a column's weight rests on (wine at 30%
-        hidden: about 12 a column in one part). Each part's mixture (``stats``) then starts
-        one of the final refinements, which are averaged (:data:`_gaussian.WARM_PASSES`)."""
+        hidden: about 12 a column in one part). Each part's mixture of each stacked size
+        (``stats``) then starts one of the final refinements (:data:`_gaussian.WARM_PASSES`),
+        averaged per size and combined with the stacking weights."""
         d2 = self.shape[1]
         scales = _preprocess.judge_scales(self.values, self.cols, d2)
         parts = [self._held_part(f) for f in fitted if f.held is not None]
@@ -215,17 +219,8 @@ class _Finish:
             (p[0], p[1], self.rows[p[2]], self.cols[p[2]], self.values[p[2]]) for p in parts[1:]
         ]
         chosen = _gaussian_choice.choose(X0, obs, r, c, v, scales, seed, others)
-        ridge, components, copula = chosen.ridge, chosen.components, chosen.copula
-        preds, snn, stats = [chosen.predictions], [X0[r, c]], [chosen.stats]
-        args = (ridge, components, _gaussian.CHOICE_PASSES, seed, copula, None)
-        at = [(self.rows[p[2]], self.cols[p[2]]) for p in parts[1:]]
-        runs = parallel_map(
-            lambda q: _gaussian._refine(q[0][0], q[0][1], *args, q[1]), zip(parts[1:], at)
-        )
-        for (X0, _, h, _), (X, part_stats) in zip(parts[1:], runs):
-            preds.append(X[self.rows[h], self.cols[h]])
-            stats.append(part_stats)
-            snn.append(X0[self.rows[h], self.cols[h]])
+        preds = chosen.predictions
+        snn = [p[0][self.rows[p[2]], self.cols[p[2]]] for p in parts]
         base = [
             _column_means(self.values[train], self.cols[train], d2)[self.cols[h]]
             for _, _, h, train in parts
@@ -248,8 +243,18 @@ class _Finish:
         else:
             better = judged(final - v, c, scales).sum() < judged(snn_pred - v, c, scales).sum()
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
-        starts = tuple(st for st in stats if st is not None)
-        return Judged(ridge, components, copula, weight, worse, rmse, better, starts)
+        starts = {K: tuple(st for st in sts if st is not None) for K, sts in chosen.stats.items()}
+        return Judged(
+            chosen.ridge,
+            chosen.components,
+            chosen.copula,
+            weight,
+            worse,
+            rmse,
+            better,
+            starts,
+            chosen.mix,
+        )
 
     def _held_part(self, part):
         """``(X0, observed, held, train)`` of a part: its SNN's completion in data units with

@@ -47,7 +47,11 @@ class CompletionResult:
     refined: float | None = None
     """The ridge of the Gaussian-mixture refinement of a table (None: not refined)."""
     components: int | None = None
-    """The number of Gaussians of that refinement (None: not refined)."""
+    """The number of Gaussians of that refinement, of its stacked mixtures the one with the
+    largest weight (None: not refined)."""
+    mixture: dict | None = None
+    """The stacked mixtures of that refinement: ``{number of Gaussians: weight}``, weights
+    summing to 1, chosen on held-out entries (None: not refined)."""
     copula: bool | None = None
     """Whether that refinement modelled the columns' normal scores (a Gaussian copula) rather
     than their values (None: not refined)."""
@@ -65,12 +69,17 @@ class CompletionResult:
     """The entries of an unrefined table set to their column's mean (the missing entries of
     :attr:`mean_columns`; None if none)."""
 
+    def _sizes(self) -> str:
+        if not self.mixture or len(self.mixture) < 2:
+            return str(self.components)
+        return " + ".join(f"{w:.2f} x {K}" for K, w in sorted(self.mixture.items()))
+
     def __repr__(self) -> str:  # the fields hold matrices and histories: a summary instead
         val = "n/a" if self.validation_error is None else f"{self.validation_error:.4g}"
         mixture = (
             ""
             if self.components is None
-            else f", mixture of {self.components}{' (copula)' if self.copula else ''}"
+            else f", mixture of {self._sizes()}{' (copula)' if self.copula else ''}"
         )
         return (
             f"CompletionResult(shape={tuple(self.shape)}, status={self.status!r}, "

@@ -122,6 +122,7 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
             else {
                 "ridge": res.refined,
                 "components": res.components,
+                "mixture": {str(K): round(float(w), 4) for K, w in (res.mixture or {}).items()},
                 "copula": res.copula,
                 "mean_columns": np.asarray(res.mean_columns).tolist(),
                 "column_weights": [round(float(w), 4) for w in np.asarray(res.weights)],
