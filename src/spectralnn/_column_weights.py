@@ -1,6 +1,6 @@
 """Per-column judgement of a completion on held-out entries: each column's mean, whether a
 predictor loses to it, and the weight pulling a column's predictions toward it
-(:class:`spectralnn._complete_finish._Finish`)."""
+(:class:`spectralnn._complete_mixture._Mixture`)."""
 
 from __future__ import annotations
 

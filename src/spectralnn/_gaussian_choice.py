@@ -32,7 +32,7 @@ class Choice(NamedTuple):
 
 class Judged(NamedTuple):
     """The refinement's settings and columns' weights, judged on every part's held-out entries
-    (``_Finish._choose_mixture`` of ``_complete_finish.py``)."""
+    (``_Mixture._choose_mixture`` of ``_complete_mixture.py``)."""
 
     ridge: float
     components: int
