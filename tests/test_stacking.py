@@ -69,3 +69,46 @@ def test_stacked_sizes_judged_on_every_part_help_wine():
     assert len(res.mixture) >= 2 and np.isclose(sum(res.mixture.values()), 1.0)
     assert res.components == max(res.mixture, key=res.mixture.get)
     assert " x " in repr(res)  # the summary names the stacked sizes
+
+
+def _clustered(n=400, d=6, seed=0, k=5):
+    rng = np.random.default_rng(seed)
+    X = (4.0 * rng.standard_normal((k, d)))[rng.integers(0, k, n)]
+    return X + 0.3 * rng.standard_normal((n, d)), rng
+
+
+@pytest.mark.parametrize("per_column", [20, 80])
+def test_sizes_are_judged_on_every_part_only_when_the_first_holds_few_entries(
+    monkeypatch, per_column
+):
+    X, rng = _clustered()
+    n, d = X.shape
+    calls = []
+    real = _gaussian_choice._refine
+
+    def counting(X0, observed, ridge, K, *args):
+        calls.append((id(observed), K))  # which part: its own mask
+        return real(X0, observed, ridge, K, *args)
+
+    monkeypatch.setattr(_gaussian_choice, "_refine", counting)
+    parts = []
+    for _ in range(3):  # three parts, each holding ``per_column`` entries a column out
+        hidden = np.zeros((n, d), dtype=bool)
+        for j in range(d):
+            hidden[rng.choice(n, per_column, replace=False), j] = True
+        r, c = np.nonzero(hidden)
+        X0 = np.where(hidden, X[~hidden].mean(), X)
+        parts.append((X0, ~hidden, r, c, X[r, c]))
+    first, others = parts[0], parts[1:]
+    chosen = _gaussian_choice.choose(*first, np.ones((2, d)), 0, others)
+    sizes = {K for _, K in calls}
+    per_part = {K: len({m for m, k in calls if k == K}) for K in sizes}
+    pooled = per_column < _gaussian_choice.POOLED_HELD
+    assert sizes >= {1, 2, 4}  # the doubling went past one Gaussian on clustered rows
+    if pooled:  # every size tried ran on all three parts, and the stack weighs them
+        assert all(per_part[K] == 3 for K in sizes)
+        assert {K for K, _ in chosen.mix} <= sizes
+    else:  # the other parts ran only the chosen size beyond one Gaussian
+        assert len(chosen.mix) == 1 and chosen.mix[0][1] == 1.0
+        assert [K for K in sizes if K > 1 and per_part[K] == 3] == [chosen.components]
+    assert all(p.shape == part[2].shape for p, part in zip(chosen.predictions, parts))

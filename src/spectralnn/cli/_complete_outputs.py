@@ -117,16 +117,7 @@ def _summary(args, table, res, est, elapsed, written) -> dict:
             scale=res.normalization.scale,
             offset=res.normalization.offset,
             refit=res.refit,
-            refinement=None
-            if res.components is None
-            else {
-                "ridge": res.refined,
-                "components": res.components,
-                "mixture": {str(K): round(float(w), 4) for K, w in (res.mixture or {}).items()},
-                "copula": res.copula,
-                "mean_columns": np.asarray(res.mean_columns).tolist(),
-                "column_weights": [round(float(w), 4) for w in np.asarray(res.weights)],
-            },
+            refinement=_refinement(res),
             lr_candidates={f"{k:.6g}": v for k, v in res.candidates.items()},
             warnings=res.warnings,
         )
@@ -209,3 +200,17 @@ def save_history(fig, path: str) -> None:
 
     fig.subplots_adjust(left=0.19, right=0.97, bottom=0.13, top=0.9)  # no costly tight bbox
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=130))
+
+
+def _refinement(res):
+    """The summary's record of a table's Gaussian-mixture refinement (None: not refined)."""
+    if res.components is None:
+        return None
+    return {
+        "ridge": res.refined,
+        "components": res.components,
+        "mixture": {str(K): round(float(w), 4) for K, w in (res.mixture or {}).items()},
+        "copula": res.copula,
+        "mean_columns": np.asarray(res.mean_columns).tolist(),
+        "column_weights": [round(float(w), 4) for w in np.asarray(res.weights)],
+    }
