@@ -112,3 +112,37 @@ def test_sizes_are_judged_on_every_part_only_when_the_first_holds_few_entries(
         assert len(chosen.mix) == 1 and chosen.mix[0][1] == 1.0
         assert [K for K in sizes if K > 1 and per_part[K] == 3] == [chosen.components]
     assert all(p.shape == part[2].shape for p, part in zip(chosen.predictions, parts))
+
+
+def test_stack_leaves_out_a_non_finite_candidate():
+    preds, target, cols, scales = _problem(1, m=3)
+    broken = preds[1].copy()
+    broken[5] = np.nan
+    a = _gaussian_choice.stack([preds[0], broken, preds[2]], target, cols, scales)
+    assert np.all(np.isfinite(a)) and a[1] == 0.0 and np.isclose(a.sum(), 1.0)
+    assert np.allclose(
+        a[[0, 2]], _gaussian_choice.stack([preds[0], preds[2]], target, cols, scales)
+    )
+
+
+def test_a_refinement_without_mixture_starts_refines_cold(monkeypatch):
+    """Sizes whose parts left no mixture statistics are dropped from the stack (the review of
+    the stacking change: all of them gone made the final refinement an empty sum, 0)."""
+    from spectralnn.recipe import complete
+
+    X, rng = _clustered(n=200, d=5, seed=3)
+    miss = rng.random(X.shape) < 0.2
+    real = _gaussian_choice.choose
+
+    def no_starts(*args, **kwargs):
+        ch = real(*args, **kwargs)
+        return ch._replace(stats={K: [None] * len(v) for K, v in ch.stats.items()})
+
+    monkeypatch.setattr(_gaussian_choice, "choose", no_starts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = complete(np.where(miss, np.nan, X))
+    out = res.X.numpy()
+    assert res.refined is not None and sum(res.mixture.values()) == pytest.approx(1.0)
+    spread = np.sqrt(np.mean((X - X.mean(0))[miss] ** 2))
+    assert np.sqrt(np.mean((out - X)[miss] ** 2)) < 0.5 * spread

@@ -139,6 +139,10 @@ class _Mixture:
             better = judged(final - v, c, scales).sum() < judged(snn_pred - v, c, scales).sum()
         rmse = float(np.sqrt(np.mean((final - v) ** 2)))
         starts = {K: tuple(st for st in sts if st is not None) for K, sts in chosen.stats.items()}
+        mix = tuple((K, a) for K, a in chosen.mix if starts[K])  # sizes with a run to start
+        total = sum(a for _, a in mix)
+        mix = tuple((K, a / total) for K, a in mix)
+        starts = {K: starts[K] for K, _ in mix}  # none left: the final refinement starts cold
         return Judged(
             chosen.ridge,
             chosen.components,

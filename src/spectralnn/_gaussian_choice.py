@@ -21,7 +21,8 @@ class Choice(NamedTuple):
     ridge: float
     copula: bool
     mix: tuple  # ((size, weight), ...): weights > 0 summing to 1 (:func:`stack`)
-    predictions: list  # per part (the first one first), on its held-out entries
+    predictions: list  # per part (the first one first), on its held-out entries; stacked
+    # with weights fitted on the other parts' entries (cross-fitted), those that judge them
     stats: dict  # size -> each part's mixture statistics (None: nothing missing)
 
     @property
@@ -41,7 +42,7 @@ class Judged(NamedTuple):
     worse: np.ndarray  # per column: the refinement lost to the mean, or could not be judged
     rmse: float = math.nan
     better: bool = True
-    stats: dict = {}  # size -> the mixture of every part: the final refinements' starts
+    stats: dict | None = None  # size -> every part's mixture: the final refinements' starts
     mix: tuple = ()  # ((size, weight), ...) of the stacked sizes (``Choice.mix``)
 
 
@@ -63,8 +64,8 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
     same reason: on wine at 30% hidden the first part's entries stopped the doubling at one
     Gaussian on three of four masks, where eight components were 10-20% better. Stacking the
     sizes tried rather than keeping the best one hedges between neighbours that a few hundred
-    entries cannot tell apart (wine at 30% hidden, mask seed 3: 0.10 / 0.32 / 0.55 of 2, 4 and
-    8 components)."""
+    entries cannot tell apart (wine at 30% hidden, mask seed 3: 0.03 / 0.10 / 0.32 / 0.55 of 1,
+    2, 4 and 8 components)."""
     parts = [(X0, observed, held_rows, held_cols, target), *others]
     cache: dict = {}
 
@@ -107,14 +108,24 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
         best, best_err = K, err
     if pooled:
         preds = {K: [cache[p, ridge, K, copula][0] for p in everyone] for K in tried}
-        target = np.concatenate([p[4] for p in parts])
-        cols = np.concatenate([p[3] for p in parts])
-        weights = stack([np.concatenate(preds[K]) for K in tried], target, cols, scales)
-        mix = tuple((K, float(a)) for K, a in zip(tried, weights) if a > 0)
+
+        def weights(which):  # the stacking fitted on these parts' held-out entries
+            return stack(
+                [np.concatenate([preds[K][p] for p in which]) for K in tried],
+                np.concatenate([parts[p][4] for p in which]),
+                np.concatenate([parts[p][3] for p in which]),
+                scales,
+            )
+
+        mix = tuple((K, float(a)) for K, a in zip(tried, weights(everyone)) if a > 0)
+        stacked = []  # each part's entries judge weights fitted on the other parts' entries
+        for p in everyone:
+            w = weights([q for q in everyone if q != p] or [p])
+            stacked.append(sum(a * preds[K][p] for K, a in zip(tried, w)))
     else:
         ensure([(p, ridge, best, copula) for p in everyone])
-        preds, mix = {best: [cache[p, ridge, best, copula][0] for p in everyone]}, ((best, 1.0),)
-    stacked = [sum(a * preds[K][p] for K, a in mix) for p in everyone]
+        mix = ((best, 1.0),)
+        stacked = [cache[p, ridge, best, copula][0] for p in everyone]
     stats = {K: [cache[p, ridge, K, copula][1] for p in everyone] for K, _ in mix}
     return Choice(ridge, copula, mix, stacked, stats)
 
@@ -142,17 +153,22 @@ def stack(preds, target, cols, scales) -> np.ndarray:
     (stacked regression, Breiman 1996; a handful of candidates)."""
     m = len(preds)
     P = np.stack(preds, axis=1)
+    finite = [k for k in range(m) if np.isfinite(P[:, k]).all()]  # a failed run never wins
+    P = np.where(np.isfinite(P), P, 0.0)  # (those columns are in no subset below)
     w = np.sum(1.0 / scales[:, cols] ** 2, axis=0)
     G = P.T @ (w[:, None] * P)
     b = P.T @ (w * target)
-    best, best_loss = np.eye(m)[0], math.inf
-    for mask in sorted(range(1, 2**m), key=lambda x: bin(x).count("1")):  # fewest first
-        idx = [k for k in range(m) if mask >> k & 1]
+    best, best_loss = np.eye(m)[finite[0] if finite else 0], math.inf
+    for mask in sorted(range(1, 2 ** len(finite)), key=lambda x: bin(x).count("1")):
+        idx = [k for i, k in enumerate(finite) if mask >> i & 1]  # fewest candidates first
         A = np.zeros((len(idx) + 1, len(idx) + 1))
         A[:-1, :-1] = G[np.ix_(idx, idx)]
         A[:-1, -1] = A[-1, :-1] = 1.0
         rhs = np.append(b[idx], 1.0)
-        sol = np.linalg.lstsq(A, rhs, rcond=None)[0][:-1]
+        try:
+            sol = np.linalg.lstsq(A, rhs, rcond=None)[0][:-1]
+        except np.linalg.LinAlgError:  # non-finite weights (a zero scale): no solution here
+            continue
         if np.any(sol < 0) or not np.isfinite(sol).all():
             continue
         a = np.zeros(m)
