@@ -108,26 +108,36 @@ def choose(X0, observed, held_rows, held_cols, target, scales, seed=0, others=()
         best, best_err = K, err
     if pooled:
         preds = {K: [cache[p, ridge, K, copula][0] for p in everyone] for K in tried}
-
-        def weights(which):  # the stacking fitted on these parts' held-out entries
-            return stack(
-                [np.concatenate([preds[K][p] for p in which]) for K in tried],
-                np.concatenate([parts[p][4] for p in which]),
-                np.concatenate([parts[p][3] for p in which]),
-                scales,
-            )
-
-        mix = tuple((K, float(a)) for K, a in zip(tried, weights(everyone)) if a > 0)
-        stacked = []  # each part's entries judge weights fitted on the other parts' entries
-        for p in everyone:
-            w = weights([q for q in everyone if q != p] or [p])
-            stacked.append(sum(a * preds[K][p] for K, a in zip(tried, w)))
+        mix, stacked = _stacked(parts, preds, scales)
     else:
         ensure([(p, ridge, best, copula) for p in everyone])
         mix = ((best, 1.0),)
         stacked = [cache[p, ridge, best, copula][0] for p in everyone]
     stats = {K: [cache[p, ridge, K, copula][1] for p in everyone] for K, _ in mix}
     return Choice(ridge, copula, mix, stacked, stats)
+
+
+def _stacked(parts, preds, scales):
+    """The stack (:func:`stack`) of the sizes ``preds`` (size -> each part's held-out
+    predictions) on every part's entries, ``((size, weight), ...)``, and each part's
+    predictions stacked with weights fitted on the *other* parts' entries: those predictions
+    judge the refinement, and judged on the entries they were fitted on they would flatter it."""
+    sizes, everyone = list(preds), range(len(parts))
+
+    def weights(which):
+        return stack(
+            [np.concatenate([preds[K][p] for p in which]) for K in sizes],
+            np.concatenate([parts[p][4] for p in which]),
+            np.concatenate([parts[p][3] for p in which]),
+            scales,
+        )
+
+    mix = tuple((K, float(a)) for K, a in zip(sizes, weights(everyone)) if a > 0)
+    stacked = []
+    for p in everyone:
+        w = weights([q for q in everyone if q != p] or [p])
+        stacked.append(sum(a * preds[K][p] for K, a in zip(sizes, w)))
+    return mix, stacked
 
 
 POOLED_HELD = 50
