@@ -49,18 +49,24 @@ def test_stack_picks_an_exact_candidate_alone_and_drops_negligible_weights():
     assert 1 / 1001 < _gaussian_choice.MIN_WEIGHT and np.array_equal(a, [1.0, 0.0])
 
 
+def _wine_30(seed=3):
+    """wine and ``benchmarks/imputers.py``'s mask of 30% of its entries (mask seed ``seed``)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    X = datasets.load_wine().data
+    miss = np.zeros(X.size, dtype=bool)
+    miss[np.random.default_rng(seed).choice(X.size, size=round(0.3 * X.size), replace=False)] = 1
+    miss = miss.reshape(X.shape)
+    assert not miss.all(0).any() and not miss.all(1).any()  # the benchmark's first draw
+    return X, miss
+
+
 def test_stacked_sizes_judged_on_every_part_help_wine():
     """wine at 30% hidden, ``benchmarks/imputers.py``'s mask of seed 3: the sizes chosen on
     the first part's held-out entries were one Gaussian (relative error 0.2395); judged on
     every part and stacked: 0.196."""
-    datasets = pytest.importorskip("sklearn.datasets")
     from spectralnn.recipe import complete
 
-    X = datasets.load_wine().data
-    miss = np.zeros(X.size, dtype=bool)
-    miss[np.random.default_rng(3).choice(X.size, size=round(0.3 * X.size), replace=False)] = True
-    miss = miss.reshape(X.shape)
-    assert not miss.all(0).any() and not miss.all(1).any()  # the benchmark's first draw
+    X, miss = _wine_30()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = complete(np.where(miss, np.nan, X))
@@ -125,24 +131,31 @@ def test_stack_leaves_out_a_non_finite_candidate():
     )
 
 
-def test_a_refinement_without_mixture_starts_refines_cold(monkeypatch):
-    """Sizes whose parts left no mixture statistics are dropped from the stack (the review of
-    the stacking change: all of them gone made the final refinement an empty sum, 0)."""
+@pytest.mark.parametrize("lost", ["all", "largest"])
+def test_a_refinement_without_mixture_starts_refines_cold(monkeypatch, lost):
+    """Sizes whose parts left no mixture statistics are dropped from the stack and the rest
+    rescaled (the review of the stacking change: all of them gone made the final refinement an
+    empty sum, 0); with none left the final refinement starts cold."""
     from spectralnn.recipe import complete
 
-    X, rng = _clustered(n=200, d=5, seed=3)
-    miss = rng.random(X.shape) < 0.2
+    X, miss = _wine_30()  # stacks four sizes
     real = _gaussian_choice.choose
+    dropped = []
 
     def no_starts(*args, **kwargs):
         ch = real(*args, **kwargs)
-        return ch._replace(stats={K: [None] * len(v) for K, v in ch.stats.items()})
+        gone = {K for K, _ in ch.mix} if lost == "all" else {ch.components}
+        dropped.extend(gone)
+        stats = {K: [None] * len(v) if K in gone else v for K, v in ch.stats.items()}
+        return ch._replace(stats=stats)
 
     monkeypatch.setattr(_gaussian_choice, "choose", no_starts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = complete(np.where(miss, np.nan, X))
-    out = res.X.numpy()
     assert res.refined is not None and sum(res.mixture.values()) == pytest.approx(1.0)
-    spread = np.sqrt(np.mean((X - X.mean(0))[miss] ** 2))
-    assert np.sqrt(np.mean((out - X)[miss] ** 2)) < 0.5 * spread
+    if lost == "largest":  # the others stay, rescaled
+        assert len(res.mixture) >= 2 and not set(dropped) & set(res.mixture)
+    rel = np.linalg.norm((res.X.numpy() - X)[miss]) / np.linalg.norm(X[miss])
+    mean_fill = np.linalg.norm((np.nanmean(np.where(miss, np.nan, X), 0) - X)[miss])
+    assert rel < 0.7 * mean_fill / np.linalg.norm(X[miss])

@@ -143,17 +143,8 @@ class _Mixture:
         total = sum(a for _, a in mix)
         mix = tuple((K, a / total) for K, a in mix)
         starts = {K: starts[K] for K, _ in mix}  # none left: the final refinement starts cold
-        return Judged(
-            chosen.ridge,
-            chosen.components,
-            chosen.copula,
-            weight,
-            worse,
-            rmse,
-            better,
-            starts,
-            chosen.mix,
-        )
+        size = max(mix, key=lambda m: m[1])[0] if mix else chosen.components
+        return Judged(chosen.ridge, size, chosen.copula, weight, worse, rmse, better, starts, mix)
 
     def _held_part(self, part):
         """``(X0, observed, held, train)`` of a part: its SNN's completion in data units with
