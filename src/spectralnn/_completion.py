@@ -199,11 +199,11 @@ class _Run:
         """The run's status when it should stop now, else None."""
         if step >= STALL_STEPS and loss > (1 - 1e-3) * loss0:
             return "stalled"
-        # Without a held-out part (a small matrix, cheap steps) only a fit to 1e-4 RMS ends the
+        # Without a held-out part (a small matrix, cheap steps) only a fit to FITTED RMS ends the
         # run early: the flat stretches between the directions a small init learns one by one
         # look converged to any window (30 x 20 rank 2: 0.167 off when stopped so).
         if self.held is None:
-            fitted = len(self.trace) > 1 and self.trace[-1] < 1e-4 * self.trace[0]
+            fitted = len(self.trace) > 1 and self.trace[-1] < FITTED * self.trace[0]
             return "converged" if fitted else None
         if loss < self.fitted**2 * loss0:  # the training entries are fitted: too few to learn more
             return "converged"
