@@ -320,8 +320,10 @@ def test_a_column_flat_in_training_does_not_overflow_the_effects_choice():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", ColumnWarning)
+        warnings.simplefilter("ignore", StillImprovingWarning)
         for seed in range(4):
-            res = complete(M, column_scale=True, refine=False, seed=seed)
+            # (the effects are chosen before training: a short run shows the same)
+            res = complete(M, column_scale=True, refine=False, seed=seed, max_steps=200)
             assert np.isfinite(res.X.numpy()).all()
             assert res.normalization.lam < math.inf  # the row effects are found
 
