@@ -129,7 +129,7 @@ def test_help_shows_every_default(capsys):
 def test_snn_inpaints_through_patches_and_beats_the_pixel_matrix(tmp_path, capsys):
     from skimage import data
 
-    img = data.brick()[:64, :64]  # a texture: not low-rank, but its patches recur
+    img = data.brick()[:32, :32]  # a texture: not low-rank, but its patches recur
     missing = np.random.default_rng(2).random(img.shape) < 0.5
     Image.fromarray(img).save(tmp_path / "photo.png")
     Image.fromarray(np.where(missing, 255, 0).astype(np.uint8)).save(tmp_path / "mask.png")
