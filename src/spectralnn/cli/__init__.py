@@ -2,6 +2,8 @@
 
 Examples::
 
+    spectralnn complete ratings.csv --out completed.csv
+    spectralnn recover photo.png --mask mask.png --out fixed/
     spectralnn make-problem gaussian --shape 20x20 --rank 2 --measurements 160 --out p.npz
     spectralnn fit p.npz --model snn --widths 1 --init identity --init-scale 1e-3 \\
         --lr 0.1 --steps 8000 --out run/

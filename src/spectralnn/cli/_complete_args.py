@@ -54,7 +54,8 @@ def _add_input_flags(p) -> None:
         choices=MODELS,
         default="snn",
         help="snn (no tuning), convex (nuclear-norm minimiser), softimpute "
-        "(held-out lambda), free (mean fill), deep (deep factorisation) "
+        "(held-out lambda), free (an unstructured matrix, the paper's 'linear regression': "
+        "no low-rank bias), deep (deep factorisation) "
         "(default: %(default)s)",
     )
     p.add_argument("--triplets", action="store_true", help="INPUT is row,col,value lines")

@@ -63,7 +63,8 @@ def _add_mode_flags(p) -> None:
         "--model",
         default=None,
         help="inpainting models, comma-separated from snn, softimpute, free, convex, "
-        "deep (default: snn,softimpute,free; free = linear regression)",
+        "deep (default: snn,softimpute,free; free = an unstructured matrix, the paper's "
+        "'linear regression')",
     )
     p.add_argument(
         "--patch",

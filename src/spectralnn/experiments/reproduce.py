@@ -70,7 +70,8 @@ def reproduce(
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     todo = [u for name in names for u in units(FIGURES[name], quick, images)]
-    say(f"reproduce {', '.join(names)}: {len(todo)} units of work" + (" (quick)" if quick else ""))
+    work = f"{len(todo)} unit{'s' if len(todo) != 1 else ''} of work"
+    say(f"reproduce {', '.join(names)}: {work}" + (" (quick)" if quick else ""))
     done = _run_units(todo, quick, device, workers or os.cpu_count() or 1, say)
     results = []
     for name in names:
