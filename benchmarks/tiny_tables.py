@@ -7,9 +7,10 @@ The tables: linnerud (20 x 3), an exactly rank-1 12 x 10 matrix (entries 1..15),
 random row draws (``numpy.random.default_rng(draw)``, draws 0 and 1) of iris (30 and 45 rows),
 diabetes (15 and 20 rows, ``scaled=False``), wine (12 and 16 rows) and breast_cancer (6 rows),
 each with 20% and 30% of its entries hidden (``_datasets.hide_entries``, mask seed ``--seed``
-plus the draw). Methods as in ``benchmarks/imputers.py``: ``snn`` (``SNNCompleter()``
-defaults), ``iterative`` (``IterativeImputer(max_iter=10, random_state=0)``), ``knn``
-(``KNNImputer()``) and ``mean``. Prints each case's relative Frobenius error on the hidden
+plus the draw). Methods: those of ``benchmarks/imputers.py`` (``table_methods``): ``snn``
+(``SNNCompleter()`` defaults), ``iterative`` (``IterativeImputer(max_iter=10,
+random_state=0)``), ``knn`` (``KNNImputer()``), ``mean``, and ``snn-alone`` or ``softimpute``
+when asked. Prints each case's relative Frobenius error on the hidden
 entries and, per method, the geometric mean over the cases and the seconds in all; then the
 same cases' column-standardised RMSE (:func:`standardised_error`), which weighs every column in
 its own units.
@@ -27,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _datasets import fmt, hide_entries, markdown_table, progress, relative_error
+from imputers import table_methods
 
 DRAWS = (("iris", 30), ("iris", 45), ("diabetes", 15), ("diabetes", 20), ("wine", 12))
 DRAWS += (("wine", 16), ("breast_cancer", 6))
@@ -47,28 +49,13 @@ def tables():
             yield f"{name} {rows} rows, draw {draw}", full[pick], draw
 
 
-def impute(method: str, M: np.ndarray) -> np.ndarray:
-    if method == "snn":
-        from spectralnn import SNNCompleter
-
-        return np.asarray(SNNCompleter().fit(M).result_.X)
-    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
-    from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
-
-    imputer = {
-        "iterative": lambda: IterativeImputer(max_iter=10, random_state=0),
-        "knn": KNNImputer,
-        "mean": SimpleImputer,
-    }[method]()
-    return imputer.fit_transform(M)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="snn,iterative,knn,mean")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     methods = args.methods.split(",")
+    impute = table_methods()
     rows, srows, seconds = [], [], dict.fromkeys(methods, 0.0)
     errors: dict = {m: [] for m in methods}
     standardised: dict = {m: [] for m in methods}
@@ -82,7 +69,7 @@ def main() -> None:
                 t = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    P = impute(m, M)
+                    P = impute[m](M)
                 seconds[m] += time.perf_counter() - t
                 errors[m].append(relative_error(P, X, hidden))
                 standardised[m].append(standardised_error(P, X, M))

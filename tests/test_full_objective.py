@@ -142,17 +142,22 @@ def test_the_recipe_trains_tiny_matrices_on_the_full_path_with_the_same_iterates
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 2)) @ rng.standard_normal((2, 10))
     M = np.where(rng.random(X.shape) < 0.8, X, np.nan)
-    warnings.simplefilter("ignore")  # (restored by pytest after the test)
     monkeypatch.setattr(_completion, "_method", spy)
-    full = complete(M, refine=False, folds=1, max_steps=150, column_scale=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = complete(M, refine=False, folds=1, max_steps=150, column_scale=False)
     assert 40 * 10 * 10 < _completion.FULL_BELOW and set(used) == {"full"}
     monkeypatch.setattr(_completion, "_method", lambda model, problem: "factored")
-    factored = complete(M, refine=False, folds=1, max_steps=150, column_scale=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        factored = complete(M, refine=False, folds=1, max_steps=150, column_scale=False)
     assert full.history[-1]["step"] == factored.history[-1]["step"]
     assert torch.allclose(full.X, factored.X, rtol=0, atol=1e-9 * float(full.X.abs().max()))
 
     used.clear()
     monkeypatch.setattr(_completion, "_method", spy)
     big = rng.standard_normal((60, 2)) @ rng.standard_normal((2, 40))  # 96,000: factored
-    complete(np.where(rng.random(big.shape) < 0.8, big, np.nan), refine=False, max_steps=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        complete(np.where(rng.random(big.shape) < 0.8, big, np.nan), refine=False, max_steps=5)
     assert set(used) == {"factored"}

@@ -143,7 +143,7 @@ class _Mixture:
         total = sum(a for _, a in mix)
         mix = tuple((K, a / total) for K, a in mix)
         starts = {K: starts[K] for K, _ in mix}  # none left: the final refinement starts cold
-        size = max(mix, key=lambda m: m[1])[0] if mix else chosen.components
+        size = _gaussian_choice.heaviest(mix) if mix else chosen.components
         return Judged(chosen.ridge, size, chosen.copula, weight, worse, rmse, better, starts, mix)
 
     def _held_part(self, part):

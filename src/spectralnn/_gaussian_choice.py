@@ -28,7 +28,12 @@ class Choice(NamedTuple):
     @property
     def components(self) -> int:
         """The size with the largest weight."""
-        return max(self.mix, key=lambda m: m[1])[0]
+        return heaviest(self.mix)
+
+
+def heaviest(mix) -> int:
+    """The size with the largest weight of ``((size, weight), ...)``."""
+    return max(mix, key=lambda m: m[1])[0]
 
 
 class Judged(NamedTuple):
