@@ -107,7 +107,7 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, monkeypatch, argv, 
     assert set(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_recover_writes_side_by_side_and_psnr(tmp_path):
+def test_recover_writes_side_by_side_and_psnr(tmp_path, capsys):
     out = tmp_path / "rec"
     assert (
         main(
@@ -132,6 +132,10 @@ def test_recover_writes_side_by_side_and_psnr(tmp_path):
     assert set(metrics["models"]) == {"free", "snn"}
     assert all(np.isfinite(m["psnr"]) for m in metrics["models"].values())
     assert (out / "recover.png").exists()
+    # a photo without --mask or --missing is not inpainted: the mode is said, with the way out
+    err = capsys.readouterr().err
+    assert "Gaussian-measurement mode" in err and "--mask MASK or --missing FRACTION" in err
+    assert metrics["measurements"] == int(0.6 * 12 * 12) and f"{metrics['measurements']} " in err
 
 
 def test_help_has_examples():

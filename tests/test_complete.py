@@ -137,6 +137,9 @@ def test_bad_flags_exit_2(tmp_path, capsys):
         ["complete", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o.csv")], capsys
     )
     assert code == 2 and "no such file" in err
+    # without --out too, the missing file is what is reported (not the missing --out first)
+    code, err = _run(["complete", str(tmp_path / "none.csv")], capsys)
+    assert code == 2 and "none.csv': no such file" in err and "--out" not in err
     assert sorted(os.listdir(tmp_path)) == ["m.npy"]
 
 

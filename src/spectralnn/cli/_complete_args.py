@@ -41,9 +41,20 @@ or --only-missing. Predictions are written with 6 significant digits (%.6g). Pro
 (held-out RMSE in the data's units) go to stderr every few seconds unless --quiet."""
 
 
+def _existing_file(path: str) -> str:
+    """INPUT as given, if it names a file (argparse reports the error, naming the argument)."""
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"{path!r}: no such file")
+    return path
+
+
 def _add_input_flags(p) -> None:
     """INPUT, --out, --model and how INPUT is read (--triplets, --format, header, index)."""
-    p.add_argument("input", help="CSV/TSV matrix, .npy array, or row,col,value triplets")
+    p.add_argument(
+        "input",
+        type=_existing_file,  # checked while parsing: before a missing --out is reported
+        help="CSV/TSV matrix, .npy array, or row,col,value triplets",
+    )
     p.add_argument(
         "--out",
         required=True,

@@ -177,21 +177,31 @@ def _history_figure(args, res, est):
 
 def _settings(s: dict) -> str:
     if "lr" in s:
-        init = "" if s["init_scale"] is None else f", init {s['init_scale']:g}"
-        ref = s.get("refinement")
-        mixture = (
-            ""
-            if not ref
-            else f"; then a Gaussian mixture of {ref['components']} component(s)"
-            f"{' on normal scores' if ref.get('copula') else ''}, ridge {ref['ridge']:g}"
-        )
+        init = "" if s["init_scale"] is None else f", init scale {s['init_scale']:g}"
         return (
-            f": lr {s['lr']:.4g} (factor {s['lr_factor']:g} / curvature){init}, "
-            f"{s['best_step']} steps, {s['status']}{mixture}"
+            f": step size {s['lr']:.4g} ({s['lr_factor']:g} / the loss's curvature){init}, "
+            f"best at step {s['best_step']}, {s['status']}{_mixture(s.get('refinement'))}"
         )
     if "lambda" in s:
         return f": lambda {s['lambda']:.4g} (held-out), rank {s['rank']}"
     return f": solver {s['solver']}, {'converged' if s['converged'] else 'NOT converged'}"
+
+
+def _mixture(ref) -> str:
+    """The summary line's words for a table's Gaussian-mixture refinement (none: "")."""
+    if not ref:
+        return ""
+    mix = ref.get("mixture") or {str(ref["components"]): 1.0}
+    if len(mix) == 1:
+        what = f"a mixture of {next(iter(mix))} Gaussian(s)"
+    else:
+        terms = " + ".join(
+            f"{w:.2f} x {K}" for K, w in sorted(mix.items(), key=lambda t: int(t[0]))
+        )
+        what = f"mixtures of Gaussians stacked ({terms} Gaussians)"
+    return (
+        f"; then {what}{' on normal scores' if ref.get('copula') else ''}, ridge {ref['ridge']:g}"
+    )
 
 
 def save_history(fig, path: str) -> None:

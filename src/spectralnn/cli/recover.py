@@ -18,6 +18,7 @@ from ._common import (
     check_size,
     parse_widths,
     result,
+    say,
 )
 from ._image_io import DEMO_INPAINT_SIZE, DEMO_SIZE, GAUSSIAN_STEPS, INPAINT_STEPS
 
@@ -262,6 +263,12 @@ def run(args, job) -> None:
 
     problem, scale = job["problem"], job["scale"]
     img, m = (problem.X_true * scale).numpy(), problem.m
+    if not args.quiet:  # a photo without --mask is not inpainted: say what runs instead
+        say(
+            f"recover {args.image}: Gaussian-measurement mode, {m} random linear measurements "
+            f"of the image at {args.size}x{args.size} (the paper's sensing experiment); to fill "
+            "in missing pixels, pass --mask MASK or --missing FRACTION"
+        )
     cells, metrics, arrays = [(img, "ground truth")], {}, {}
     for name, (model, lr) in job["models"].items():
         arrays[name], metrics[name], label = _recover_one(name, model, lr, problem, scale, args)
