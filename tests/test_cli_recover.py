@@ -179,3 +179,20 @@ def test_colour_photo_and_thin_patches_are_announced(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())["models"]["snn"]
     assert (m["patch"], m["stride"]) == (32, 8)
     assert "PSNR on the missing pixels" in printed[0]
+
+
+def test_a_mask_of_every_other_column_is_interpolated_and_said_so(tmp_path, capsys):
+    # no two horizontal neighbours are ever observed: no model of patches can learn them
+    img, _ = _photo(tmp_path)
+    mask = np.zeros(img.shape, dtype=np.uint8)
+    mask[:, 1::2] = 255
+    Image.fromarray(mask).save(tmp_path / "cols.png")
+    out = tmp_path / "r"
+    args = ["recover", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "cols.png")]
+    printed: list = []
+    code, err = _run([*args, "--model", "snn", "--quiet", "--out", str(out)], capsys, printed)
+    assert code == 0, err
+    assert "MaskWarning" in err and "biharmonic" in err
+    assert printed[0].startswith("SNN (biharmonic): PSNR on the missing pixels")
+    m = json.loads((out / "metrics.json").read_text())["models"]["snn"]
+    assert m["method"] == "biharmonic" and m["psnr_missing"] > 35  # a smooth photo

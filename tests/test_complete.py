@@ -246,5 +246,5 @@ def test_package_import_is_lazy_and_complete():
         "spectralnn.train",
         "SNNCompleter",
         "spectralnn.recipe",
-        "42",
+        "43",
     ], res.stderr

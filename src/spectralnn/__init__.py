@@ -53,6 +53,7 @@ _EXPORTS = {
     "SNNCompleter": "estimators",
     "SoftImputeCompleter": "estimators",
     "ColumnWarning": "recipe",
+    "MaskWarning": "recipe",
     "StallWarning": "recipe",
     "StillImprovingWarning": "recipe",
 }
@@ -106,7 +107,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the names as before
         make_model,
     )
     from .nn import SNN, SNNBlock, SNNLayer, SpectralActivation
-    from .recipe import ColumnWarning, StallWarning, StillImprovingWarning
+    from .recipe import ColumnWarning, MaskWarning, StallWarning, StillImprovingWarning
     from .sensing import (
         AbstractOperator,
         AlignedOperator,
@@ -162,6 +163,7 @@ __all__ = [
     "FreeCompleter",
     "DeepCompleter",
     "ColumnWarning",
+    "MaskWarning",
     "StallWarning",
     "StillImprovingWarning",
 ]

@@ -16,7 +16,9 @@ import dataclasses
 
 import numpy as np
 
+from . import _patch_mask
 from ._complete_result import CompletionResult
+from ._patch_mask import corners
 from .errors import InputError, InputTypeError
 
 PATCH = 8
@@ -50,11 +52,15 @@ class InpaintResult:
     """The completion result of the patch matrix (None when no pixel was missing)."""
     patch: int
     stride: int
+    method: str = "patches"
+    """"patches": the recipe on the patch matrix; "biharmonic": the mask never shows some
+    neighbouring pixels together at any stride, and the image was filled by biharmonic
+    interpolation (:class:`spectralnn.errors.MaskWarning`; :attr:`completion` is None)."""
 
     def __repr__(self) -> str:  # not the image's pixels
         return (
             f"InpaintResult(image shape={self.image.shape}, patch={self.patch}, "
-            f"stride={self.stride}, completion={self.completion!r})"
+            f"stride={self.stride}, method={self.method!r}, completion={self.completion!r})"
         )
 
 
@@ -62,19 +68,6 @@ def patch_count(shape, patch: int) -> int:
     """How many patches :func:`inpaint` makes at its default stride."""
     ys, xs = corners(shape, patch, default_stride(shape, patch))
     return len(ys) * len(xs)
-
-
-def corners(shape, patch: int, stride: int):
-    """Top-left corners ``(ys, xs)`` of the patches: every ``stride`` pixels, plus the last
-    position so that the patches cover the whole image."""
-
-    def axis(n):
-        pos = list(range(0, n - patch + 1, stride))
-        if pos[-1] != n - patch:
-            pos.append(n - patch)
-        return np.asarray(pos)
-
-    return axis(shape[0]), axis(shape[1])
 
 
 def to_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
@@ -131,6 +124,7 @@ def inpaint(image, *, patch: int = PATCH, stride: int | None = None, **kwargs) -
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2:
         raise InputError(f"image must be 2-D (H, W); got shape {img.shape}")
+    chosen = stride is None  # the default stride, checked against the mask below
     if stride is None and isinstance(patch, (int, np.integer)) and 2 <= patch <= min(img.shape):
         stride = default_stride(img.shape, int(patch))
     for name, value, low, high, what in (
@@ -147,6 +141,13 @@ def inpaint(image, *, patch: int = PATCH, stride: int | None = None, **kwargs) -
     missing = np.isnan(img)
     if not missing.any():
         return InpaintResult(img.copy(), None, patch, stride)
+    if chosen:  # a regular mask can hide neighbours from the patches at this stride
+        better = _patch_mask.choose_stride(~missing, patch, stride, PATCH_ROWS)
+        if better is None:
+            return InpaintResult(
+                _patch_mask.smooth_fill(img, missing), None, patch, stride, "biharmonic"
+            )
+        stride = better
     res = complete(to_patches(img, patch, stride), **kwargs)
     assert res.X is not None
     out = from_patches(res.X.numpy(), img.shape, patch, stride)

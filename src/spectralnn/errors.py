@@ -60,3 +60,9 @@ class ColumnWarning(UserWarning):
 
 class StillImprovingWarning(UserWarning):
     """The held-out loss was still falling at the step limit: raise ``max_steps``."""
+
+
+class MaskWarning(UserWarning):
+    """An image's mask never shows some neighbouring pixels together in the patches at the
+    default stride: the patches were taken at another stride, or, where no stride shows them,
+    the image was filled by biharmonic interpolation (``spectralnn._patch_mask``)."""

@@ -65,7 +65,7 @@ from ._recipe_steps import (
     _settings,
     _validation_error,
 )
-from .errors import ColumnWarning, StallWarning, StillImprovingWarning
+from .errors import ColumnWarning, MaskWarning, StallWarning, StillImprovingWarning
 from .sensing import Problem
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "Normalization",
     "RecipeResult",
     "ColumnWarning",
+    "MaskWarning",
     "StallWarning",
     "StillImprovingWarning",
     "complete",

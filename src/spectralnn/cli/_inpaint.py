@@ -149,13 +149,13 @@ def _fit(name, observed, args, printer, patch=0) -> tuple[np.ndarray, dict]:
         if name == "snn" and patch:
             done = inpaint(observed, patch=patch, **kw)
             res, X = done.completion, done.image
-            assert res is not None  # validate_inpaint refuses an image with no missing pixel
+            info = {"patch": patch, "stride": done.stride, "method": done.method}
+            if res is not None:  # None: a mask no stride of patches can learn (MaskWarning)
+                info.update(status=res.status, lr=res.lr, best_step=res.best_step)
         else:
             res = complete(observed, name, **kw)
             X = res.X.numpy()
-        info = {"status": res.status, "lr": res.lr, "best_step": res.best_step, "patch": patch}
-        if name == "snn" and patch:
-            info["stride"] = done.stride
+            info = {"status": res.status, "lr": res.lr, "best_step": res.best_step, "patch": patch}
     else:
         from ..estimators import COMPLETERS
 
@@ -213,10 +213,15 @@ def _inpaint_one(name, pixels, job, args, legacy) -> tuple[np.ndarray, dict]:
     metrics = {**_score(X, img, missing), "time_s": elapsed, **info}
     p, p_miss, e = metrics["psnr"], metrics["psnr_missing"], metrics["rel_error"]
     result(
-        f"{LABELS[name]}: PSNR on the missing pixels {p_miss:.2f} dB (all pixels {p:.2f} dB; "
+        f"{_label(name, info)}: PSNR on the missing pixels {p_miss:.2f} dB (all pixels {p:.2f} dB; "
         f"{peak_name(peak)}), relative error {e:.4f} ({elapsed:.1f} s)"
     )
     return X, metrics
+
+
+def _label(name, info) -> str:
+    """The model's name in the results, saying where the mask made snn interpolate instead."""
+    return LABELS[name] + (" (biharmonic)" if info.get("method") == "biharmonic" else "")
 
 
 def _write(args, job, cells, metrics, arrays, pngs) -> None:
@@ -270,7 +275,7 @@ def run_inpaint(args, job) -> None:
         arrays[name] = X * peak
         pngs[name] = png_bytes(X, peak)
         p = metrics[name]["psnr_missing"]
-        cells.append((X, f"{LABELS[name]}\nPSNR {p:.2f} dB on missing pixels"))
+        cells.append((X, f"{_label(name, metrics[name])}\nPSNR {p:.2f} dB on missing pixels"))
     _write(args, job, cells, metrics, arrays, pngs)
     result(
         f"PSNR is in dB with the image's {peak_name(peak)}; wrote "
