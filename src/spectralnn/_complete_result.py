@@ -56,8 +56,12 @@ class CompletionResult:
     """Whether that refinement modelled the columns' normal scores (a Gaussian copula) rather
     than their values (None: not refined)."""
     weights: np.ndarray | None = None
-    """Per column of a refined table, the weight w of its refined values in mean + w (refined -
-    mean), chosen on held-out entries (None: not refined)."""
+    """Per column of a table, the weight w of its model's values in mean + w (model - mean),
+    chosen on held-out entries: of the refined values (a refined table), or of the SNN's
+    (a table left unrefined, whose parts' held-out predictions chose them; None if every
+    weight is 1 or without held-out entries)."""
+    column_means: np.ndarray | None = None
+    """The observed column means :attr:`weights` pull toward (None: no weights)."""
     mean_columns: np.ndarray | None = None
     """Columns of a table filled by their observed mean: of a refined table, those of weight 0
     in :attr:`weights` (held out at one value, or predicted with no useful correlation on
@@ -114,6 +118,9 @@ class CompletionResult:
             [f.norm.inverse_at(f.fit.predict(rows, cols), rows, cols, clip=False) for f in live],
             axis=0,
         )
+        if self.weights is not None and self.column_means is not None:  # an unrefined table
+            m, w = self.column_means[cols], self.weights[cols]
+            out = np.where(w < 1, m + w * (out - m), out)
         out = self._clip(out, cols) if (self.clip if clip is None else clip) else out
         if self.filled is not None and self.X is not None:  # column means, within the range
             at = self.filled[rows, cols]
