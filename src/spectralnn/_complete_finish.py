@@ -105,16 +105,13 @@ class _Finish(_Mixture):
         live = [f for f in fitted if f.held is not None and f.fit.status != "diverged"]
         if not live:
             return
-        d2, preds, bases = self.shape[1], [], []
+        d2, bases = self.shape[1], []
         for f in live:
             train = np.ones(len(self.values), dtype=bool)
             train[f.held] = False
-            r, c = self.rows[f.held], self.cols[f.held]
-            preds.append(f.norm.inverse_at(f.fit.predict(r, c), r, c))
-            bases.append(_column_means(self.values[train], self.cols[train], d2)[c])
-        held = np.concatenate([f.held for f in live])
-        v, c = self.values[held], self.cols[held]
-        pred, base = np.concatenate(preds), np.concatenate(bases)
+            bases.append(_column_means(self.values[train], self.cols[train], d2)[self.cols[f.held]])
+        held, pred = self._held_predictions(live)
+        v, c, base = self.values[held], self.cols[held], np.concatenate(bases)
         worse = _worse_than_mean(pred, base, v, c, d2)
         w = np.where(worse, _column_weights(pred, base, v, c, d2), 1.0)
         if np.all(w == 1.0):
@@ -122,6 +119,15 @@ class _Finish(_Mixture):
         res.weights, res.column_means = w, _column_means(self.values, self.cols, d2)
         r, c = np.indices(self.shape).reshape(2, -1)
         res.X = torch.from_numpy(res.predict(r, c).reshape(self.shape))
+
+    def _held_predictions(self, live):
+        """``(entries, predictions)``: the parts ``live``'s held-out entries, one part after
+        another, and each part's predictions of its own (user units)."""
+        pred = []
+        for f in live:
+            r, c = self.rows[f.held], self.cols[f.held]
+            pred.append(f.norm.inverse_at(f.fit.predict(r, c), r, c))
+        return np.concatenate([f.held for f in live]), np.concatenate(pred)
 
     def _warn_status(self, fitted):
         states = [f.fit.status for f in fitted]
@@ -178,15 +184,10 @@ class _Finish(_Mixture):
                 "SNNCompleter.result_.weights)"
             )
         else:  # each part's own predictions of the entries it did not see
-            idx = np.concatenate(held)
+            idx, pred = self._held_predictions(live)
             c, v = self.cols[idx], self.values[idx]
             d2 = self.shape[1]
             mean = _column_means(self.values, self.cols, d2)
-            pred = []
-            for f in live:
-                fr, fc = self.rows[f.held], self.cols[f.held]
-                pred.append(f.norm.inverse_at(f.fit.predict(fr, fc), fr, fc))
-            pred = np.concatenate(pred)
             worse = np.flatnonzero(_worse_than_mean(pred, mean[c], v, c, d2))
             filled = [] if res.mean_columns is None else res.mean_columns  # by their mean
             worse = np.setdiff1d(worse, filled)
