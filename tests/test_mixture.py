@@ -482,3 +482,30 @@ def test_sparse_em_passes_leave_out_negligible_components_and_match_full_passes(
     assert n_sparse < 0.75 * sum(solved)  # most rows belong to few of the 8 components
     assert np.abs(sparse - full).max() < 1e-4 * np.abs(full).max()
     assert np.array_equal(sparse[~hidden], X[~hidden])
+
+
+def test_a_columns_weight_is_lowered_by_its_standard_error_unless_its_gain_is_sure():
+    from scipy.stats import wilcoxon
+
+    from spectralnn._column_weights import SURE_Z, _column_weights
+
+    rng = np.random.default_rng(5)
+    n = 40
+    cols = np.repeat(np.arange(2), n)
+    pred = rng.standard_normal(2 * n)
+    truth = np.where(cols == 0, 0.3 * pred + rng.standard_normal(2 * n), pred)
+    spikes = np.flatnonzero(cols == 1)[:3]  # column 1: exact but for three huge errors
+    truth[spikes] += 40.0 * np.sign(pred[spikes])
+    mean = np.zeros(2 * n)
+    w = _column_weights(pred, mean, truth, cols, 2)
+    for j in range(2):  # independently: least squares, sandwich error, signed-rank test
+        p, t = pred[cols == j], truth[cols == j]
+        ls = float(np.clip(p @ t / (p @ p), 0, 1))
+        se = np.sqrt(np.sum(p**2 * (t - ls * p) ** 2)) / (p @ p)
+        gain = t**2 - (t - ls * p) ** 2
+        sure = wilcoxon(gain, alternative="greater", method="approx").zstatistic >= SURE_Z
+        assert (j == 0) != sure  # a weak column is unsure; the spikes do not hide a sure gain
+        assert w[j] == pytest.approx(max(ls - (0 if sure else se), 0), abs=1e-12)
+    assert w[0] < 0.3 and w[1] == 1.0
+    t_z = np.mean(gain) / (np.std(gain) / np.sqrt(n))  # a t-test on column 1's gains: unsure
+    assert t_z < SURE_Z

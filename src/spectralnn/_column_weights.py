@@ -62,13 +62,56 @@ def _cross_fitted(pred, mean, values, cols, d2, sizes, weight) -> np.ndarray:
     return out
 
 
+SURE_Z = 2.0
+"""A column's held-out entries must show its weighted predictions closer to the truth than
+its mean by this many standard deviations of the signed-rank statistic (about 98% one-sided)
+for its least-squares weight to stand; short of it the weight is lowered by its standard
+error (:func:`_least_squares_weights`)."""
+
+
+def _signed_rank_z(gain, cols, d2) -> np.ndarray:
+    """Per column, the Wilcoxon signed-rank statistic of ``gain > 0`` (zeros dropped) in
+    standard deviations from its mean under no effect (normal approximation; 0 for a column
+    without a non-zero gain). Ranks, not values: one large error decides nothing."""
+    from scipy.stats import rankdata
+
+    keep = gain != 0
+    g, c = gain[keep], cols[keep]
+    z = np.zeros(d2)
+    if not len(g):
+        return z
+    within = rankdata(np.abs(g)) / (len(g) + 1.0)  # in (0, 1), ties kept
+    rank = rankdata(c + within)  # by column, then by |gain|; ties averaged
+    m = np.bincount(c, minlength=d2).astype(np.float64)
+    before = np.concatenate([[0.0], np.cumsum(m)[:-1]])
+    W = np.bincount(c, np.where(g > 0, rank - before[c], 0.0), d2)
+    sd = np.sqrt(m * (m + 1) * (2 * m + 1) / 24)
+    return np.where(m > 0, (W - m * (m + 1) / 4) / np.where(m > 0, sd, 1.0), 0.0)
+
+
 def _least_squares_weights(pred, mean, values, cols, d2) -> np.ndarray:
     """Per column, the ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
-    squared error on these entries."""
-    dev = pred - mean
-    num = np.bincount(cols, (values - mean) * dev, d2)
+    squared error on these entries, lowered by its standard error (sandwich) where those
+    entries do not show it beating the mean with confidence (:data:`SURE_Z`,
+    :func:`_signed_rank_z`). A column the other columns barely predict rests on a noisy
+    least-squares weight: wine at 30% hidden, mask seed 0, ``ash``: 0.96 +- 0.36 on 40
+    held-out entries (signed-rank z 1.0), 1.07x its mean fill's RMSE on the hidden entries;
+    0.61 and 0.98x with the rule. Over 12 masks of five scikit-learn tables at 20% and 30%
+    hidden (120 in all), the rule changed the geometric-mean relative error of a table and
+    level by at most +0.4% and left a column above its mean fill on 5 masks (6 without it).
+    Lowered wherever the least-squares weight is not sure (a plain lower bound), 2 masks,
+    but up to +3.4% relative error (iris at 20%); judged by a t-test on the gains instead of
+    their ranks, 3 masks, but a column's few outliers hid a sure gain (breast_cancer's
+    ``area error`` at 20% hidden, mask seed 7: 0.16x its mean fill, pulled to 0.56x)."""
+    dev, e = pred - mean, values - mean
+    num = np.bincount(cols, e * dev, d2)
     den = np.bincount(cols, dev * dev, d2)
-    return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
+    safe = np.where(den > 0, den, 1.0)
+    w = np.clip(np.where(den > 0, num / safe, 0.0), 0.0, 1.0)
+    resid = e - w[cols] * dev
+    se = np.sqrt(np.bincount(cols, dev * dev * resid * resid, d2)) / safe
+    unsure = _signed_rank_z(e * e - resid * resid, cols, d2) < SURE_Z
+    return np.clip(np.where(unsure, w - se, w), 0.0, 1.0)
 
 
 def _column_weights(pred, mean, values, cols, d2, zero=None) -> np.ndarray:
