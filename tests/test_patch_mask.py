@@ -54,6 +54,12 @@ def test_a_stride_is_chosen_from_the_mask_alone():
         assert _patch_mask.choose_stride(~odd, 8, 2, 1000) == 3
     assert all(not _patch_mask.learnable(~column, 8, s) for s in range(1, 9))
     assert _patch_mask.choose_stride(~column, 8, 2, 16384) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _patch_mask.check_stride(~random, 8, 2)  # a stride that can learn: nothing said
+        _patch_mask.check_stride(~odd, 8, 3)
+    with pytest.warns(MaskWarning, match="stride 2 .as given"):
+        _patch_mask.check_stride(~odd, 8, 2)
 
 
 def _texture(n=32, seed=0):
@@ -83,9 +89,11 @@ def test_a_mask_hiding_a_patch_position_at_the_default_stride_changes_the_stride
     M = np.where(odd, np.nan, img)
     with pytest.warns(MaskWarning, match="every 1 pixels"):
         res = inpaint(M, max_steps=300)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        old = inpaint(M, stride=2, max_steps=300)  # the stride asked for is kept
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        old = inpaint(M, stride=2, max_steps=300)  # the stride asked for is kept, with a word
+    said = [str(w.message) for w in record if issubclass(w.category, MaskWarning)]
+    assert len(said) == 1 and "stride 2 (as given" in said[0]
     assert (res.stride, old.stride, res.method) == (1, 2, "patches")
     err, old_err = (np.abs(r.image - img)[odd].mean() for r in (res, old))
     assert err < 0.5 * old_err, (err, old_err)

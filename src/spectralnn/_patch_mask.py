@@ -81,6 +81,20 @@ def choose_stride(observed: np.ndarray, patch: int, default: int, max_rows: int)
     return None
 
 
+def check_stride(observed: np.ndarray, patch: int, stride: int) -> None:
+    """A :class:`MaskWarning` if a stride the user asked for does not let a model of patches
+    learn every pair of neighbours (:func:`learnable`); the stride is kept as asked."""
+    if not learnable(observed, patch, stride):
+        warn_user(
+            MaskWarning(
+                f"the mask never shows some neighbouring pixels of a patch together at "
+                f"stride {stride} (as given; a regular pattern?): the patches cannot learn "
+                "them; the default stride (stride=None) picks one that can, or biharmonic "
+                "interpolation"
+            )
+        )
+
+
 def smooth_fill(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """``image`` with its ``missing`` pixels filled by biharmonic interpolation (scikit-image),
     with a :class:`MaskWarning` saying why: no stride lets a model of patches learn them."""

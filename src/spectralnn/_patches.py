@@ -148,6 +148,8 @@ def inpaint(image, *, patch: int = PATCH, stride: int | None = None, **kwargs) -
                 _patch_mask.smooth_fill(img, missing), None, patch, stride, "biharmonic"
             )
         stride = better
+    else:
+        _patch_mask.check_stride(~missing, patch, stride)
     res = complete(to_patches(img, patch, stride), **kwargs)
     assert res.X is not None
     out = from_patches(res.X.numpy(), img.shape, patch, stride)
