@@ -116,7 +116,9 @@ def _least_squares_weights(pred, mean, values, cols, d2) -> np.ndarray:
 
 def _column_weights(pred, mean, values, cols, d2, zero=None) -> np.ndarray:
     """Per column, the weight ``w`` in ``[0, 1]`` of ``mean + w (pred - mean)`` with the least
-    squared error on the held-out entries; 0 for the ``zero`` columns (default: those
+    squared error on the held-out entries, lowered by its standard error where they do not
+    show it beating the mean with confidence (:func:`_least_squares_weights`); 0 for the
+    ``zero`` columns (default: those
     :func:`_at_one_value`), 1 for a column with fewer than :data:`MIN_COLUMN_HELD` held-out
     entries."""
     w = _least_squares_weights(pred, mean, values, cols, d2)

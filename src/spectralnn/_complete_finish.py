@@ -92,16 +92,16 @@ class _Finish(_Mixture):
         return res
 
     def _pull_to_means(self, res, fitted) -> None:
-        """Pull each column of a table left unrefined that its parts predicted worse than its
-        mean on their held-out entries (each part's against the mean of its own training
-        entries) toward that mean, by the weight that fits those entries best
-        (:func:`_column_weights`), as a refined table's columns are
-        (``_complete_mixture.py``). Wine at 20% hidden, mask seed 10: the refinement lost to
-        the SNN on held-out entries, and the SNN's magnesium came out 1.20x its mean fill's
-        RMSE on the hidden entries. The other columns keep weight 1: pulled too, on
-        scikit-learn's tables unrefined (``refine=False``), the relative error rose on half of
-        them (wine at 30% hidden: 0.2904 -> 0.2988), as weights fitted to one part's
-        predictions over-shrink the parts' average."""
+        """Pull each column of a table left unrefined that its parts predicted worse than its mean
+        on their held-out entries (each part's against the mean of its own training entries) toward
+        that mean, by the weight that fits those entries best, lowered by its standard error where
+        they do not show a sure gain (:func:`_column_weights`), as a refined table's columns are
+        (``_complete_mixture.py``). Wine at 20% hidden, mask seed 10: the refinement lost to the SNN
+        on held-out entries, and the SNN's magnesium came out 1.20x its mean fill's RMSE on the
+        hidden entries. The other columns keep weight 1: pulled too, on scikit-learn's tables
+        unrefined (``refine=False``), the relative error rose on half of them (wine at 30% hidden:
+        0.2904 -> 0.2988), as weights fitted to one part's predictions over-shrink the parts'
+        average."""
         live = [f for f in fitted if f.held is not None and f.fit.status != "diverged"]
         if not live:
             return
@@ -194,8 +194,8 @@ class _Finish(_Mixture):
             how, what = "their values may not follow the low-rank structure of the rest", ""
             if res.weights is not None:  # _pull_to_means
                 how = (
-                    "they are pulled toward their mean by the weight that fits those entries "
-                    "best (CompletionResult.weights; SNNCompleter.result_.weights)"
+                    "they are pulled toward their mean by a weight fitted on those entries "
+                    "(CompletionResult.weights; SNNCompleter.result_.weights)"
                 )
         if len(worse):
             msg = (

@@ -38,7 +38,8 @@ class _Mixture:
         :data:`_gaussian.DEFAULT_RIDGE` and one Gaussian on the values without them).
 
         Each column's refined values are pulled toward its mean by the weight that fits the
-        held-out entries best: a Gaussian is the wrong model for a column that is nearly
+        held-out entries best (lowered by its standard error where they do not show a sure
+        gain: :func:`_column_weights`): a Gaussian is the wrong model for a column that is nearly
         constant with rare spikes (digits' border pixels: 20x the mean fill's error on hidden
         entries without a rule, 1.1x with a filled-by-mean rule decided on one part's held-out
         entries, at most 1.0x with the weights and :func:`_at_one_value`)."""
